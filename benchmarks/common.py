@@ -1,0 +1,34 @@
+"""Shared by the benchmark scripts: a result line format and a JSON record per benchmark.
+
+Every figure is printed next to the naive baseline measured in the same run, as a ratio:
+these machines are shared and noisy, so absolute times drift but ratios hold.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def report(name: str, figures: dict[str, Any]) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    record = {"benchmark": name, "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
+              "python": platform.python_version(), **figures}
+    (RESULTS / f"{name}.json").write_text(json.dumps(record, indent=2))
+
+
+def line(label: str, value: float, unit: str, *, baseline: float | None = None,
+         target: str = "", higher_is_better: bool = True) -> str:
+    text = f"{label}: {value:,.3f} {unit}" if value < 100 else f"{label}: {value:,.0f} {unit}"
+    if baseline is not None:
+        ratio = value / baseline if higher_is_better else baseline / value
+        text += f" (baseline {baseline:,.3f} {unit}, {ratio:,.1f}x better)"
+    if target:
+        text += f"  target {target}"
+    print(text, flush=True)
+    return text

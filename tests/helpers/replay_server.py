@@ -1,0 +1,146 @@
+"""A scripted WebSocket + REST server on 127.0.0.1 for feed tests.
+
+Each accepted WebSocket connection waits for the client's first message (the subscribe), then
+sends the frames of the next script in ``scripts`` (the last script repeats for later
+connections) and either keeps the connection open or closes it. REST answers GETs from a
+path → body mapping. Frames are raw payload bytes; binary frames are marked with a tuple.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import socket
+import threading
+from dataclasses import dataclass, field
+
+from workbench.feeds.wsframe import OP_BINARY, OP_TEXT, FrameDecoder, encode_frame
+
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+Frame = bytes | tuple[str, bytes]  # ("binary", payload) for a binary frame
+
+
+@dataclass
+class Script:
+    frames: list[Frame]
+    close_after: bool = False
+    delay: float = 0.0
+
+
+@dataclass
+class ReplayServer:
+    scripts: list[Script]
+    rest: dict[str, bytes] = field(default_factory=dict)
+    received: list[bytes] = field(default_factory=list)
+    connections: int = 0
+
+    def __post_init__(self) -> None:
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._clients: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ReplayServer:
+        self._spawn(self._accept)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(OSError):
+            self._sock.close()
+        with self._lock:
+            clients = list(self._clients)
+        for c in clients:
+            with contextlib.suppress(OSError):
+                c.shutdown(socket.SHUT_RDWR)
+        for t in self._threads:
+            t.join(2)
+
+    def _spawn(self, target: object, *args: object) -> None:
+        t = threading.Thread(target=target, args=args, daemon=True)  # type: ignore[arg-type]
+        self._threads.append(t)
+        t.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._sock.accept()
+            except OSError:
+                return
+            with self._lock:
+                self._clients.append(client)
+            self._spawn(self._serve, client)
+
+    def _serve(self, client: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = client.recv(4096)
+                if not chunk:
+                    return
+                request += chunk
+            head, _, rest = request.partition(b"\r\n\r\n")
+            lines = head.split(b"\r\n")
+            path = lines[0].split(b" ")[1].decode()
+            headers = {
+                k.strip().lower(): v.strip()
+                for k, _, v in (line.partition(b":") for line in lines[1:])
+            }
+            if headers.get(b"upgrade", b"").lower() != b"websocket":
+                self._rest(client, path)
+                return
+            accept = base64.b64encode(hashlib.sha1(headers[b"sec-websocket-key"] + GUID).digest())
+            client.sendall(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+            )
+            with self._lock:
+                index = min(self.connections, len(self.scripts) - 1)
+                self.connections += 1
+            decoder = FrameDecoder()
+            messages = decoder.feed(rest) if rest else []
+            while not messages:
+                chunk = client.recv(65536)
+                if not chunk:
+                    return
+                messages = decoder.feed(chunk)
+            self.received.extend(payload for _, payload in messages)
+            script = self.scripts[index]
+            if script.delay:
+                self._stop.wait(script.delay)
+            out = b"".join(
+                encode_frame(f[1], OP_BINARY) if isinstance(f, tuple) else encode_frame(f, OP_TEXT)
+                for f in script.frames
+            )
+            client.sendall(out)
+            if script.close_after:
+                client.shutdown(socket.SHUT_RDWR)
+                client.close()
+                return
+            while not self._stop.is_set():
+                chunk = client.recv(65536)
+                if not chunk:
+                    return
+                self.received.extend(p for _, p in decoder.feed(chunk))
+
+    def _rest(self, client: socket.socket, path: str) -> None:
+        body = self.rest.get(path)
+        status = b"200 OK" if body is not None else b"404 Not Found"
+        body = body if body is not None else b'{"error":"not found"}'
+        client.sendall(
+            b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\nContent-Length: "
+            + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body
+        )
+        client.close()

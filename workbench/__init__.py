@@ -1,0 +1,48 @@
+"""workbench: live market data into DuckDB from background threads, for notebooks and headless runs.
+
+The public API is exactly ``__all__`` (a test guards it); everything else is internal.
+"""
+
+from __future__ import annotations
+
+from workbench.core.book import OrderBook
+from workbench.errors import (
+    FeedError,
+    ProtocolError,
+    SimulatorError,
+    StoreError,
+    UsageError,
+    WorkbenchError,
+)
+from workbench.events import BookDelta, BookSnapshot, Heartbeat, Quote, Trade
+from workbench.feeds.feed import Feed
+from workbench.feeds.status import FeedStatus
+from workbench.sim import SimConfig, SimServer
+from workbench.store import Store
+from workbench.workbench import DEFAULT_DB, Workbench, open
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_DB",
+    "BookDelta",
+    "BookSnapshot",
+    "Feed",
+    "FeedError",
+    "FeedStatus",
+    "Heartbeat",
+    "OrderBook",
+    "ProtocolError",
+    "Quote",
+    "SimConfig",
+    "SimServer",
+    "SimulatorError",
+    "Store",
+    "StoreError",
+    "Trade",
+    "UsageError",
+    "Workbench",
+    "WorkbenchError",
+    "__version__",
+    "open",
+]

@@ -1,0 +1,132 @@
+"""``workbench`` on the command line: the headless twin of everything a notebook does.
+
+Exit codes: 0 success (also after SIGINT/SIGTERM once everything is flushed), 1 a runtime
+failure the operator must look at (network, database), 2 a usage mistake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from workbench import demo
+from workbench.errors import SimulatorError, UsageError, WorkbenchError
+from workbench.sim import command as sim_command
+from workbench.venues import VENUES
+from workbench.workbench import DEFAULT_DB, Workbench
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _add_record(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "record",
+        help="record trades and L2 books from a venue into DuckDB",
+        description="Record until --duration elapses or SIGINT/SIGTERM, then flush and "
+        "print a per-feed summary.",
+    )
+    p.add_argument("exchange", help=f"venue: {', '.join(sorted(VENUES))}")
+    p.add_argument("symbols", nargs="+", metavar="SYMBOL", help="venue symbols, e.g. BTC-USD")
+    p.add_argument(
+        "--db", type=Path, default=DEFAULT_DB, help=f"DuckDB file (default {DEFAULT_DB})"
+    )
+    p.add_argument("--ws-url", help="override the venue's WebSocket URL")
+    p.add_argument("--rest-url", help="override the venue's REST base URL")
+    p.add_argument("--duration", type=_positive, help="seconds to record (default: until signal)")
+    p.add_argument("--depth", type=int, default=20, help="levels per side in book_snapshots")
+    p.add_argument("--redundant", action="store_true", help="a second connection, deduplicated")
+    p.add_argument("--no-backfill", action="store_true", help="no REST trade backfill")
+    p.add_argument(
+        "--progress", action="store_true", help="print committed row counts after every commit"
+    )
+
+
+def _record(args: argparse.Namespace) -> int:
+    if args.depth < 1:
+        raise UsageError(f"--depth must be at least 1, got {args.depth}")
+    totals: dict[str, int] = {}
+
+    def progress(committed: dict[str, int]) -> None:
+        for table, rows in committed.items():
+            totals[table] = totals.get(table, 0) + rows
+        line = " ".join(f"{t}={n}" for t, n in sorted(totals.items()))
+        print(f"committed {line}", flush=True)
+
+    wb = Workbench.open(args.db, on_commit=progress if args.progress else None)
+    try:
+        feed = wb.start_feed(
+            args.exchange,
+            args.symbols,
+            ws_url=args.ws_url,
+            rest_url=args.rest_url,
+            depth=args.depth,
+            redundant=args.redundant,
+            backfill=not args.no_backfill,
+        )
+        print(f"recording {feed.name} into {args.db}", flush=True)
+        _wait(args.duration)
+        wb.stop_all()
+        wb.flush()
+        for status in wb.status():
+            print(status.summary())
+        counts = wb.store.table_counts()
+        print("rows: " + ", ".join(f"{t}={n}" for t, n in counts.items()))
+    finally:
+        wb.close()
+    return 0
+
+
+def _wait(duration: float | None) -> None:
+    """Sleep until ``duration`` passes or SIGINT/SIGTERM arrives."""
+    done = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        deadline = None if duration is None else time.monotonic() + duration
+        while not done.is_set():
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                break
+            done.wait(0.2 if remaining is None else min(0.2, remaining))
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="workbench", description="Research workbench for quant traders."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_record(sub)
+    sim_command.add_parser(sub)
+    demo.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {"record": _record, "sim": sim_command.run, "demo": demo.run}
+    try:
+        return handlers[args.command](args)
+    except (UsageError, SimulatorError) as exc:
+        print(f"workbench {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except WorkbenchError as exc:
+        print(f"workbench {args.command}: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,38 @@
+"""Every error workbench raises on purpose derives from one root, grouped by what to do.
+
+    WorkbenchError        root: ``except WorkbenchError`` catches everything below
+    ├── UsageError        the caller asked for something malformed (bad flag, unknown venue)
+    ├── ProtocolError     a message did not follow its venue protocol (it gets quarantined)
+    ├── FeedError         a feed cannot reach or keep its source (network, HTTP status)
+    ├── StoreError        the database cannot be opened, written or read
+    └── SimulatorError    the embedded exchange simulator was misconfigured
+
+``ProtocolError`` never escapes a feed thread: the feed quarantines the raw message with the
+error's text as the reason and keeps going.
+"""
+
+from __future__ import annotations
+
+
+class WorkbenchError(Exception):
+    """Root of every error workbench raises on purpose."""
+
+
+class UsageError(WorkbenchError):
+    """The caller passed something invalid; the message says how to fix it."""
+
+
+class ProtocolError(WorkbenchError):
+    """A message broke its venue protocol: wrong JSON, types or missing fields."""
+
+
+class FeedError(WorkbenchError):
+    """A feed could not reach or keep its data source."""
+
+
+class StoreError(WorkbenchError):
+    """The DuckDB store could not be opened, written or read."""
+
+
+class SimulatorError(WorkbenchError):
+    """The embedded exchange simulator was given an impossible configuration."""

@@ -1,0 +1,85 @@
+"""Normalized market events: what every venue protocol turns its wire messages into.
+
+Times are integers in microseconds since the Unix epoch, UTC: ``ts`` is the exchange's time,
+``recv_ts`` the moment our socket read the bytes. Prices and sizes are floats parsed straight
+from the venue's decimal strings (never formatted back through ``str(float)``). ``side`` on a
+trade is always the TAKER side, ``"buy"`` or ``"sell"``. Book levels are ``(price, size)``
+pairs with absolute sizes; size 0 deletes the level.
+
+The structs are ``msgspec.Struct`` so that creating one per message costs ~100 ns.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+Side = Literal["buy", "sell"]
+Level = tuple[float, float]
+
+
+class Trade(msgspec.Struct, frozen=True, gc=False):
+    exchange: str
+    symbol: str
+    ts: int
+    recv_ts: int
+    price: float
+    size: float
+    side: Side
+    trade_id: str
+    seq: int | None = None
+
+
+class BookSnapshot(msgspec.Struct, frozen=True, gc=False):
+    """A full replacement of one symbol's book; bids best-first (descending), asks ascending.
+
+    ``last_trade_id`` is the newest trade the snapshot already reflects, where the venue says
+    it: it tells a recorder which trades it still owes its user."""
+
+    exchange: str
+    symbol: str
+    ts: int
+    recv_ts: int
+    bids: list[Level]
+    asks: list[Level]
+    seq: int | None = None
+    last_trade_id: str | None = None
+
+
+class BookDelta(msgspec.Struct, frozen=True, gc=False):
+    """Absolute-size changes to one symbol's book, applied as one unit."""
+
+    exchange: str
+    symbol: str
+    ts: int
+    recv_ts: int
+    bids: list[Level]
+    asks: list[Level]
+    seq: int | None = None
+
+
+class Quote(msgspec.Struct, frozen=True, gc=False):
+    """Top of book as some sources publish it (tickers, vendor tick feeds)."""
+
+    exchange: str
+    symbol: str
+    ts: int
+    recv_ts: int
+    bid_price: float
+    bid_size: float
+    ask_price: float
+    ask_size: float
+
+
+class Heartbeat(msgspec.Struct, frozen=True, gc=False):
+    """A venue's keep-alive; ``seqs`` carries the latest sequence per symbol when the venue says it,
+    so a gap at the very end of a burst is noticed even when nothing follows it."""
+
+    exchange: str
+    ts: int
+    recv_ts: int
+    seqs: dict[str, int] = {}
+
+
+MarketEvent = Trade | BookSnapshot | BookDelta | Quote | Heartbeat

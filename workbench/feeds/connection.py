@@ -1,0 +1,245 @@
+"""One WebSocket connection on its own thread: connect, subscribe, receive, keep alive, reconnect.
+
+websocket-client does the opening handshake and every send (subscribe, heartbeats, pongs).
+Receiving bypasses its per-frame reader: the thread reads the socket in 256 KiB chunks and
+:class:`~workbench.feeds.wsframe.FrameDecoder` splits them, so a chunk of a thousand small
+messages costs one syscall and reaches the handler as one list (see wsframe's docstring for
+the numbers). UTF-8 is never validated in Python: msgspec validates while it parses.
+
+The socket is opened by us and handed to websocket-client, so ``stop()`` can shut it down
+from another thread at any point, even mid-handshake, and the thread exits within the
+0.2 s receive timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import websocket
+
+from workbench.feeds.wsframe import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_OVERSIZED,
+    OP_PING,
+    OP_TEXT,
+    FrameDecoder,
+)
+
+RECV_CHUNK = 256 * 1024
+POLL_INTERVAL = 0.2
+
+
+class ConnectionHandler(Protocol):
+    """What a connection reports to the feed that owns it (called on the connection thread)."""
+
+    def on_connected(self, conn: int) -> list[str]:
+        """Returns the subscribe messages to send."""
+
+    def on_messages(self, conn: int, payloads: list[bytes], recv_ts: int) -> None: ...
+
+    def on_oversized(self, conn: int, prefix: bytes, recv_ts: int) -> None: ...
+
+    def on_disconnected(self, conn: int, reason: str, *, stale: bool) -> None: ...
+
+
+class Backoff:
+    """Exponential backoff with jitter: base·2^n capped, each wait drawn from [½, 1] of it."""
+
+    def __init__(self, base: float = 0.1, cap: float = 5.0, rng: random.Random | None = None):
+        self.base = base
+        self.cap = cap
+        self.attempt = 0
+        self._rng = rng or random.Random()
+
+    def next_delay(self) -> float:
+        ceiling = min(self.cap, self.base * (2**self.attempt))
+        self.attempt += 1
+        return ceiling * (0.5 + 0.5 * self._rng.random())
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+def open_socket(url: str, timeout: float) -> socket.socket:
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ValueError(f"WebSocket URL must be ws(s)://host[:port]/path, got {url!r}")
+    port = parts.port or (443 if parts.scheme == "wss" else 80)
+    sock = socket.create_connection((parts.hostname, port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if parts.scheme == "wss":
+        context = ssl.create_default_context()
+        return context.wrap_socket(sock, server_hostname=parts.hostname)
+    return sock
+
+
+class Connection:
+    """Keeps one subscription alive until ``stop()``; reports everything to ``handler``."""
+
+    def __init__(
+        self,
+        conn: int,
+        url: str,
+        handler: ConnectionHandler,
+        *,
+        heartbeat: Callable[[], str | None],
+        heartbeat_interval: float,
+        stale_after: float,
+        max_message: int = 4 * 1024 * 1024,
+        connect_timeout: float = 5.0,
+        backoff: Backoff | None = None,
+        name: str = "feed",
+    ) -> None:
+        self.conn = conn
+        self.url = url
+        self.handler = handler
+        self.heartbeat = heartbeat
+        self.heartbeat_interval = heartbeat_interval
+        self.stale_after = stale_after
+        self.max_message = max_message
+        self.connect_timeout = connect_timeout
+        self.backoff = backoff or Backoff()
+        self.connected = False
+        self.connects = 0
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._sock: socket.socket | None = None
+        self._sock_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=f"wb-{name}-conn{conn}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the thread to finish and break any blocking socket call; see ``join``."""
+        self._stop.set()
+        self._shutdown_socket()
+
+    def join(self, timeout: float) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def drop(self) -> None:
+        """Close the current socket; the thread reconnects (used for resubscribing)."""
+        self._shutdown_socket()
+
+    def _shutdown_socket(self) -> None:
+        with self._sock_lock:
+            sock = self._sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            reason, stale, received = self._session()
+            if self._stop.is_set():
+                break
+            if received:
+                self.backoff.reset()
+            self._stop.wait(self.backoff.next_delay())
+            del reason, stale
+
+    def _session(self) -> tuple[str, bool, bool]:
+        """One connection's life; returns (why it ended, was it stale, did data arrive)."""
+        try:
+            sock = open_socket(self.url, self.connect_timeout)
+        except (OSError, ValueError) as exc:
+            self.last_error = f"connect failed: {exc}"
+            return self.last_error, False, False
+        with self._sock_lock:
+            self._sock = sock
+        if self._stop.is_set():
+            self._close(sock)
+            return "stopped", False, False
+        ws: websocket.WebSocket | None = None
+        received = False
+        try:
+            ws = websocket.create_connection(
+                self.url, socket=sock, timeout=self.connect_timeout, skip_utf8_validation=True
+            )
+            self.connected = True
+            self.connects += 1
+            for message in self.handler.on_connected(self.conn):
+                ws.send(message)
+            reason, stale, received = self._receive(ws, sock)
+        except (OSError, websocket.WebSocketException) as exc:
+            reason, stale = f"{type(exc).__name__}: {exc}", False
+        finally:
+            was_connected = self.connected
+            self.connected = False
+            with self._sock_lock:
+                self._sock = None
+            self._close(sock)
+        if self._stop.is_set():
+            return "stopped", False, received
+        if was_connected:
+            self.last_error = reason
+            self.handler.on_disconnected(self.conn, reason, stale=stale)
+        else:
+            self.last_error = f"handshake failed: {reason}"
+        return reason, stale, received
+
+    def _receive(self, ws: websocket.WebSocket, sock: socket.socket) -> tuple[str, bool, bool]:
+        decoder = FrameDecoder(self.max_message)
+        handler = self.handler
+        conn = self.conn
+        sock.settimeout(POLL_INTERVAL)
+        recv = sock.recv
+        clock = time.monotonic
+        last_data = clock()
+        next_beat = last_data + self.heartbeat_interval if self.heartbeat_interval > 0 else None
+        received = False
+        while not self._stop.is_set():
+            try:
+                chunk = recv(RECV_CHUNK)
+            except (TimeoutError, ssl.SSLWantReadError):
+                chunk = None
+            now = clock()
+            if chunk is not None:
+                if not chunk:
+                    return "closed by server", False, received
+                last_data = now
+                received = True
+                recv_ts = time.time_ns() // 1000
+                payloads: list[bytes] = []
+                for opcode, payload in decoder.feed(chunk):
+                    if opcode in (OP_TEXT, OP_BINARY):
+                        payloads.append(payload)
+                    elif opcode == OP_PING:
+                        ws.pong(payload)
+                    elif opcode == OP_CLOSE:
+                        if payloads:
+                            handler.on_messages(conn, payloads, recv_ts)
+                        return "close frame from server", False, received
+                    elif opcode == OP_OVERSIZED:
+                        if payloads:
+                            handler.on_messages(conn, payloads, recv_ts)
+                            payloads = []
+                        handler.on_oversized(conn, payload, recv_ts)
+                if payloads:
+                    handler.on_messages(conn, payloads, recv_ts)
+                if decoder.error is not None:
+                    return f"framing error: {decoder.error}", False, received
+            elif now - last_data > self.stale_after:
+                return f"no data for {now - last_data:.1f}s", True, received
+            if next_beat is not None and now >= next_beat:
+                message = self.heartbeat()
+                if message is not None:
+                    ws.send(message)
+                next_beat = now + self.heartbeat_interval
+        return "stopped", False, received
+
+    @staticmethod
+    def _close(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            sock.close()

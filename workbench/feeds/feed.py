@@ -1,0 +1,629 @@
+"""A live feed: venue protocol + connections + books + recording, for one venue and its symbols.
+
+Threads (see DESIGN.md): each connection thread receives, parses, sequences and applies under
+the feed's lock and appends rows to column batches; one maintenance thread per feed hands the
+batches to the store's writer every 50 ms, writes top-N book snapshots every second, declares
+gaps that time out, and does the slow work — REST snapshots for resyncs and REST trade
+backfill — outside the lock, so receiving never waits on HTTP.
+
+Nothing a venue sends can kill a connection thread: a message that fails to parse, names an
+unknown symbol or breaks an invariant goes to ``quarantine`` with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from workbench.core.book import OrderBook
+from workbench.core.sequencer import SymbolSequencer
+from workbench.core.trades import TradeIdTracker
+from workbench.errors import FeedError, ProtocolError, UsageError
+from workbench.events import BookDelta, BookSnapshot, Heartbeat, Quote, Trade
+from workbench.feeds.connection import Backoff, Connection
+from workbench.feeds.rest import RestClient
+from workbench.feeds.status import FeedStatus
+from workbench.store.batch import TableBatch
+from workbench.venues import VenueProtocol, get_venue
+
+QUARANTINE_RAW_LIMIT = 64 * 1024
+MAINTENANCE_INTERVAL = 0.05
+TWIN_WINDOW = 4096
+"""Applied deltas kept per symbol so a redundant connection's copy can be compared."""
+
+
+class RowSink(Protocol):
+    """Where finished column batches go: the store's writer (or anything with ``submit``)."""
+
+    def submit(self, table: str, columns: dict[str, Any]) -> None: ...
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class _Symbol:
+    """Everything the feed tracks for one symbol."""
+
+    __slots__ = (
+        "applied",
+        "backfill_after",
+        "book",
+        "missing_since",
+        "name",
+        "resync_at",
+        "resync_attempt",
+        "seq",
+        "synced_once",
+        "trades",
+    )
+
+    def __init__(self, name: str, gap_timeout: float) -> None:
+        self.name = name
+        self.book = OrderBook()
+        self.seq: SymbolSequencer[BookDelta] = SymbolSequencer(gap_timeout=gap_timeout)
+        self.trades = TradeIdTracker()
+        self.synced_once = False
+        self.resync_at = 0.0
+        self.resync_attempt = 0
+        self.missing_since: float | None = None
+        self.backfill_after = 0.0
+        self.applied: dict[int, BookDelta] = {}
+
+
+class Feed:
+    """Records one venue's trades and L2 books for ``symbols`` until ``stop()``."""
+
+    def __init__(
+        self,
+        venue: str | type[VenueProtocol],
+        symbols: Sequence[str],
+        sink: RowSink,
+        *,
+        ws_url: str | None = None,
+        rest_url: str | None = None,
+        redundant: bool = False,
+        backfill: bool = True,
+        depth: int = 20,
+        snapshot_interval: float = 1.0,
+        gap_timeout: float = 0.5,
+        backfill_delay: float = 0.3,
+        max_message: int = 4 * 1024 * 1024,
+        name: str | None = None,
+    ) -> None:
+        if not symbols:
+            raise UsageError("a feed needs at least one symbol")
+        if depth < 1:
+            raise UsageError(f"depth must be at least 1, got {depth}")
+        venue_cls = get_venue(venue) if isinstance(venue, str) else venue
+        self.venue = venue_cls(list(symbols))
+        self.exchange = venue_cls.name
+        self.name = name or f"{self.exchange}:{','.join(symbols)}"
+        self.symbols = list(dict.fromkeys(symbols))
+        self.sink = sink
+        self.ws_url = ws_url or venue_cls.default_ws_url
+        rest = rest_url or venue_cls.default_rest_url
+        self.rest = RestClient(rest) if rest else None
+        self.backfill = backfill and self.rest is not None
+        self.depth = depth
+        self.snapshot_interval = snapshot_interval
+        self.backfill_delay = backfill_delay
+        self.redundant = redundant
+
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._symbols = {s: _Symbol(s, gap_timeout) for s in self.symbols}
+        self._live: set[int] = set()
+        self._connections = [
+            Connection(
+                conn,
+                self.ws_url,
+                self,
+                heartbeat=self.venue.heartbeat_message,
+                heartbeat_interval=venue_cls.heartbeat_interval,
+                stale_after=venue_cls.stale_after,
+                max_message=max_message,
+                backoff=Backoff(),
+                name=self.name,
+            )
+            for conn in range(1, 3 if redundant else 2)
+        ]
+        self._maintainer = threading.Thread(
+            target=self._maintain, name=f"wb-{self.name}-maint", daemon=True
+        )
+        self._started = False
+        self._stopped = False
+
+        self._trades = TableBatch("trades")
+        self._deltas = TableBatch("book_deltas")
+        self._pending_small: list[tuple[str, dict[str, list[Any]]]] = []
+        (
+            self._t_exchange, self._t_symbol, self._t_ts, self._t_recv, self._t_price,
+            self._t_size, self._t_side, self._t_id,
+        ) = self._trades.appenders()  # fmt: skip
+        (
+            self._d_exchange, self._d_symbol, self._d_ts, self._d_recv, self._d_seq,
+            self._d_side, self._d_price, self._d_size,
+        ) = self._deltas.appenders()  # fmt: skip
+        self._quality = TableBatch("quality_events")
+        self._quarantine_rows = TableBatch("quarantine")
+        self._snapshots = TableBatch("book_snapshots")
+
+        # counters (written under the lock, read without it for status)
+        self.messages = 0
+        self.trade_count = 0
+        self.reconnects = 0
+        self.gaps = 0
+        self.resyncs = 0
+        self.duplicates = 0
+        self.crossed = 0
+        self.mismatches = 0
+        self.stale = 0
+        self.backfilled = 0
+        self.quarantined = 0
+        self._last_message_at: float | None = None
+        self._last_lag_us: int | None = None
+        self._rate = 0.0
+        self._rate_mark = (time.monotonic(), 0)
+        self._connected_before: set[int] = set()
+        self.last_error: str | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> Feed:
+        if self._started:
+            raise UsageError(f"feed {self.name} was already started")
+        self._started = True
+        for connection in self._connections:
+            connection.start()
+        self._maintainer.start()
+        return self
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """Stop every thread, write the final book snapshots and hand all rows to the sink."""
+        if self._stopped or not self._started:
+            self._stopped = True
+            return
+        self._stopped = True
+        deadline = time.monotonic() + timeout
+        self._stop.set()
+        if self.rest is not None:
+            self.rest.abort()
+        for connection in self._connections:
+            connection.stop()
+        for connection in self._connections:
+            connection.join(max(0.0, deadline - time.monotonic()))
+        self._maintainer.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            self._write_snapshots(_now_us())
+            self._flush_locked()
+
+    @property
+    def running(self) -> bool:
+        return self._started and not self._stopped
+
+    def threads_alive(self) -> list[str]:
+        threads = [c._thread for c in self._connections] + [self._maintainer]
+        return [t.name for t in threads if t.is_alive()]
+
+    def book(self, symbol: str) -> OrderBook:
+        """The live book object; read it under :meth:`locked` for a consistent view."""
+        return self._symbols[symbol].book
+
+    def locked(self) -> threading.Lock:
+        return self._lock
+
+    # -- ConnectionHandler ---------------------------------------------------------------
+    def on_connected(self, conn: int) -> list[str]:
+        with self._lock:
+            self._live.add(conn)
+            for st in self._symbols.values():
+                st.seq.connection_up(conn)
+            if conn in self._connected_before:
+                self.reconnects += 1
+                self._add_quality(None, "reconnect", {"conn": conn})
+            self._connected_before.add(conn)
+        return self.venue.subscribe_messages()
+
+    def on_disconnected(self, conn: int, reason: str, *, stale: bool) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._live.discard(conn)
+            self.last_error = reason
+            if stale:
+                self.stale += 1
+                self._add_quality(None, "stale", {"conn": conn, "reason": reason})
+            self._add_quality(None, "disconnect", {"conn": conn, "reason": reason})
+            for st in self._symbols.values():
+                st.seq.connection_down(conn, now)
+                if not self._live:
+                    st.seq.reset()
+                    st.book.invalidate()
+                self._drain_notes(st)
+
+    def on_oversized(self, conn: int, prefix: bytes, recv_ts: int) -> None:
+        with self._lock:
+            self.messages += 1
+            self._add_quarantine(
+                recv_ts,
+                f"message larger than the {self._connections[0].max_message}-byte limit",
+                prefix,
+                size=-1,
+            )
+
+    def on_messages(self, conn: int, payloads: list[bytes], recv_ts: int) -> None:
+        now = time.monotonic()
+        parse = self.venue.parse
+        with self._lock:
+            self.messages += len(payloads)
+            self._last_message_at = now
+            for payload in payloads:
+                try:
+                    for event in parse(payload, recv_ts):
+                        kind = type(event)
+                        if kind is BookDelta:
+                            self._on_delta(conn, event, now)  # type: ignore[arg-type]
+                        elif kind is Trade:
+                            self._on_trade(conn, event, now)  # type: ignore[arg-type]
+                        elif kind is Heartbeat:
+                            self._on_heartbeat(conn, event, now)  # type: ignore[arg-type]
+                        elif kind is BookSnapshot:
+                            self._on_snapshot(conn, event)  # type: ignore[arg-type]
+                        elif kind is Quote:
+                            pass  # quotes are not recorded by L2 feeds
+                except ProtocolError as exc:
+                    self._add_quarantine(recv_ts, str(exc), payload)
+                except Exception as exc:  # a venue or feed bug must not kill the thread
+                    self._add_quarantine(recv_ts, f"internal {type(exc).__name__}: {exc}", payload)
+
+    # -- event handling (lock held) -------------------------------------------------------
+    def _state(self, symbol: str) -> _Symbol:
+        st = self._symbols.get(symbol)
+        if st is None:
+            raise ProtocolError(f"message for unsubscribed symbol {symbol!r}")
+        return st
+
+    def _on_delta(self, conn: int, event: BookDelta, now: float) -> None:
+        st = self._state(event.symbol)
+        if event.seq is None:
+            self._apply_delta(st, event)
+            return
+        seq = st.seq
+        if self.redundant and seq.last is not None and event.seq <= seq.last:
+            self._compare_twin(st, conn, event)
+        for ready in seq.on_message(conn, event.seq, event, now):
+            if ready is not None:
+                self._apply_delta(st, ready)
+        if seq.synced:
+            st.book.seq = seq.last
+        if seq.notes:
+            self._drain_notes(st)
+        self._last_lag_us = event.recv_ts - event.ts
+
+    def _compare_twin(self, st: _Symbol, conn: int, event: BookDelta) -> None:
+        """A redundant twin must say what the applied copy said; if not, one path is corrupt."""
+        applied = st.applied.get(event.seq)  # type: ignore[arg-type]
+        if applied is not None and (applied.bids != event.bids or applied.asks != event.asks):
+            self.mismatches += 1
+            self._add_quality(st.name, "mismatch", {"conn": conn, "seq": event.seq})
+
+    def _apply_delta(self, st: _Symbol, d: BookDelta) -> None:
+        if self.redundant:
+            applied = st.applied
+            applied[d.seq] = d  # type: ignore[index]
+            if len(applied) > TWIN_WINDOW:
+                del applied[next(iter(applied))]
+        book = st.book
+        symbol = st.name
+        exchange = self.exchange
+        for side, levels, setter in (("bid", d.bids, book.set_bid), ("ask", d.asks, book.set_ask)):
+            for price, size in levels:
+                setter(price, size)
+                self._d_exchange(exchange)
+                self._d_symbol(symbol)
+                self._d_ts(d.ts)
+                self._d_recv(d.recv_ts)
+                self._d_seq(d.seq)
+                self._d_side(side)
+                self._d_price(price)
+                self._d_size(size)
+        book.seq = d.seq
+        book.ts = d.ts
+        if book.valid and book.crossed:
+            self.crossed += 1
+            bid, ask = book.best_bid_price, book.best_ask_price
+            self._add_quality(symbol, "crossed", {"seq": d.seq, "best_bid": bid, "best_ask": ask})
+            st.seq.invalidate("crossed", d.seq)
+            book.invalidate()
+            self._drain_notes(st)
+
+    def _on_trade(self, conn: int, event: Trade, now: float) -> None:
+        st = self._state(event.symbol)
+        if event.seq is not None:
+            seq = st.seq
+            for ready in seq.on_message(conn, event.seq, None, now):
+                if ready is not None:
+                    self._apply_delta(st, ready)
+            if seq.synced:
+                st.book.seq = seq.last  # the book is current up to this trade too
+            if seq.notes:
+                self._drain_notes(st)
+        self._record_trade(st, event)
+        self._last_lag_us = event.recv_ts - event.ts
+        if st.trades.missing and st.missing_since is None:
+            st.missing_since = now
+
+    def _record_trade(self, st: _Symbol, t: Trade) -> bool:
+        tracker = st.trades
+        new = (
+            tracker.add(int(t.trade_id))
+            if self.venue.numeric_trade_ids
+            else (tracker.add_text(t.trade_id))
+        )
+        if new:
+            self._t_exchange(t.exchange)
+            self._t_symbol(t.symbol)
+            self._t_ts(t.ts)
+            self._t_recv(t.recv_ts)
+            self._t_price(t.price)
+            self._t_size(t.size)
+            self._t_side(t.side)
+            self._t_id(t.trade_id)
+            self.trade_count += 1
+        return new
+
+    def _on_heartbeat(self, conn: int, event: Heartbeat, now: float) -> None:
+        for symbol, seq in event.seqs.items():
+            st = self._symbols.get(symbol)
+            if st is not None:
+                st.seq.on_heartbeat(conn, seq, now)
+                if st.seq.notes:
+                    self._drain_notes(st)
+
+    def _on_snapshot(self, conn: int | None, snap: BookSnapshot) -> None:
+        st = self._state(snap.symbol)
+        seq = st.seq
+        if seq.synced and conn is not None:
+            if snap.seq is not None:
+                seq.note_position(conn, snap.seq)
+            return
+        self._apply_snapshot(st, snap, conn)
+
+    def _apply_snapshot(self, st: _Symbol, snap: BookSnapshot, conn: int | None) -> None:
+        book = st.book
+        book.apply_snapshot(snap.bids, snap.asks, seq=snap.seq, ts=snap.ts)
+        if snap.last_trade_id is not None and self.venue.numeric_trade_ids:
+            last_id = int(snap.last_trade_id)
+            if st.trades.watermark is None:
+                st.trades.start_after(last_id)
+            else:
+                st.trades.exists_through(last_id)
+        source = "in-band" if conn is not None else "rest"
+        if not st.synced_once:
+            st.synced_once = True
+            self._add_quality(
+                st.name, "resync", {"snapshot_seq": snap.seq, "source": source, "initial": True}
+            )
+        elif st.missing_since is None:
+            # Trades may have passed while the book was out of sync: let backfill look.
+            st.missing_since = time.monotonic()
+        if snap.seq is not None:
+            for ready in st.seq.snapshot_applied(conn, snap.seq, time.monotonic()):
+                if ready is not None:
+                    self._apply_delta(st, ready)
+            if st.seq.synced:
+                book.seq = st.seq.last
+        self._drain_notes(st, source=source)
+        st.resync_attempt = 0
+
+    def _drain_notes(self, st: _Symbol, source: str | None = None) -> None:
+        for note in st.seq.notes:
+            kind, detail = note.kind, note.detail
+            if kind == "gap":
+                self.gaps += 1
+                st.book.invalidate()
+                detail = {**detail, "scope": "feed"}
+                st.missing_since = st.missing_since or time.monotonic()
+            elif kind == "conn_gap":
+                if not self.redundant:
+                    continue  # with one connection the feed-level gap says the same
+                kind, detail = "gap", {**detail, "scope": "connection"}
+            elif kind == "duplicate":
+                self.duplicates += 1
+            elif kind == "resync":
+                self.resyncs += 1
+                if source is not None:
+                    detail = {**detail, "source": source}
+            elif kind == "invalid":
+                continue  # the caller already logged the specific check that failed
+            elif kind == "buffer_overflow":
+                kind = "gap"
+            self._add_quality(st.name, kind, detail)
+        st.seq.notes.clear()
+
+    def _add_quality(self, symbol: str | None, kind: str, detail: dict[str, Any]) -> None:
+        exchange, sym, ts, k, det = self._quality.appenders()
+        exchange(self.exchange)
+        sym(symbol)
+        ts(_now_us())
+        k(kind)
+        det(json.dumps(detail, separators=(",", ":")))
+
+    def _add_quarantine(
+        self, recv_ts: int, reason: str, raw: bytes, size: int | None = None
+    ) -> None:
+        self.quarantined += 1
+        exchange, ts, why, text, length = self._quarantine_rows.appenders()
+        exchange(self.exchange)
+        ts(recv_ts)
+        why(reason)
+        text(raw[:QUARANTINE_RAW_LIMIT].decode("utf-8", "backslashreplace"))
+        length(len(raw) if size is None else size)
+
+    # -- maintenance thread ---------------------------------------------------------------
+    def _maintain(self) -> None:
+        next_snapshot = time.monotonic() + self.snapshot_interval
+        while not self._stop.wait(MAINTENANCE_INTERVAL):
+            now = time.monotonic()
+            resync: list[_Symbol] = []
+            backfill: list[_Symbol] = []
+            with self._lock:
+                for st in self._symbols.values():
+                    st.seq.tick(now)
+                    if st.seq.notes:
+                        self._drain_notes(st)
+                    if st.seq.needs_resync and now >= st.resync_at:
+                        resync.append(st)
+                    if (
+                        self.backfill
+                        and st.missing_since is not None
+                        and now - st.missing_since >= self.backfill_delay
+                        and now >= st.backfill_after
+                    ):
+                        backfill.append(st)
+                if now >= next_snapshot:
+                    self._write_snapshots(_now_us())
+                    next_snapshot = now + self.snapshot_interval
+                self._update_rate(now)
+                self._flush_locked()
+            for st in resync:
+                self._resync(st)
+            for st in backfill:
+                self._backfill(st)
+
+    def _resync(self, st: _Symbol) -> None:
+        if self.rest is None:
+            # No REST snapshot: resubscribing gives a fresh in-band snapshot.
+            with self._lock:
+                st.seq.reset()
+            for connection in self._connections:
+                connection.drop()
+            st.resync_at = time.monotonic() + 1.0
+            return
+        path = self.venue.snapshot_path(st.name)
+        if path is None:
+            return
+        try:
+            body = self.rest.get(path)
+            snap = self.venue.parse_snapshot(body, st.name, _now_us())
+        except (FeedError, ProtocolError) as exc:
+            self._retry_later(st, exc)
+            return
+        with self._lock:
+            if st.seq.needs_resync or not st.seq.synced:
+                self._apply_snapshot(st, snap, None)
+
+    def _retry_later(self, st: _Symbol, exc: Exception) -> None:
+        with self._lock:
+            self.last_error = str(exc)
+            st.resync_attempt += 1
+            st.resync_at = time.monotonic() + min(5.0, 0.1 * 2**st.resync_attempt)
+
+    def _backfill(self, st: _Symbol) -> None:
+        assert self.rest is not None
+        after = st.trades.watermark
+        if after is None:
+            with self._lock:
+                st.missing_since = None
+            return
+        first, added = after, 0
+        while not self._stop.is_set():
+            path = self.venue.trades_path(st.name, after)
+            if path is None:
+                break
+            try:
+                trades = self.venue.parse_trades(self.rest.get(path), st.name, _now_us())
+            except (FeedError, ProtocolError) as exc:
+                with self._lock:
+                    self.last_error = str(exc)
+                    st.backfill_after = time.monotonic() + 1.0
+                return
+            with self._lock:
+                for t in trades:
+                    if self._record_trade(st, t):
+                        added += 1
+            if len(trades) < self.venue.trades_page_size:
+                break
+            after = int(trades[-1].trade_id)
+        with self._lock:
+            self.backfilled += added
+            if added:
+                self._add_quality(
+                    st.name,
+                    "backfill",
+                    {"after_id": first, "count": added, "watermark": st.trades.watermark},
+                )
+            st.missing_since = time.monotonic() if st.trades.missing else None
+            st.backfill_after = time.monotonic() + self.backfill_delay
+
+    # -- rows out (lock held) ---------------------------------------------------------------
+    def _write_snapshots(self, recv_ts: int) -> None:
+        exchange, symbol, ts, recv, seq, valid, side, level, price, size = (
+            self._snapshots.appenders()
+        )
+        for st in self._symbols.values():
+            book = st.book
+            if book.seq is None and not book.valid:
+                continue
+            bids, asks = book.top(self.depth)
+            for side_name, levels in (("bid", bids), ("ask", asks)):
+                for i, (p, s) in enumerate(levels):
+                    exchange(self.exchange)
+                    symbol(st.name)
+                    ts(book.ts)
+                    recv(recv_ts)
+                    seq(book.seq)
+                    valid(book.valid)
+                    side(side_name)
+                    level(i)
+                    price(p)
+                    size(s)
+
+    def _flush_locked(self) -> None:
+        for batch in (
+            self._trades,
+            self._deltas,
+            self._snapshots,
+            self._quality,
+            self._quarantine_rows,
+        ):
+            if len(batch):
+                self.sink.submit(batch.table.name, batch.take())
+
+    def _update_rate(self, now: float) -> None:
+        mark_time, mark_count = self._rate_mark
+        if now - mark_time >= 1.0:
+            self._rate = (self.messages - mark_count) / (now - mark_time)
+            self._rate_mark = (now, self.messages)
+
+    # -- status ---------------------------------------------------------------------------
+    def status(self) -> FeedStatus:
+        now = time.monotonic()
+        with self._lock:
+            age = None if self._last_message_at is None else now - self._last_message_at
+            lag = None if self._last_lag_us is None else self._last_lag_us / 1000
+            return FeedStatus(
+                name=self.name,
+                exchange=self.exchange,
+                symbols=list(self.symbols),
+                running=self.running,
+                connections=len(self._live),
+                messages=self.messages,
+                msgs_per_sec=self._rate,
+                last_message_age=age,
+                lag_ms=lag,
+                trades=self.trade_count,
+                reconnects=self.reconnects,
+                gaps=self.gaps,
+                resyncs=self.resyncs,
+                duplicates=self.duplicates,
+                crossed=self.crossed,
+                mismatches=self.mismatches,
+                stale=self.stale,
+                backfilled=self.backfilled,
+                quarantined=self.quarantined,
+                book_valid={s: st.book.valid for s, st in self._symbols.items()},
+                last_error=self.last_error,
+            )

@@ -1,0 +1,267 @@
+"""One DuckDB file per process: the connection, its writer thread, readers and Parquet export.
+
+DuckDB lets one process own a file (its lock blocks every other process, even read-only), and
+within that process a connection must not be shared across threads. So a :class:`Store` holds
+the process's single connection to its file and hands every thread its own cursor: the
+writer thread gets one, :meth:`Store.cursor` gives one to whoever asks, and :meth:`Store.sql`
+uses a fresh one per call. Opening the same file again in the same process returns the same
+Store, so re-running a notebook cell does not trip over the lock.
+
+Other processes read the data through :func:`export_parquet` (hive-partitioned Parquet).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar
+
+import duckdb
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]  # no pandas-stubs
+import pyarrow as pa
+
+from workbench.errors import StoreError, UsageError
+from workbench.store.schema import TABLES, check_version, create_schema
+from workbench.store.writer import CommitCallback, StoreWriter
+
+log = logging.getLogger(__name__)
+
+
+class Store:
+    """The process's connection to one DuckDB file; create with :meth:`Store.open`."""
+
+    _open: ClassVar[dict[Path, Store]] = {}
+    _open_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, path: Path, connection: duckdb.DuckDBPyConnection, read_only: bool) -> None:
+        self.path = path
+        self.read_only = read_only
+        self._connection = connection
+        self._lock = threading.Lock()
+        self._writer: StoreWriter | None = None
+        self._closed = False
+
+    @classmethod
+    def open(cls, path: str | Path, *, read_only: bool = False) -> Store:
+        """Open (creating if needed) the store at ``path``, or return this process's open Store.
+
+        Raises StoreError if another process owns the file, or if it was written by another
+        schema version.
+        """
+        resolved = Path(path).expanduser().resolve()
+        with cls._open_lock:
+            existing = cls._open.get(resolved)
+            if existing is not None:
+                if existing.read_only != read_only:
+                    mode = "read-only" if existing.read_only else "read-write"
+                    raise StoreError(f"{resolved} is already open {mode} in this process")
+                return existing
+            store = cls(resolved, _connect(resolved, read_only), read_only)
+            cls._open[resolved] = store
+        return store
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def writer(self) -> StoreWriter:
+        """The running writer, started with default settings on first use."""
+        with self._lock:
+            if self._writer is None:
+                self._writer = self._new_writer(0.05, None)
+            return self._writer
+
+    def start_writer(
+        self, *, commit_interval: float = 0.05, on_commit: CommitCallback | None = None
+    ) -> StoreWriter:
+        """Start the writer with non-default settings; it must not be running yet."""
+        with self._lock:
+            if self._writer is not None:
+                raise UsageError(f"the writer of {self.path} is already running")
+            self._writer = self._new_writer(commit_interval, on_commit)
+            return self._writer
+
+    def _new_writer(self, commit_interval: float, on_commit: CommitCallback | None) -> StoreWriter:
+        self._check_open()
+        if self.read_only:
+            raise StoreError(f"{self.path} is open read-only; it has no writer")
+        writer = StoreWriter(self._connection, commit_interval=commit_interval, on_commit=on_commit)
+        return writer.start()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new cursor for the calling thread; it sees every committed write.
+
+        Close it when done (or use it as a context manager); :meth:`close` closes it anyway.
+        """
+        self._check_open()
+        return self._connection.cursor()
+
+    def sql(
+        self, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None
+    ) -> pd.DataFrame:
+        """Run ``query`` with ``params`` bound (``?`` or ``$name``) and return a DataFrame."""
+        with self.cursor() as cursor:
+            return cursor.execute(query, params).df()
+
+    def table_counts(self) -> dict[str, int]:
+        """Rows per data table, committed rows only."""
+        query = " UNION ALL ".join(f"SELECT '{name}', count(*) FROM {name}" for name in TABLES)
+        with self.cursor() as cursor:
+            return {name: int(count) for name, count in cursor.execute(query).fetchall()}
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Wait until everything submitted so far is committed; a no-op without a writer."""
+        with self._lock:
+            writer = self._writer
+        if writer is not None:
+            writer.flush(timeout)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the writer (committing what it holds), CHECKPOINT and close. Idempotent.
+
+        Closes the file for every holder of this Store in the process, and every cursor it
+        handed out. Raises StoreError if the writer could not commit everything.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            writer = self._writer
+        with Store._open_lock:
+            if Store._open.get(self.path) is self:
+                del Store._open[self.path]
+        error: StoreError | None = None
+        if writer is not None:
+            try:
+                writer.stop(timeout)
+            except StoreError as exc:
+                error = exc
+            if writer.alive:
+                # Closing under a running INSERT would take the data with it; leave the
+                # connection to process exit and say so.
+                raise StoreError(f"{self.path}: writer still running, connection left open")
+        try:
+            if not self.read_only:
+                self._connection.execute("CHECKPOINT")
+        except duckdb.Error as exc:
+            error = error or StoreError(f"CHECKPOINT of {self.path} failed: {exc}")
+        finally:
+            self._connection.close()
+        if error is not None:
+            raise error
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"{self.path} is closed")
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "read-only" if self.read_only else "open"
+        return f"Store({str(self.path)!r}, {state})"
+
+
+def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    if read_only and not path.exists():
+        raise StoreError(f"{path} does not exist (opened read-only, so it is not created)")
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        connection = duckdb.connect(path, read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise StoreError(
+                f"{path} is open in another process, which owns it (DuckDB allows one process "
+                f"per file); stop that process or read its Parquet export instead. ({exc})"
+            ) from exc
+        raise StoreError(f"cannot open {path}: {exc}") from exc
+    except duckdb.Error as exc:
+        raise StoreError(f"cannot open {path}: {exc}") from exc
+    try:
+        if read_only:
+            check_version(connection)
+        else:
+            create_schema(connection)
+            _warm_up(connection)
+    except duckdb.Error as exc:
+        connection.close()
+        raise StoreError(f"{path} is not a workbench store: {exc}") from exc
+    except StoreError:
+        connection.close()
+        raise
+    return connection
+
+
+def _warm_up(connection: duckdb.DuckDBPyConnection) -> None:
+    """Pay the first-Arrow-insert import cost (~0.2-0.5 s holding the GIL) now, not in a feed.
+
+    The first conversion of Python lists to Arrow and the first DuckDB scan of an Arrow table
+    import pandas and pyarrow machinery; one tiny insert through the same path loads it.
+    """
+    table = TABLES["book_snapshots"]
+    sample = pa.Table.from_arrays(
+        [pa.array([None], type=c.arrow_type) for c in table.columns], schema=table.arrow_schema
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMP TABLE warm_up AS SELECT * FROM {table.name} LIMIT 0")
+        cursor.register("warm_up_batch", sample)
+        cursor.execute("INSERT INTO warm_up SELECT * FROM warm_up_batch")
+        cursor.unregister("warm_up_batch")
+        cursor.execute("DROP TABLE warm_up")
+
+
+def export_parquet(
+    store: Store, directory: str | Path, tables: Iterable[str] | None = None
+) -> dict[str, Path]:
+    """Write tables as hive-partitioned Parquet: ``directory/<table>/exchange=…/symbol=…/date=…``.
+
+    This is how other processes read a store they cannot open (DuckDB's lock). Each table's
+    directory is replaced as a whole, so an export is a consistent snapshot of what was
+    committed; the store's writer is flushed first so it includes what was submitted.
+    ``date`` is the UTC date of ``ts`` (``recv_ts`` for quarantine). Returns the directory
+    written per table.
+    """
+    names = list(TABLES) if tables is None else list(tables)
+    unknown = [name for name in names if name not in TABLES]
+    if unknown:
+        raise UsageError(f"unknown tables {unknown}; tables: {', '.join(TABLES)}")
+    store.flush()
+    root = Path(directory).expanduser().resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    with store.cursor() as cursor:
+        for name in names:
+            table = TABLES[name]
+            keys = ", ".join((*table.partition_by, "date"))
+            target = root / name
+            cursor.execute(
+                f"COPY (SELECT *, CAST({table.time_column} AS DATE) AS date FROM {name}) "
+                f"TO ? (FORMAT parquet, PARTITION_BY ({keys}), OVERWRITE)",
+                [str(target)],
+            )
+            written[name] = target
+    return written
+
+
+@atexit.register
+def _close_all() -> None:
+    """Commit and checkpoint stores left open at interpreter exit (the writer is a daemon)."""
+    for store in list(Store._open.values()):
+        try:
+            store.close()
+        except StoreError:
+            log.exception("closing %s at exit failed", store.path)

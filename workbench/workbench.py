@@ -1,0 +1,101 @@
+"""The Python API a notebook or script uses: one store, the feeds recording into it.
+
+    wb = workbench.open("data/workbench.duckdb")
+    wb.start_feed("sim", ["BTC-USD"], ws_url="ws://127.0.0.1:8765/ws")
+    wb.status()                      # list of FeedStatus
+    wb.sql("SELECT count(*) FROM trades")
+    wb.close()                       # stops every feed, flushes, closes the database
+
+Magics, widgets and the CLI are thin layers over this class.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from workbench.errors import UsageError
+from workbench.feeds.feed import Feed
+from workbench.feeds.status import FeedStatus
+from workbench.store.store import Store
+from workbench.store.writer import CommitCallback
+
+DEFAULT_DB = Path("data") / "workbench.duckdb"
+
+
+class Workbench:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._feeds: dict[str, Feed] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(
+        cls, db: str | Path = DEFAULT_DB, *, on_commit: CommitCallback | None = None
+    ) -> Workbench:
+        """Open (creating if needed) the DuckDB file this process will own."""
+        store = Store.open(db)
+        if on_commit is not None:
+            store.start_writer(on_commit=on_commit)
+        return cls(store)
+
+    # -- feeds ----------------------------------------------------------------------------
+    def start_feed(
+        self, venue: str, symbols: Sequence[str], *, name: str | None = None, **options: Any
+    ) -> Feed:
+        """Start recording ``symbols`` from ``venue``; options go to :class:`Feed`."""
+        feed = Feed(venue, symbols, self.store.writer, name=name, **options)
+        with self._lock:
+            if feed.name in self._feeds and self._feeds[feed.name].running:
+                raise UsageError(f"a feed named {feed.name!r} is already running; stop it first")
+            self._feeds[feed.name] = feed
+        return feed.start()
+
+    def feed(self, name: str) -> Feed:
+        try:
+            return self._feeds[name]
+        except KeyError:
+            known = ", ".join(self._feeds) or "none"
+            raise UsageError(f"no feed named {name!r} (feeds: {known})") from None
+
+    @property
+    def feeds(self) -> dict[str, Feed]:
+        return dict(self._feeds)
+
+    def stop_feed(self, name: str, timeout: float = 1.0) -> None:
+        self.feed(name).stop(timeout)
+
+    def stop_all(self, timeout: float = 1.0) -> None:
+        for feed in list(self._feeds.values()):
+            feed.stop(timeout)
+
+    def status(self) -> list[FeedStatus]:
+        return [feed.status() for feed in self._feeds.values()]
+
+    # -- data -----------------------------------------------------------------------------
+    def sql(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
+        """Run a query on its own cursor; values go in ``params``, never into the text."""
+        return self.store.sql(query, params)
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Block until every row handed over so far is committed."""
+        self.store.flush(timeout)
+
+    def close(self, timeout: float = 5.0) -> None:
+        self.stop_all()
+        self.store.close(timeout)
+
+    def __enter__(self) -> Workbench:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open(db: str | Path = DEFAULT_DB, *, on_commit: CommitCallback | None = None) -> Workbench:
+    """Open a workbench on ``db``: see :class:`Workbench`."""
+    return Workbench.open(db, on_commit=on_commit)
