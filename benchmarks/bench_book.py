@@ -102,12 +102,32 @@ def main() -> None:
     book.apply_snapshot(*seed_book())
     ours_top = min(top20(book, 100_000) for _ in range(3))
     base_top = min(top20(SortingBook(*seed_book()), 100_000) for _ in range(3))
-    line("book delta + best read", ours, "µs", baseline=base, target="<= 1 µs",
-         higher_is_better=False)
-    line("book top-20 snapshot", ours_top, "µs", baseline=base_top, target="<= 10 µs",
-         higher_is_better=False)
-    report("book", {"delta_us": ours, "delta_baseline_us": base, "top20_us": ours_top,
-                    "top20_baseline_us": base_top, "levels_per_side": LEVELS})
+    line(
+        "book delta + best read",
+        ours,
+        "µs",
+        baseline=base,
+        target="<= 1 µs",
+        higher_is_better=False,
+    )
+    line(
+        "book top-20 snapshot",
+        ours_top,
+        "µs",
+        baseline=base_top,
+        target="<= 10 µs",
+        higher_is_better=False,
+    )
+    report(
+        "book",
+        {
+            "delta_us": ours,
+            "delta_baseline_us": base,
+            "top20_us": ours_top,
+            "top20_baseline_us": base_top,
+            "levels_per_side": LEVELS,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -34,9 +34,24 @@ SYMBOLS = "BTC-USD,ETH-USD"
 
 def start_sim(burst: int, ledger: Path) -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workbench", "sim", "--port", "0", "--seed", "3", "--symbols",
-         SYMBOLS, "--burst", str(burst), "--ledger", str(ledger)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "workbench",
+            "sim",
+            "--port",
+            "0",
+            "--seed",
+            "3",
+            "--symbols",
+            SYMBOLS,
+            "--burst",
+            str(burst),
+            "--ledger",
+            str(ledger),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     first = proc.stdout.readline()
@@ -58,8 +73,13 @@ def ours(tmp: Path) -> tuple[float, bool]:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/book/{symbol}") as r:
                 truth[symbol] = json.loads(r.read())
         wb = Workbench.open(tmp / "ours.duckdb")
-        feed = wb.start_feed("sim", SYMBOLS.split(","), ws_url=f"ws://127.0.0.1:{port}/ws",
-                             rest_url=f"http://127.0.0.1:{port}", backfill=False)
+        feed = wb.start_feed(
+            "sim",
+            SYMBOLS.split(","),
+            ws_url=f"ws://127.0.0.1:{port}/ws",
+            rest_url=f"http://127.0.0.1:{port}",
+            backfill=False,
+        )
         while feed.messages == 0:
             time.sleep(0.001)
         start = time.perf_counter()
@@ -71,16 +91,15 @@ def ours(tmp: Path) -> tuple[float, bool]:
         wb.flush()
         status = feed.status()
         trades = {tid for (tid,) in wb.sql("SELECT trade_id FROM trades").itertuples(index=False)}
-        expected = {str(json.loads(l)["trade_id"]) for l in ledger.read_text().splitlines()
-                    if '"kind":"trade"' in l}
+        lines = ledger.read_text().splitlines()
+        expected = {str(json.loads(x)["trade_id"]) for x in lines if '"kind":"trade"' in x}
         books_ok = True
         for symbol, true_book in truth.items():
             book = feed.book(symbol)
             books_ok &= book.bids() == [(float(p), float(q)) for p, q in true_book["bids"]]
             books_ok &= book.asks() == [(float(p), float(q)) for p, q in true_book["asks"]]
         wb.close()
-        lossless = (trades == expected and status.gaps == 0 and status.quarantined == 0
-                    and books_ok)
+        lossless = trades == expected and status.gaps == 0 and status.quarantined == 0 and books_ok
         return N / elapsed, lossless
     finally:
         stop_sim(proc)
@@ -90,10 +109,14 @@ def baseline(tmp: Path) -> float:
     proc, port = start_sim(BASELINE_N, tmp / "baseline-ledger.jsonl")
     try:
         con = duckdb.connect(str(tmp / "baseline.duckdb"))
-        con.execute("CREATE TABLE trades (symbol VARCHAR, ts BIGINT, price DOUBLE, size DOUBLE,"
-                    " side VARCHAR, trade_id BIGINT)")
-        con.execute("CREATE TABLE book_deltas (symbol VARCHAR, ts BIGINT, seq BIGINT,"
-                    " side VARCHAR, price DOUBLE, size DOUBLE)")
+        con.execute(
+            "CREATE TABLE trades (symbol VARCHAR, ts BIGINT, price DOUBLE, size DOUBLE,"
+            " side VARCHAR, trade_id BIGINT)"
+        )
+        con.execute(
+            "CREATE TABLE book_deltas (symbol VARCHAR, ts BIGINT, seq BIGINT,"
+            " side VARCHAR, price DOUBLE, size DOUBLE)"
+        )
         ws = websocket.create_connection(f"ws://127.0.0.1:{port}/ws")
         ws.send(json.dumps({"op": "subscribe", "symbols": SYMBOLS.split(",")}))
         books: dict[str, SortingBook] = {}
@@ -107,21 +130,31 @@ def baseline(tmp: Path) -> float:
             if kind == "snapshot":
                 books[msg["symbol"]] = SortingBook(
                     [(float(p), float(q)) for p, q in msg["bids"]],
-                    [(float(p), float(q)) for p, q in msg["asks"]])
+                    [(float(p), float(q)) for p, q in msg["asks"]],
+                )
             elif kind == "delta":
                 seen += 1
                 book = books[msg["symbol"]]
                 for side, levels in (("bid", msg["bids"]), ("ask", msg["asks"])):
                     for p, q in levels:
                         book.update(side == "bid", float(p), float(q))
-                        con.execute("INSERT INTO book_deltas VALUES (?, ?, ?, ?, ?, ?)",
-                                    [msg["symbol"], msg["ts"], msg["seq"], side, float(p),
-                                     float(q)])
+                        con.execute(
+                            "INSERT INTO book_deltas VALUES (?, ?, ?, ?, ?, ?)",
+                            [msg["symbol"], msg["ts"], msg["seq"], side, float(p), float(q)],
+                        )
             elif kind == "trade":
                 seen += 1
-                con.execute("INSERT INTO trades VALUES (?, ?, ?, ?, ?, ?)",
-                            [msg["symbol"], msg["ts"], float(msg["price"]), float(msg["size"]),
-                             msg["side"], msg["trade_id"]])
+                con.execute(
+                    "INSERT INTO trades VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        msg["symbol"],
+                        msg["ts"],
+                        float(msg["price"]),
+                        float(msg["size"]),
+                        msg["side"],
+                        msg["trade_id"],
+                    ],
+                )
         assert start is not None
         elapsed = time.perf_counter() - start
         ws.close()
@@ -135,11 +168,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rate, lossless = ours(Path(tmp))
         base = baseline(Path(tmp))
-    line("end-to-end loopback WebSocket → DuckDB", rate, "msgs/s", baseline=base,
-         target=">= 80,000 msgs/s and >= 60x")
+    line(
+        "end-to-end loopback WebSocket → DuckDB",
+        rate,
+        "msgs/s",
+        baseline=base,
+        target=">= 80,000 msgs/s and >= 60x",
+    )
     print(f"zero loss (trades == ledger, books == simulator, no gaps): {lossless}", flush=True)
-    report("e2e", {"msgs_per_sec": rate, "baseline_msgs_per_sec": base, "ratio": rate / base,
-                   "messages": N, "baseline_messages": BASELINE_N, "lossless": lossless})
+    report(
+        "e2e",
+        {
+            "msgs_per_sec": rate,
+            "baseline_msgs_per_sec": base,
+            "ratio": rate / base,
+            "messages": N,
+            "baseline_messages": BASELINE_N,
+            "lossless": lossless,
+        },
+    )
     if not lossless:
         sys.exit(1)
 

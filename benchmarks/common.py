@@ -17,13 +17,24 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def report(name: str, figures: dict[str, Any]) -> None:
     RESULTS.mkdir(exist_ok=True)
-    record = {"benchmark": name, "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
-              "python": platform.python_version(), **figures}
+    record = {
+        "benchmark": name,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "python": platform.python_version(),
+        **figures,
+    }
     (RESULTS / f"{name}.json").write_text(json.dumps(record, indent=2))
 
 
-def line(label: str, value: float, unit: str, *, baseline: float | None = None,
-         target: str = "", higher_is_better: bool = True) -> str:
+def line(
+    label: str,
+    value: float,
+    unit: str,
+    *,
+    baseline: float | None = None,
+    target: str = "",
+    higher_is_better: bool = True,
+) -> str:
     text = f"{label}: {value:,.3f} {unit}" if value < 100 else f"{label}: {value:,.0f} {unit}"
     if baseline is not None:
         ratio = value / baseline if higher_is_better else baseline / value

@@ -32,17 +32,27 @@ def delta(seq: int, bids: list[list[str]] = (), asks: list[list[str]] = ()) -> b
 
 
 def trade(seq: int, trade_id: int, price: str = "100.0", side: str = "buy") -> bytes:
-    return msg(type="trade", symbol=SYM, seq=seq, ts=1000 + seq, trade_id=trade_id, price=price,
-               size="0.5", side=side)
+    return msg(
+        type="trade",
+        symbol=SYM,
+        seq=seq,
+        ts=1000 + seq,
+        trade_id=trade_id,
+        price=price,
+        size="0.5",
+        side=side,
+    )
 
 
 def rest_book(seq: int, bids: list[list[str]], asks: list[list[str]], last_trade_id: int) -> bytes:
-    return msg(symbol=SYM, seq=seq, ts=1000 + seq, bids=bids, asks=asks,
-               last_trade_id=last_trade_id)
+    return msg(
+        symbol=SYM, seq=seq, ts=1000 + seq, bids=bids, asks=asks, last_trade_id=last_trade_id
+    )
 
 
-BOOK = snapshot(1, [["100.0", "1"], ["99.5", "2"]], [["100.5", "1"], ["101.0", "3"]],
-                last_trade_id=10)
+BOOK = snapshot(
+    1, [["100.0", "1"], ["99.5", "2"]], [["100.5", "1"], ["101.0", "3"]], last_trade_id=10
+)
 
 
 @pytest.fixture
@@ -52,8 +62,9 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def start(store: Store, server: ReplayServer, **options: Any) -> Feed:
-    return Feed("sim", [SYM], store.writer, ws_url=server.ws_url, rest_url=server.rest_url,
-                **options).start()
+    return Feed(
+        "sim", [SYM], store.writer, ws_url=server.ws_url, rest_url=server.rest_url, **options
+    ).start()
 
 
 def rows(store: Store, sql: str) -> list[tuple[Any, ...]]:
@@ -101,10 +112,17 @@ def test_bad_input_is_quarantined_and_the_feed_keeps_going(store: Store) -> None
 
 
 def test_gap_triggers_rest_resync_and_buffered_deltas_apply(store: Store) -> None:
-    frames = [BOOK, delta(2, asks=[["100.5", "2"]]), delta(4, bids=[["99.0", "1"]]),
-              delta(5, bids=[["99.5", "0"]])]
-    rest = {f"/book/{SYM}": rest_book(4, [["100.0", "1"], ["99.5", "2"], ["99.0", "1"]],
-                                      [["100.5", "2"]], 10)}
+    frames = [
+        BOOK,
+        delta(2, asks=[["100.5", "2"]]),
+        delta(4, bids=[["99.0", "1"]]),
+        delta(5, bids=[["99.5", "0"]]),
+    ]
+    rest = {
+        f"/book/{SYM}": rest_book(
+            4, [["100.0", "1"], ["99.5", "2"], ["99.0", "1"]], [["100.5", "2"]], 10
+        )
+    }
     server = ReplayServer([Script(frames)], rest=rest).start()
     feed = start(store, server)
     try:
@@ -145,13 +163,24 @@ def test_crossed_book_is_flagged_and_resynced(store: Store) -> None:
 
 def test_reconnect_resubscribes_and_backfills_missed_trades(store: Store) -> None:
     first = Script([BOOK, trade(2, 11), trade(3, 12)], close_after=True)
-    second = Script([snapshot(6, [["100.0", "1"]], [["100.5", "1"]], last_trade_id=15),
-                     trade(7, 16)])
+    second = Script(
+        [snapshot(6, [["100.0", "1"]], [["100.5", "1"]], last_trade_id=15), trade(7, 16)]
+    )
     rest = {
-        f"/trades/{SYM}?since_id=12&limit=5000": msg(symbol=SYM, trades=[
-            {"trade_id": i, "price": "100.0", "size": "0.5", "side": "sell", "ts": 5, "seq": i - 9}
-            for i in (13, 14, 15, 16)
-        ]),
+        f"/trades/{SYM}?since_id=12&limit=5000": msg(
+            symbol=SYM,
+            trades=[
+                {
+                    "trade_id": i,
+                    "price": "100.0",
+                    "size": "0.5",
+                    "side": "sell",
+                    "ts": 5,
+                    "seq": i - 9,
+                }
+                for i in (13, 14, 15, 16)
+            ],
+        ),
         f"/trades/{SYM}?since_id=16&limit=5000": msg(symbol=SYM, trades=[]),
     }
     server = ReplayServer([first, second], rest=rest).start()
@@ -200,8 +229,9 @@ def test_stop_returns_promptly_and_leaves_no_thread(store: Store) -> None:
 
 
 def test_stop_during_connection_attempts_is_prompt(store: Store) -> None:
-    feed = Feed("sim", [SYM], store.writer, ws_url="ws://127.0.0.1:9/ws",
-                rest_url="http://127.0.0.1:9").start()
+    feed = Feed(
+        "sim", [SYM], store.writer, ws_url="ws://127.0.0.1:9/ws", rest_url="http://127.0.0.1:9"
+    ).start()
     time.sleep(0.3)  # let it fail a few connection attempts
     feed.stop(timeout=1.0)
     assert feed.threads_alive() == []

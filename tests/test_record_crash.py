@@ -17,8 +17,13 @@ def parse_progress(line: str) -> dict[str, int]:
 def test_sigkill_keeps_every_committed_row(tmp_path: Path) -> None:
     db = tmp_path / "crash.duckdb"
     with sim_process("--seed", "5", "--rate", "400") as (_, port):
-        proc = subprocess.Popen(record_cmd(port, db, "--progress"), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=ENV)
+        proc = subprocess.Popen(
+            record_cmd(port, db, "--progress"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ENV,
+        )
         assert proc.stdout is not None
         last: dict[str, int] = {}
         commits = 0

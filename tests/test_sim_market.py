@@ -177,7 +177,7 @@ def test_snapshot_is_the_whole_book_and_carries_the_last_seq() -> None:
     assert snap.seq == market.seq("ETH-USD") >= 2
     assert snap.ts == 9
     encoded = msgspec.json.decode(msgspec.json.encode(snap))
-    assert list(encoded) == ["type", "symbol", "seq", "ts", "bids", "asks"]
+    assert list(encoded) == ["type", "symbol", "seq", "ts", "bids", "asks", "last_trade_id"]
     assert encoded["type"] == "snapshot"
 
 

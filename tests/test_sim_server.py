@@ -336,7 +336,7 @@ def test_rest_endpoints_and_their_errors(serve: Callable[..., SimServer]) -> Non
     sim = serve(symbols=("BTC-USD", "SOL-USD"))
     assert get(f"{sim.rest_url}/symbols") == (200, {"symbols": ["BTC-USD", "SOL-USD"]})
     status, book = get(f"{sim.rest_url}/book/SOL%2DUSD")
-    assert status == 200 and set(book) == {"symbol", "seq", "ts", "bids", "asks"}
+    assert status == 200 and set(book) == {"symbol", "seq", "ts", "bids", "asks", "last_trade_id"}
     for path, expected in [
         ("/book/NOPE", 404),
         ("/trades/NOPE", 404),

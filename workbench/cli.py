@@ -18,7 +18,7 @@ from types import FrameType
 from workbench import demo
 from workbench.errors import SimulatorError, UsageError, WorkbenchError
 from workbench.sim import command as sim_command
-from workbench.venues import VENUES
+from workbench.venues import VENUES, get_venue
 from workbench.workbench import DEFAULT_DB, Workbench
 
 
@@ -48,6 +48,12 @@ def _add_record(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--redundant", action="store_true", help="a second connection, deduplicated")
     p.add_argument("--no-backfill", action="store_true", help="no REST trade backfill")
     p.add_argument(
+        "--poll",
+        type=_positive,
+        metavar="SECONDS",
+        help="no WebSocket: poll the REST book and new trades every SECONDS",
+    )
+    p.add_argument(
         "--progress", action="store_true", help="print committed row counts after every commit"
     )
 
@@ -55,6 +61,7 @@ def _add_record(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def _record(args: argparse.Namespace) -> int:
     if args.depth < 1:
         raise UsageError(f"--depth must be at least 1, got {args.depth}")
+    get_venue(args.exchange)  # before opening: a typo must not create or lock a file
     totals: dict[str, int] = {}
 
     def progress(committed: dict[str, int]) -> None:
@@ -73,6 +80,7 @@ def _record(args: argparse.Namespace) -> int:
             depth=args.depth,
             redundant=args.redundant,
             backfill=not args.no_backfill,
+            poll_interval=args.poll,
         )
         print(f"recording {feed.name} into {args.db}", flush=True)
         _wait(args.duration)

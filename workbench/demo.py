@@ -27,7 +27,13 @@ def run(args: argparse.Namespace) -> int:
     for suffix in ("", ".wal"):
         Path(f"{args.db}{suffix}").unlink(missing_ok=True)
     config = SimConfig(
-        port=0, seed=7, symbols=tuple(SYMBOLS), rate=200.0, drop_every=4.0, malformed=0.002, gap=0.002
+        port=0,
+        seed=7,
+        symbols=tuple(SYMBOLS),
+        rate=200.0,
+        drop_every=4.0,
+        malformed=0.002,
+        gap=0.002,
     )
     with SimServer(config) as sim:
         print(f"simulator on {sim.ws_url} (drops every 4 s, 0.2% malformed, 0.2% gaps)")

@@ -140,7 +140,11 @@ class ReplayServer:
         status = b"200 OK" if body is not None else b"404 Not Found"
         body = body if body is not None else b'{"error":"not found"}'
         client.sendall(
-            b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\nContent-Length: "
-            + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body
+            b"HTTP/1.1 "
+            + status
+            + b"\r\nContent-Type: application/json\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\nConnection: close\r\n\r\n"
+            + body
         )
         client.close()

@@ -61,7 +61,7 @@ class Backoff:
         self._rng = rng or random.Random()
 
     def next_delay(self) -> float:
-        ceiling = min(self.cap, self.base * (2**self.attempt))
+        ceiling: float = min(self.cap, self.base * 2.0**self.attempt)
         self.attempt += 1
         return ceiling * (0.5 + 0.5 * self._rng.random())
 

@@ -15,21 +15,21 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from workbench.core.book import OrderBook
 from workbench.core.sequencer import SymbolSequencer
 from workbench.core.trades import TradeIdTracker
 from workbench.errors import FeedError, ProtocolError, UsageError
-from workbench.events import BookDelta, BookSnapshot, Heartbeat, Quote, Trade
+from workbench.events import BookDelta, BookSnapshot, Heartbeat, Trade
 from workbench.feeds.connection import Backoff, Connection
 from workbench.feeds.rest import RestClient
 from workbench.feeds.status import FeedStatus
 from workbench.store.batch import TableBatch
+from workbench.store.schema import raw_text
 from workbench.venues import VenueProtocol, get_venue
 
-QUARANTINE_RAW_LIMIT = 64 * 1024
 MAINTENANCE_INTERVAL = 0.05
 TWIN_WINDOW = 4096
 """Applied deltas kept per symbol so a redundant connection's copy can be compared."""
@@ -39,6 +39,9 @@ class RowSink(Protocol):
     """Where finished column batches go: the store's writer (or anything with ``submit``)."""
 
     def submit(self, table: str, columns: dict[str, Any]) -> None: ...
+
+
+T = TypeVar("T")
 
 
 def _now_us() -> int:
@@ -92,10 +95,13 @@ class Feed:
         gap_timeout: float = 0.5,
         backfill_delay: float = 0.3,
         max_message: int = 4 * 1024 * 1024,
+        poll_interval: float | None = None,
         name: str | None = None,
     ) -> None:
         if not symbols:
             raise UsageError("a feed needs at least one symbol")
+        if poll_interval is not None and (poll_interval <= 0 or redundant):
+            raise UsageError("poll_interval must be > 0 and cannot be combined with redundant")
         if depth < 1:
             raise UsageError(f"depth must be at least 1, got {depth}")
         venue_cls = get_venue(venue) if isinstance(venue, str) else venue
@@ -107,7 +113,10 @@ class Feed:
         self.ws_url = ws_url or venue_cls.default_ws_url
         rest = rest_url or venue_cls.default_rest_url
         self.rest = RestClient(rest) if rest else None
-        self.backfill = backfill and self.rest is not None
+        if poll_interval is not None and self.rest is None:
+            raise UsageError(f"polling {self.exchange} needs a REST URL (rest_url=...)")
+        self.poll_interval = poll_interval
+        self.backfill = (backfill or poll_interval is not None) and self.rest is not None
         self.depth = depth
         self.snapshot_interval = snapshot_interval
         self.backfill_delay = backfill_delay
@@ -130,6 +139,7 @@ class Feed:
                 name=self.name,
             )
             for conn in range(1, 3 if redundant else 2)
+            if poll_interval is None
         ]
         self._maintainer = threading.Thread(
             target=self._maintain, name=f"wb-{self.name}-maint", daemon=True
@@ -149,7 +159,9 @@ class Feed:
             self._d_side, self._d_price, self._d_size,
         ) = self._deltas.appenders()  # fmt: skip
         self._quality = TableBatch("quality_events")
+        self._quality_row = self._quality.appenders()
         self._quarantine_rows = TableBatch("quarantine")
+        self._quarantine_row = self._quarantine_rows.appenders()
         self._snapshots = TableBatch("book_snapshots")
 
         # counters (written under the lock, read without it for status)
@@ -197,6 +209,7 @@ class Feed:
             connection.join(max(0.0, deadline - time.monotonic()))
         self._maintainer.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
+            self._live.clear()
             self._write_snapshots(_now_us())
             self._flush_locked()
 
@@ -262,17 +275,15 @@ class Feed:
             for payload in payloads:
                 try:
                     for event in parse(payload, recv_ts):
-                        kind = type(event)
-                        if kind is BookDelta:
-                            self._on_delta(conn, event, now)  # type: ignore[arg-type]
-                        elif kind is Trade:
-                            self._on_trade(conn, event, now)  # type: ignore[arg-type]
-                        elif kind is Heartbeat:
-                            self._on_heartbeat(conn, event, now)  # type: ignore[arg-type]
-                        elif kind is BookSnapshot:
-                            self._on_snapshot(conn, event)  # type: ignore[arg-type]
-                        elif kind is Quote:
-                            pass  # quotes are not recorded by L2 feeds
+                        if isinstance(event, BookDelta):
+                            self._on_delta(conn, event, now)
+                        elif isinstance(event, Trade):
+                            self._on_trade(conn, event, now)
+                        elif isinstance(event, Heartbeat):
+                            self._on_heartbeat(conn, event, now)
+                        elif isinstance(event, BookSnapshot):
+                            self._on_snapshot(conn, event)
+                        # Quotes are not part of an L2 recording.
                 except ProtocolError as exc:
                     self._add_quarantine(recv_ts, str(exc), payload)
                 except Exception as exc:  # a venue or feed bug must not kill the thread
@@ -304,15 +315,15 @@ class Feed:
 
     def _compare_twin(self, st: _Symbol, conn: int, event: BookDelta) -> None:
         """A redundant twin must say what the applied copy said; if not, one path is corrupt."""
-        applied = st.applied.get(event.seq)  # type: ignore[arg-type]
+        applied = st.applied.get(event.seq) if event.seq is not None else None
         if applied is not None and (applied.bids != event.bids or applied.asks != event.asks):
             self.mismatches += 1
             self._add_quality(st.name, "mismatch", {"conn": conn, "seq": event.seq})
 
     def _apply_delta(self, st: _Symbol, d: BookDelta) -> None:
-        if self.redundant:
+        if self.redundant and d.seq is not None:
             applied = st.applied
-            applied[d.seq] = d  # type: ignore[index]
+            applied[d.seq] = d
             if len(applied) > TWIN_WINDOW:
                 del applied[next(iter(applied))]
         book = st.book
@@ -403,9 +414,10 @@ class Feed:
         source = "in-band" if conn is not None else "rest"
         if not st.synced_once:
             st.synced_once = True
-            self._add_quality(
-                st.name, "resync", {"snapshot_seq": snap.seq, "source": source, "initial": True}
-            )
+            detail: dict[str, Any] = {"snapshot_seq": snap.seq, "source": source, "initial": True}
+            if snap.last_trade_id is not None:
+                detail["last_trade_id"] = snap.last_trade_id
+            self._add_quality(st.name, "resync", detail)
         elif st.missing_since is None:
             # Trades may have passed while the book was out of sync: let backfill look.
             st.missing_since = time.monotonic()
@@ -444,7 +456,7 @@ class Feed:
         st.seq.notes.clear()
 
     def _add_quality(self, symbol: str | None, kind: str, detail: dict[str, Any]) -> None:
-        exchange, sym, ts, k, det = self._quality.appenders()
+        exchange, sym, ts, k, det = self._quality_row
         exchange(self.exchange)
         sym(symbol)
         ts(_now_us())
@@ -455,16 +467,17 @@ class Feed:
         self, recv_ts: int, reason: str, raw: bytes, size: int | None = None
     ) -> None:
         self.quarantined += 1
-        exchange, ts, why, text, length = self._quarantine_rows.appenders()
+        exchange, ts, why, text, length = self._quarantine_row
         exchange(self.exchange)
         ts(recv_ts)
         why(reason)
-        text(raw[:QUARANTINE_RAW_LIMIT].decode("utf-8", "backslashreplace"))
+        text(raw_text(raw))
         length(len(raw) if size is None else size)
 
     # -- maintenance thread ---------------------------------------------------------------
     def _maintain(self) -> None:
         next_snapshot = time.monotonic() + self.snapshot_interval
+        next_poll = time.monotonic()
         while not self._stop.wait(MAINTENANCE_INTERVAL):
             now = time.monotonic()
             resync: list[_Symbol] = []
@@ -488,36 +501,79 @@ class Feed:
                     next_snapshot = now + self.snapshot_interval
                 self._update_rate(now)
                 self._flush_locked()
+            if self.poll_interval is not None and now >= next_poll:
+                next_poll = now + self.poll_interval
+                for st in self._symbols.values():
+                    self._poll(st)
+                continue
             for st in resync:
-                self._resync(st)
+                snap = self._fetch_snapshot(st) if self.rest is not None else None
+                if self.rest is None:
+                    self._resubscribe(st)
+                elif snap is not None:
+                    with self._lock:
+                        if st.seq.needs_resync or not st.seq.synced:
+                            self._apply_snapshot(st, snap, None)
             for st in backfill:
                 self._backfill(st)
 
-    def _resync(self, st: _Symbol) -> None:
-        if self.rest is None:
-            # No REST snapshot: resubscribing gives a fresh in-band snapshot.
-            with self._lock:
-                st.seq.reset()
-            for connection in self._connections:
-                connection.drop()
-            st.resync_at = time.monotonic() + 1.0
-            return
+    def _poll(self, st: _Symbol) -> None:
+        """Polling mode: every round replaces the book from REST and fetches new trades."""
+        snap = self._fetch_snapshot(st)
+        with self._lock:
+            if snap is None:
+                if self._live:
+                    self._live.clear()
+                    self._add_quality(None, "disconnect", {"reason": self.last_error})
+                return
+            if not self._live and st.synced_once:
+                self.reconnects += 1
+                self._add_quality(None, "reconnect", {})
+            self._live.add(0)
+            self.messages += 1
+            self._last_message_at = time.monotonic()
+            self._apply_snapshot(st, snap, None)
+        self._backfill(st)
+
+    def _resubscribe(self, st: _Symbol) -> None:
+        """No REST snapshot: resubscribing gives a fresh in-band snapshot."""
+        with self._lock:
+            st.seq.reset()
+        for connection in self._connections:
+            connection.drop()
+        st.resync_at = time.monotonic() + 1.0
+
+    def _fetch_snapshot(self, st: _Symbol) -> BookSnapshot | None:
         path = self.venue.snapshot_path(st.name)
         if path is None:
-            return
+            return None
+        snap = self._rest_get(path, st.name, self.venue.parse_snapshot, "REST snapshot")
+        if snap is None:
+            self._retry_later(st)
+        return snap
+
+    def _rest_get(
+        self, path: str, symbol: str, parse: Callable[[bytes, str, int], T], what: str
+    ) -> T | None:
+        """GET and parse; a failure is noted (bad bodies quarantined) and gives None."""
+        assert self.rest is not None
         try:
             body = self.rest.get(path)
-            snap = self.venue.parse_snapshot(body, st.name, _now_us())
-        except (FeedError, ProtocolError) as exc:
-            self._retry_later(st, exc)
-            return
-        with self._lock:
-            if st.seq.needs_resync or not st.seq.synced:
-                self._apply_snapshot(st, snap, None)
+        except FeedError as exc:
+            with self._lock:
+                self.last_error = str(exc)
+            return None
+        recv_ts = _now_us()
+        try:
+            return parse(body, symbol, recv_ts)
+        except ProtocolError as exc:
+            with self._lock:
+                self.last_error = f"{what}: {exc}"
+                self._add_quarantine(recv_ts, self.last_error, body)
+            return None
 
-    def _retry_later(self, st: _Symbol, exc: Exception) -> None:
+    def _retry_later(self, st: _Symbol) -> None:
         with self._lock:
-            self.last_error = str(exc)
             st.resync_attempt += 1
             st.resync_at = time.monotonic() + min(5.0, 0.1 * 2**st.resync_attempt)
 
@@ -533,11 +589,9 @@ class Feed:
             path = self.venue.trades_path(st.name, after)
             if path is None:
                 break
-            try:
-                trades = self.venue.parse_trades(self.rest.get(path), st.name, _now_us())
-            except (FeedError, ProtocolError) as exc:
+            trades = self._rest_get(path, st.name, self.venue.parse_trades, "REST trades")
+            if trades is None:
                 with self._lock:
-                    self.last_error = str(exc)
                     st.backfill_after = time.monotonic() + 1.0
                 return
             with self._lock:

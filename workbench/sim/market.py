@@ -63,6 +63,8 @@ class Snapshot(msgspec.Struct, frozen=True, tag_field="type", tag="snapshot"):
     ts: int
     bids: list[Level]
     asks: list[Level]
+    last_trade_id: int = 0
+    """The newest trade already generated (0 before the first): what a recorder owes."""
 
 
 class Delta(msgspec.Struct, frozen=True, tag_field="type", tag="delta"):
@@ -161,7 +163,7 @@ class _Book:
     def snapshot(self) -> Snapshot:
         bids = [(price_str(p), size_str(self.bids[p])) for p in sorted(self.bids, reverse=True)]
         asks = [(price_str(p), size_str(self.asks[p])) for p in sorted(self.asks)]
-        return Snapshot(self.symbol, self.seq, self.ts, bids, asks)
+        return Snapshot(self.symbol, self.seq, self.ts, bids, asks, self.trade_id)
 
     def step(self, ts: int, limit: int | None) -> list[Message]:
         self.ts = ts

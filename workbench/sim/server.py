@@ -298,6 +298,7 @@ def book_fields(snapshot: Snapshot) -> dict[str, object]:
         "ts": snapshot.ts,
         "bids": snapshot.bids,
         "asks": snapshot.asks,
+        "last_trade_id": snapshot.last_trade_id,
     }
 
 
@@ -441,7 +442,10 @@ class _Burst(NamedTuple):
 
 
 class _Hangup(NamedTuple):
-    """Send what is queued before this, then FIN (no close frame unless one was queued)."""
+    """Send what is queued before this, then FIN (no close frame unless one was queued).
+
+    Queued behind a running burst it waits for the burst to finish, like any other item.
+    """
 
     record: dict[str, object] | None
 
@@ -584,7 +588,8 @@ class SimServer:
     :meth:`start` and :meth:`stop`. After ``duration`` the market halts (:attr:`halted` is
     set, book lines go to the ledger), heartbeats and REST go on for ``grace`` seconds, then
     every connection is closed and :meth:`wait_closed` returns True; :meth:`stop` still
-    joins the threads.
+    joins the threads. REST ``/trades`` serves from memory: at least the newest
+    ``TRADE_CAP`` (2,000,000) trades per symbol are kept, older ones are dropped.
     """
 
     def __init__(self, config: SimConfig) -> None:

@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import Any, ClassVar
 
 import duckdb
-import pandas as pd  # type: ignore[import-untyped, unused-ignore]  # no pandas-stubs
+import pandas as pd
 import pyarrow as pa
 
 from workbench.errors import StoreError, UsageError

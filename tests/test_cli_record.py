@@ -1,0 +1,198 @@
+"""`workbench record` and `workbench sim` as an operator runs them: signals, exit codes, messages.
+
+The CLI promises exit 0 after SIGINT/SIGTERM once everything is flushed, 1 for a runtime
+failure, 2 for a usage mistake, and a one-line message instead of a traceback. The summary it
+prints must agree with what the database holds once the process is gone.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e import ENV, query, record_cmd, sim_process
+
+SUMMARY = re.compile(
+    r"^sim:BTC-USD,ETH-USD: \d+ msgs, (\d+) trades, .*; books BTC-USD:ok, ETH-USD:ok$", re.M
+)
+
+
+def workbench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "workbench", *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=60,
+    )
+
+
+def counts(text: str, prefix: str, sep: str) -> dict[str, int]:
+    """``{"trades": 12, ...}`` from a ``committed trades=12 ...`` or ``rows: trades=12, ...`` line."""
+    body = text.removeprefix(prefix).strip()
+    return {k: int(v) for k, v in (item.split("=") for item in body.split(sep) if item)}
+
+
+def rows_line(stdout: str) -> dict[str, int]:
+    lines = [line for line in stdout.splitlines() if line.startswith("rows: ")]
+    assert len(lines) == 1, stdout
+    return counts(lines[0], "rows: ", ", ")
+
+
+def summary_trades(stdout: str) -> int:
+    match = SUMMARY.search(stdout)
+    assert match is not None, stdout
+    return int(match.group(1))
+
+
+def assert_database_holds(db: Path, reported: dict[str, int]) -> None:
+    for table, n in reported.items():
+        assert query(db, f"SELECT count(*) FROM {table}") == [(n,)], table
+
+
+def start_recorder(port: int, db: Path) -> subprocess.Popen[str]:
+    """A `workbench record --progress` that has committed trades and book snapshots."""
+    proc = subprocess.Popen(
+        record_cmd(port, db, "--progress"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("committed "):
+            committed = counts(line, "committed ", " ")
+            if committed.get("trades", 0) > 0 and committed.get("book_snapshots", 0) > 0:
+                return proc
+    proc.wait(timeout=10)
+    raise AssertionError(f"recorder ended before committing data: {proc.stderr.read()}")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_ends_recording_with_exit_0_and_a_summary_the_database_confirms(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    db = tmp_path / "rec.duckdb"
+    with sim_process("--seed", "3", "--rate", "200") as (_, port):
+        proc = start_recorder(port, db)
+        try:
+            proc.send_signal(sig)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err, err
+    reported = rows_line(out)
+    assert reported["trades"] > 0 and reported["book_snapshots"] > 0
+    assert summary_trades(out) == reported["trades"]
+    assert_database_holds(db, reported)
+
+
+def test_duration_ends_the_run_by_itself_with_exit_0(tmp_path: Path) -> None:
+    db = tmp_path / "timed.duckdb"
+    with sim_process("--seed", "4", "--rate", "200") as (_, port):
+        done = subprocess.run(
+            record_cmd(port, db, "--duration", "1.5"),
+            capture_output=True,
+            text=True,
+            env=ENV,
+            timeout=60,
+        )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    reported = rows_line(done.stdout)
+    assert reported["book_snapshots"] > 0
+    assert summary_trades(done.stdout) == reported["trades"]
+    assert_database_holds(db, reported)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nope", "BTC-USD"], "unknown venue 'nope'; known venues: sim"),
+        (["sim", "BTC-USD", "--depth", "0"], "--depth must be at least 1, got 0"),
+    ],
+    ids=["unknown-venue", "depth-0"],
+)
+def test_usage_mistakes_exit_2_with_one_line_and_leave_no_database(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    db = tmp_path / "never.duckdb"
+    done = workbench("record", "--db", str(db), *args)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f"workbench record: error: {message}"]
+    assert not db.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["sim"], "the following arguments are required: SYMBOL"),
+        (["sim", "BTC-USD", "--duration", "abc"], "argument --duration: invalid"),
+        (["sim", "BTC-USD", "--duration", "0"], "argument --duration: must be > 0, got 0"),
+        (["sim", "BTC-USD", "--depth"], "argument --depth: expected one argument"),
+    ],
+    ids=["missing-symbol", "non-numeric-duration", "zero-duration", "depth-without-value"],
+)
+def test_argument_errors_exit_2_with_usage_and_no_traceback(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    db = tmp_path / "never.duckdb"
+    done = workbench("record", "--db", str(db), *args)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    last = done.stderr.splitlines()[-1]
+    assert last.startswith(f"workbench record: error: {message}"), done.stderr
+    assert not db.exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--gap", "2"], "gap is a probability per message and must be within 0..1, got 2.0"),
+        (["--rate", "0"], "rate must be above 0"),
+        (["--symbols", "BTC-USD,BTC-USD"], "symbols are listed twice: BTC-USD, BTC-USD"),
+    ],
+    ids=["gap-2", "rate-0", "duplicate-symbol"],
+)
+def test_sim_with_a_bad_flag_value_exits_2_with_one_line(flags: list[str], message: str) -> None:
+    done = workbench("sim", "--port", "0", *flags)
+    assert done.returncode == 2
+    assert done.stdout == ""  # it never started listening
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"workbench sim: error: {message}")
+
+
+def test_a_second_recorder_on_the_same_file_exits_1_naming_it(tmp_path: Path) -> None:
+    db = tmp_path / "owned.duckdb"
+    with sim_process("--seed", "6", "--rate", "200") as (_, port):
+        first = start_recorder(port, db)
+        try:
+            second = subprocess.run(
+                record_cmd(port, db, "--duration", "5"),
+                capture_output=True,
+                text=True,
+                env=ENV,
+                timeout=60,
+            )
+            first.send_signal(signal.SIGTERM)
+            out, err = first.communicate(timeout=30)
+        finally:
+            if first.poll() is None:
+                first.kill()
+                first.wait()
+    assert second.returncode == 1
+    (line,) = second.stderr.splitlines()
+    assert line.startswith(f"workbench record: {db.resolve()} is open in another process")
+    assert "recording" not in second.stdout
+    # The refused second recorder did not disturb the owner.
+    assert first.returncode == 0, err
+    assert_database_holds(db, rows_line(out))
