@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ip=127.0.0.1 notebooks/
+	$(BIN)/jupyter lab --ip=127.0.0.1 --allow-root notebooks/01_live_market_data.ipynb
 
 demo: $(STAMP)
 	$(BIN)/python -m workbench demo

@@ -33,7 +33,7 @@ def workbench(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def counts(text: str, prefix: str, sep: str) -> dict[str, int]:
-    """``{"trades": 12, ...}`` from a ``committed trades=12 ...`` or ``rows: trades=12, ...`` line."""
+    """Table counts from a ``committed trades=12 ...`` or ``rows: trades=12, ...`` line."""
     body = text.removeprefix(prefix).strip()
     return {k: int(v) for k, v in (item.split("=") for item in body.split(sep) if item)}
 
@@ -64,14 +64,14 @@ def start_recorder(port: int, db: Path) -> subprocess.Popen[str]:
         text=True,
         env=ENV,
     )
-    assert proc.stdout is not None
+    assert proc.stdout is not None and proc.stderr is not None
     for line in proc.stdout:
         if line.startswith("committed "):
             committed = counts(line, "committed ", " ")
             if committed.get("trades", 0) > 0 and committed.get("book_snapshots", 0) > 0:
                 return proc
     proc.wait(timeout=10)
-    raise AssertionError(f"recorder ended before committing data: {proc.stderr.read()}")  # type: ignore[union-attr]
+    raise AssertionError(f"recorder ended before committing data: {proc.stderr.read()}")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

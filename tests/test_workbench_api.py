@@ -124,7 +124,9 @@ def test_close_stops_every_thread_and_keeps_the_data(tmp_path: Path, sim: SimSer
     db = tmp_path / "closed.duckdb"
     wb = Workbench.open(db)
     wb.start_feed("sim", [SYM], ws_url=sim.ws_url, rest_url=sim.rest_url)
-    wb.start_feed("sim", [SYM], ws_url=sim.ws_url, rest_url=sim.rest_url, name="twin", redundant=True)
+    wb.start_feed(
+        "sim", [SYM], ws_url=sim.ws_url, rest_url=sim.rest_url, name="twin", redundant=True
+    )
     assert wait_for(lambda: sum(s.connections for s in wb.status()) == 3, 15)
     assert wait_for(lambda: all(s.trades > 0 for s in wb.status()), 15)
     assert workbench_threads(before)  # feeds and the store writer are running

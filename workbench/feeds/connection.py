@@ -61,7 +61,9 @@ class Backoff:
         self._rng = rng or random.Random()
 
     def next_delay(self) -> float:
-        ceiling: float = min(self.cap, self.base * 2.0**self.attempt)
+        # 2.0**1024 raises OverflowError, which after an hour-long outage would end the
+        # connection thread; long before that exponent the cap applies anyway.
+        ceiling: float = min(self.cap, self.base * 2.0 ** min(self.attempt, 1023))
         self.attempt += 1
         return ceiling * (0.5 + 0.5 * self._rng.random())
 

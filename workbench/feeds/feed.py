@@ -259,11 +259,9 @@ class Feed:
     def on_oversized(self, conn: int, prefix: bytes, recv_ts: int) -> None:
         with self._lock:
             self.messages += 1
+            limit = self._connections[0].max_message
             self._add_quarantine(
-                recv_ts,
-                f"message larger than the {self._connections[0].max_message}-byte limit",
-                prefix,
-                size=-1,
+                recv_ts, f"message larger than the {limit}-byte limit", prefix, truncated=True
             )
 
     def on_messages(self, conn: int, payloads: list[bytes], recv_ts: int) -> None:
@@ -464,15 +462,16 @@ class Feed:
         det(json.dumps(detail, separators=(",", ":")))
 
     def _add_quarantine(
-        self, recv_ts: int, reason: str, raw: bytes, size: int | None = None
+        self, recv_ts: int, reason: str, raw: bytes, *, truncated: bool = False
     ) -> None:
+        """Keep a bad message with the reason; ``truncated``: only its first bytes are known."""
         self.quarantined += 1
         exchange, ts, why, text, length = self._quarantine_row
         exchange(self.exchange)
         ts(recv_ts)
         why(reason)
         text(raw_text(raw))
-        length(len(raw) if size is None else size)
+        length(None if truncated else len(raw))
 
     # -- maintenance thread ---------------------------------------------------------------
     def _maintain(self) -> None:

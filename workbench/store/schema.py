@@ -45,6 +45,7 @@ QUALITY_KINDS: Mapping[str, str] = {
     "reconnect": "a new connection was established after a disconnect",
     "resync": "the book was rebuilt from a fresh snapshot",
     "backfill": "missed trades were fetched over REST",
+    "mismatch": "a redundant connection's copy of a message disagreed with the applied one",
 }
 """Every ``quality_events.kind`` and what it means."""
 
@@ -205,7 +206,11 @@ TABLES: Mapping[str, Table] = {
                     f"first {RAW_LIMIT // 1024} KiB of the bytes, decoded as UTF-8 with "
                     "backslashreplace (see `raw_text`)",
                 ),
-                Column("size", "INTEGER", "original length in bytes"),
+                Column(
+                    "size",
+                    "INTEGER",
+                    "original length in bytes; NULL when only a prefix was read (oversized)",
+                ),
             ),
             time_column="recv_ts",
             partition_by=("exchange",),
