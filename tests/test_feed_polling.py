@@ -40,8 +40,12 @@ def test_polling_records_every_trade_and_tracks_the_book(store: Store) -> None:
             assert wait_for(lambda: feed.book(SYM).seq == truth["seq"], 5)
             first = feed.status()
             assert first.connections == 1  # the last poll succeeded
-            assert wait_for(lambda: feed.status().trades == first.trades and
-                            not feed._symbols[SYM].trades.missing, 5)
+            assert wait_for(
+                lambda: (
+                    feed.status().trades == first.trades and not feed._symbols[SYM].trades.missing
+                ),
+                5,
+            )
         finally:
             feed.stop()
         with feed.locked():
@@ -50,8 +54,12 @@ def test_polling_records_every_trade_and_tracks_the_book(store: Store) -> None:
             assert book.bids() == [(float(p), float(q)) for p, q in truth["bids"]]
             assert book.asks() == [(float(p), float(q)) for p, q in truth["asks"]]
     store.flush()
-    initial = next(json.loads(d) for (d,) in store.cursor().execute(
-        "SELECT detail FROM quality_events WHERE kind = 'resync'").fetchall())
+    initial = next(
+        json.loads(d)
+        for (d,) in store.cursor()
+        .execute("SELECT detail FROM quality_events WHERE kind = 'resync'")
+        .fetchall()
+    )
     assert initial["initial"] and initial["source"] == "rest"
     stored = {int(t) for (t,) in store.cursor().execute("SELECT trade_id FROM trades").fetchall()}
     assert len(stored) == store.table_counts()["trades"]

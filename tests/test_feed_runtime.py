@@ -13,6 +13,7 @@ import pytest
 
 from tests.e2e import wait_for
 from tests.helpers.replay_server import ReplayServer, Script
+from workbench.errors import UsageError
 from workbench.feeds.feed import Feed
 from workbench.store import Store
 
@@ -235,3 +236,17 @@ def test_stop_during_connection_attempts_is_prompt(store: Store) -> None:
     time.sleep(0.3)  # let it fail a few connection attempts
     feed.stop(timeout=1.0)
     assert feed.threads_alive() == []
+
+
+def test_configuration_mistakes_are_usage_errors(store: Store) -> None:
+    with pytest.raises(UsageError, match="ws://"):
+        Feed("sim", [SYM], store.writer, ws_url="http://127.0.0.1:1/ws")
+    with pytest.raises(UsageError, match="REST URL"):
+        Feed("sim", [SYM], store.writer, rest_url="ftp://x")
+    with pytest.raises(UsageError, match="at least one symbol"):
+        Feed("sim", [], store.writer)
+    with pytest.raises(UsageError, match="depth"):
+        Feed("sim", [SYM], store.writer, depth=0)
+    feed = Feed("sim", [SYM], store.writer)
+    with pytest.raises(UsageError, match="does not record 'ETH-USD'"):
+        feed.book("ETH-USD")

@@ -18,8 +18,9 @@ def test_notebook_runs_top_to_bottom(path: Path, tmp_path: Path) -> None:
     workdir = tmp_path / "notebooks"
     workdir.mkdir()
     (tmp_path / "data").mkdir()
-    NotebookClient(notebook, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": str(workdir)}}).execute()
+    NotebookClient(
+        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
+    ).execute()
     last = notebook.cells[-1]
     assert last.outputs and "tour complete" in str(last.outputs[-1])
 

@@ -86,12 +86,15 @@ def _record(args: argparse.Namespace) -> int:
         _wait(args.duration)
         wb.stop_all()
         wb.flush()
-        for status in wb.status():
-            print(status.summary())
+        statuses = wb.status()
         counts = wb.store.table_counts()
-        print("rows: " + ", ".join(f"{t}={n}" for t, n in counts.items()))
     finally:
         wb.close()
+    # Printed after close() has joined the writer, whose last --progress line would
+    # otherwise interleave with these.
+    for status in statuses:
+        print(status.summary())
+    print("rows: " + ", ".join(f"{t}={n}" for t, n in counts.items()))
     return 0
 
 

@@ -74,11 +74,15 @@ class ReplayServer:
         t.start()
 
     def _accept(self) -> None:
+        self._sock.settimeout(0.05)  # closing a socket does not wake a blocked accept()
         while not self._stop.is_set():
             try:
                 client, _ = self._sock.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
+            client.settimeout(None)
             with self._lock:
                 self._clients.append(client)
             self._spawn(self._serve, client)

@@ -111,7 +111,6 @@ class Connection:
         self.connect_timeout = connect_timeout
         self.backoff = backoff or Backoff()
         self.connected = False
-        self.connects = 0
         self.last_error: str | None = None
         self._stop = threading.Event()
         self._sock: socket.socket | None = None
@@ -125,6 +124,14 @@ class Connection:
         """Ask the thread to finish and break any blocking socket call; see ``join``."""
         self._stop.set()
         self._shutdown_socket()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
+    def thread_name(self) -> str:
+        return self._thread.name
 
     def join(self, timeout: float) -> bool:
         self._thread.join(timeout)
@@ -143,34 +150,31 @@ class Connection:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            reason, stale, received = self._session()
+            received = self._session()
             if self._stop.is_set():
                 break
             if received:
                 self.backoff.reset()
             self._stop.wait(self.backoff.next_delay())
-            del reason, stale
 
-    def _session(self) -> tuple[str, bool, bool]:
-        """One connection's life; returns (why it ended, was it stale, did data arrive)."""
+    def _session(self) -> bool:
+        """One connection's life, reported to the handler; returns whether data arrived."""
         try:
             sock = open_socket(self.url, self.connect_timeout)
         except (OSError, ValueError) as exc:
             self.last_error = f"connect failed: {exc}"
-            return self.last_error, False, False
+            return False
         with self._sock_lock:
             self._sock = sock
         if self._stop.is_set():
             self._close(sock)
-            return "stopped", False, False
-        ws: websocket.WebSocket | None = None
+            return False
         received = False
         try:
             ws = websocket.create_connection(
                 self.url, socket=sock, timeout=self.connect_timeout, skip_utf8_validation=True
             )
             self.connected = True
-            self.connects += 1
             for message in self.handler.on_connected(self.conn):
                 ws.send(message)
             reason, stale, received = self._receive(ws, sock)
@@ -183,13 +187,13 @@ class Connection:
                 self._sock = None
             self._close(sock)
         if self._stop.is_set():
-            return "stopped", False, received
+            return received
         if was_connected:
             self.last_error = reason
             self.handler.on_disconnected(self.conn, reason, stale=stale)
         else:
             self.last_error = f"handshake failed: {reason}"
-        return reason, stale, received
+        return received
 
     def _receive(self, ws: websocket.WebSocket, sock: socket.socket) -> tuple[str, bool, bool]:
         decoder = FrameDecoder(self.max_message)

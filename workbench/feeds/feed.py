@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 from workbench.core.book import OrderBook
 from workbench.core.sequencer import SymbolSequencer
@@ -105,14 +106,19 @@ class Feed:
         if depth < 1:
             raise UsageError(f"depth must be at least 1, got {depth}")
         venue_cls = get_venue(venue) if isinstance(venue, str) else venue
-        self.venue = venue_cls(list(symbols))
-        self.exchange = venue_cls.name
-        self.name = name or f"{self.exchange}:{','.join(symbols)}"
         self.symbols = list(dict.fromkeys(symbols))
+        self.venue = venue_cls(self.symbols)
+        self.exchange = venue_cls.name
+        self.name = name or f"{self.exchange}:{','.join(self.symbols)}"
         self.sink = sink
         self.ws_url = ws_url or venue_cls.default_ws_url
+        if urlsplit(self.ws_url).scheme not in ("ws", "wss"):
+            raise UsageError(f"ws_url must start with ws:// or wss://, got {self.ws_url!r}")
         rest = rest_url or venue_cls.default_rest_url
-        self.rest = RestClient(rest) if rest else None
+        try:
+            self.rest = RestClient(rest) if rest else None
+        except FeedError as exc:
+            raise UsageError(str(exc)) from None
         if poll_interval is not None and self.rest is None:
             raise UsageError(f"polling {self.exchange} needs a REST URL (rest_url=...)")
         self.poll_interval = poll_interval
@@ -149,7 +155,6 @@ class Feed:
 
         self._trades = TableBatch("trades")
         self._deltas = TableBatch("book_deltas")
-        self._pending_small: list[tuple[str, dict[str, list[Any]]]] = []
         (
             self._t_exchange, self._t_symbol, self._t_ts, self._t_recv, self._t_price,
             self._t_size, self._t_side, self._t_id,
@@ -218,12 +223,15 @@ class Feed:
         return self._started and not self._stopped
 
     def threads_alive(self) -> list[str]:
-        threads = [c._thread for c in self._connections] + [self._maintainer]
-        return [t.name for t in threads if t.is_alive()]
+        names = [c.thread_name for c in self._connections if c.alive]
+        return names + ([self._maintainer.name] if self._maintainer.is_alive() else [])
 
     def book(self, symbol: str) -> OrderBook:
         """The live book object; read it under :meth:`locked` for a consistent view."""
-        return self._symbols[symbol].book
+        st = self._symbols.get(symbol)
+        if st is None:
+            raise UsageError(f"{self.name} does not record {symbol!r} (it has {self.symbols})")
+        return st.book
 
     def locked(self) -> threading.Lock:
         return self._lock
@@ -678,5 +686,11 @@ class Feed:
                 backfilled=self.backfilled,
                 quarantined=self.quarantined,
                 book_valid={s: st.book.valid for s, st in self._symbols.items()},
-                last_error=self.last_error,
+                last_error=self.last_error or self._connection_error(),
             )
+
+    def _connection_error(self) -> str | None:
+        """Why no connection is up (e.g. "connect failed: ..."), when that is the problem."""
+        if self._live:
+            return None
+        return next((c.last_error for c in self._connections if c.last_error), None)
