@@ -16,6 +16,7 @@ from tests.helpers.replay_server import ReplayServer, Script
 from workbench.errors import UsageError
 from workbench.feeds.feed import Feed
 from workbench.store import Store
+from workbench.venues.sim import SimProtocol
 
 SYM = "BTC-USD"
 
@@ -250,3 +251,34 @@ def test_configuration_mistakes_are_usage_errors(store: Store) -> None:
     feed = Feed("sim", [SYM], store.writer)
     with pytest.raises(UsageError, match="does not record 'ETH-USD'"):
         feed.book("ETH-USD")
+
+
+class InBandOnly(SimProtocol):
+    """A venue with no REST book: the only way to a fresh snapshot is to reconnect."""
+
+    def snapshot_path(self, symbol: str) -> None:
+        return None
+
+
+def test_without_a_rest_book_a_gap_is_resynced_by_reconnecting(store: Store) -> None:
+    first = Script([BOOK, delta(2, bids=[["99.0", "1"]]), delta(4, bids=[["98.0", "1"]])])
+    second = Script([snapshot(9, [["97.0", "1"]], [["103.0", "2"]], last_trade_id=10)])
+    server = ReplayServer([first, second]).start()
+    feed = Feed(
+        InBandOnly,
+        [SYM],
+        store.writer,
+        ws_url=server.ws_url,
+        rest_url=server.rest_url,
+        backfill=False,
+    ).start()
+    try:
+        assert wait_for(lambda: feed.status().resyncs == 1, 10)
+        with feed.locked():
+            book = feed.book(SYM)
+            assert book.valid and book.seq == 9
+            assert book.bids() == [(97.0, 1.0)] and book.asks() == [(103.0, 2.0)]
+    finally:
+        feed.stop()
+        server.stop()
+    assert server.connections == 2 and feed.status().gaps == 1

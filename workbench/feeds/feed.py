@@ -514,10 +514,11 @@ class Feed:
                     self._poll(st)
                 continue
             for st in resync:
-                snap = self._fetch_snapshot(st) if self.rest is not None else None
-                if self.rest is None:
+                if self.rest is None or self.venue.snapshot_path(st.name) is None:
                     self._resubscribe(st)
-                elif snap is not None:
+                    continue
+                snap = self._fetch_snapshot(st)
+                if snap is not None:
                     with self._lock:
                         if st.seq.needs_resync or not st.seq.synced:
                             self._apply_snapshot(st, snap, None)
@@ -543,17 +544,17 @@ class Feed:
         self._backfill(st)
 
     def _resubscribe(self, st: _Symbol) -> None:
-        """No REST snapshot: resubscribing gives a fresh in-band snapshot."""
+        """No REST snapshot: reconnecting gives a fresh in-band snapshot."""
         with self._lock:
             st.seq.reset()
+            st.resync_at = time.monotonic() + 1.0
         for connection in self._connections:
             connection.drop()
-        st.resync_at = time.monotonic() + 1.0
 
     def _fetch_snapshot(self, st: _Symbol) -> BookSnapshot | None:
         path = self.venue.snapshot_path(st.name)
         if path is None:
-            return None
+            return None  # polling a venue without a REST book: trades only
         snap = self._rest_get(path, st.name, self.venue.parse_snapshot, "REST snapshot")
         if snap is None:
             self._retry_later(st)
