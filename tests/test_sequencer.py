@@ -137,3 +137,13 @@ def test_reset_waits_for_a_fresh_snapshot() -> None:
     assert not seq.synced
     assert seq.on_message(1, 30, "z", 0.0) == []
     assert seq.snapshot_applied(1, 29, 0.0) == ["z"]
+
+
+def test_buffer_is_bounded_while_waiting_for_a_snapshot() -> None:
+    seq: SymbolSequencer[str] = SymbolSequencer(max_buffer=3)
+    seq.connection_up(1)
+    for n in range(1, 5):
+        seq.on_message(1, n, str(n), 0.0)
+    assert seq.buffered == 1  # the overflow dropped the backlog, then kept the newest
+    assert [n.kind for n in seq.notes] == ["buffer_overflow"]
+    assert seq.snapshot_applied(None, 3, 0.0) == ["4"]
