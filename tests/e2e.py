@@ -70,6 +70,32 @@ def record_cmd(port: int, db: Path, *args: str) -> list[str]:
     ]
 
 
+def run_record(
+    port: int, db: Path, *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run `workbench record sim ...` to completion, capturing its output."""
+    return subprocess.run(
+        record_cmd(port, db, *args), capture_output=True, text=True, timeout=timeout, env=ENV
+    )
+
+
+def start_record(port: int, db: Path, *args: str) -> subprocess.Popen[str]:
+    """Start `workbench record sim ...` in the background, stdout and stderr piped."""
+    return subprocess.Popen(
+        record_cmd(port, db, *args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+
+
+def table_counts(text: str, prefix: str, sep: str) -> dict[str, int]:
+    """Table counts from a ``committed trades=12 ...`` or ``rows: trades=12, ...`` line."""
+    body = text.removeprefix(prefix).strip()
+    return {k: int(v) for k, v in (item.split("=") for item in body.split(sep) if item)}
+
+
 def read_ledger(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 

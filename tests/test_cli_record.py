@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import ENV, query, record_cmd, sim_process
+from tests.e2e import ENV, query, run_record, sim_process, start_record, table_counts
 
 SUMMARY = re.compile(
     r"^sim:BTC-USD,ETH-USD: \d+ msgs, (\d+) trades, .*; books BTC-USD:ok, ETH-USD:ok$", re.M
@@ -32,16 +32,10 @@ def workbench(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def counts(text: str, prefix: str, sep: str) -> dict[str, int]:
-    """Table counts from a ``committed trades=12 ...`` or ``rows: trades=12, ...`` line."""
-    body = text.removeprefix(prefix).strip()
-    return {k: int(v) for k, v in (item.split("=") for item in body.split(sep) if item)}
-
-
 def rows_line(stdout: str) -> dict[str, int]:
     lines = [line for line in stdout.splitlines() if line.startswith("rows: ")]
     assert len(lines) == 1, stdout
-    return counts(lines[0], "rows: ", ", ")
+    return table_counts(lines[0], "rows: ", ", ")
 
 
 def summary_trades(stdout: str) -> int:
@@ -57,17 +51,11 @@ def assert_database_holds(db: Path, reported: dict[str, int]) -> None:
 
 def start_recorder(port: int, db: Path) -> subprocess.Popen[str]:
     """A `workbench record --progress` that has committed trades and book snapshots."""
-    proc = subprocess.Popen(
-        record_cmd(port, db, "--progress"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=ENV,
-    )
+    proc = start_record(port, db, "--progress")
     assert proc.stdout is not None and proc.stderr is not None
     for line in proc.stdout:
         if line.startswith("committed "):
-            committed = counts(line, "committed ", " ")
+            committed = table_counts(line, "committed ", " ")
             if committed.get("trades", 0) > 0 and committed.get("book_snapshots", 0) > 0:
                 return proc
     proc.wait(timeout=10)
@@ -99,13 +87,7 @@ def test_a_signal_ends_recording_with_exit_0_and_a_summary_the_database_confirms
 def test_duration_ends_the_run_by_itself_with_exit_0(tmp_path: Path) -> None:
     db = tmp_path / "timed.duckdb"
     with sim_process("--seed", "4", "--rate", "200") as (_, port):
-        done = subprocess.run(
-            record_cmd(port, db, "--duration", "1.5"),
-            capture_output=True,
-            text=True,
-            env=ENV,
-            timeout=60,
-        )
+        done = run_record(port, db, "--duration", "1.5")
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     reported = rows_line(done.stdout)
@@ -176,13 +158,7 @@ def test_a_second_recorder_on_the_same_file_exits_1_naming_it(tmp_path: Path) ->
     with sim_process("--seed", "6", "--rate", "200") as (_, port):
         first = start_recorder(port, db)
         try:
-            second = subprocess.run(
-                record_cmd(port, db, "--duration", "5"),
-                capture_output=True,
-                text=True,
-                env=ENV,
-                timeout=60,
-            )
+            second = run_record(port, db, "--duration", "5")
             first.send_signal(signal.SIGTERM)
             out, err = first.communicate(timeout=30)
         finally:

@@ -3,33 +3,21 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 from pathlib import Path
 
-from tests.e2e import ENV, query, record_cmd, sim_process
-
-
-def parse_progress(line: str) -> dict[str, int]:
-    # "committed book_deltas=812 trades=90 ..."
-    return {k: int(v) for k, v in (item.split("=") for item in line.split()[1:])}
+from tests.e2e import query, sim_process, start_record, table_counts
 
 
 def test_sigkill_keeps_every_committed_row(tmp_path: Path) -> None:
     db = tmp_path / "crash.duckdb"
     with sim_process("--seed", "5", "--rate", "400") as (_, port):
-        proc = subprocess.Popen(
-            record_cmd(port, db, "--progress"),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=ENV,
-        )
+        proc = start_record(port, db, "--progress")
         assert proc.stdout is not None
         last: dict[str, int] = {}
         commits = 0
         for line in proc.stdout:
             if line.startswith("committed "):
-                last = parse_progress(line)
+                last = table_counts(line, "committed ", " ")
                 commits += 1
                 if commits >= 15 and last.get("trades", 0) > 20:
                     break

@@ -8,14 +8,13 @@ is visible in quality_events or quarantine.
 from __future__ import annotations
 
 import json
-import subprocess
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e import ENV, query, read_ledger, record_cmd, sim_process
+from tests.e2e import query, read_ledger, run_record, sim_process
 
 pytestmark = pytest.mark.slow
 
@@ -52,12 +51,8 @@ def run_session(tmp_path: Path, *record_flags: str) -> tuple[Path, list[dict[str
         str(ledger),
         *FAULTS,
     ) as (sim, port):
-        out = subprocess.run(
-            record_cmd(port, db, "--duration", str(TRADING + 4), *record_flags),
-            capture_output=True,
-            text=True,
-            timeout=TRADING + 60,
-            env=ENV,
+        out = run_record(
+            port, db, "--duration", str(TRADING + 4), *record_flags, timeout=TRADING + 60
         )
         sim.wait(timeout=30)
     assert out.returncode == 0, out.stdout + out.stderr
