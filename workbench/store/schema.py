@@ -80,13 +80,13 @@ class Table:
     ``unique`` names the columns of a UNIQUE constraint; a table that has one is inserted with
     ``ON CONFLICT DO NOTHING`` so a row delivered twice (redundant connections, backfill that
     overlaps live data) is stored once. ``time_column`` is the timestamp whose date partitions
-    the export.
+    the export (None for reference tables without one).
     """
 
     name: str
     doc: str
     columns: tuple[Column, ...]
-    time_column: str
+    time_column: str | None
     unique: tuple[str, ...] = ()
     partition_by: tuple[str, ...] = ("exchange", "symbol")
 
@@ -180,6 +180,56 @@ TABLES: Mapping[str, Table] = {
                 Column("size", "DOUBLE", "absolute size at that price"),
             ),
             time_column="ts",
+        ),
+        Table(
+            "quotes",
+            "top of book as tickers and vendor tick feeds publish it",
+            (
+                _EXCHANGE,
+                _SYMBOL,
+                _TS,
+                _RECV_TS,
+                Column("bid_price", "DOUBLE", "best bid price (NULL if the source omits it)"),
+                Column("bid_size", "DOUBLE", "size at the best bid"),
+                Column("ask_price", "DOUBLE", "best ask price"),
+                Column("ask_size", "DOUBLE", "size at the best ask"),
+            ),
+            time_column="ts",
+        ),
+        Table(
+            "instruments",
+            "each recorded venue symbol with its normalized `BASE-QUOTE` name",
+            (
+                _EXCHANGE,
+                _SYMBOL,
+                Column("pair", "VARCHAR", "normalized `BASE-QUOTE`, e.g. `BTC-USDT`"),
+                Column("base", "VARCHAR", "base asset, e.g. `BTC`"),
+                Column("quote", "VARCHAR", "quote asset, e.g. `USDT`"),
+            ),
+            time_column=None,
+            unique=("exchange", "symbol"),
+            partition_by=("exchange",),
+        ),
+        Table(
+            "bars",
+            "OHLCV bars resampled from trades (or imported); one row per bucket",
+            (
+                _EXCHANGE,
+                _SYMBOL,
+                Column("interval", "VARCHAR", "bar length as written by the user, e.g. `1m`, `1h`"),
+                Column("ts", "TIMESTAMP", "bucket start, naive UTC"),
+                Column("open", "DOUBLE", "first trade price in the bucket"),
+                Column("high", "DOUBLE", "highest trade price"),
+                Column("low", "DOUBLE", "lowest trade price"),
+                Column("close", "DOUBLE", "last trade price"),
+                Column("volume", "DOUBLE", "traded quantity"),
+                Column("vwap", "DOUBLE", "volume-weighted average price (NULL with no volume)"),
+                Column("trades", "BIGINT", "number of trades"),
+                Column("buy_volume", "DOUBLE", "volume of taker buys"),
+                Column("sell_volume", "DOUBLE", "volume of taker sells"),
+            ),
+            time_column="ts",
+            unique=("exchange", "symbol", "interval", "ts"),
         ),
         Table(
             "quality_events",

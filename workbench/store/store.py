@@ -232,7 +232,8 @@ def export_parquet(
     This is how other processes read a store they cannot open (DuckDB's lock). Each table's
     directory is replaced as a whole, so an export is a consistent snapshot of what was
     committed; the store's writer is flushed first so it includes what was submitted.
-    ``date`` is the UTC date of ``ts`` (``recv_ts`` for quarantine). Returns the directory
+    ``date`` is the UTC date of ``ts`` (``recv_ts`` for quarantine; reference tables like
+    ``instruments`` have none). Returns the directory
     written per table.
     """
     names = list(TABLES) if tables is None else list(tables)
@@ -246,10 +247,12 @@ def export_parquet(
     with store.cursor() as cursor:
         for name in names:
             table = TABLES[name]
-            keys = ", ".join((*table.partition_by, "date"))
+            dated = table.time_column is not None
+            keys = ", ".join((*table.partition_by, *(["date"] if dated else [])))
+            date = f", CAST({table.time_column} AS DATE) AS date" if dated else ""
             target = root / name
             cursor.execute(
-                f"COPY (SELECT *, CAST({table.time_column} AS DATE) AS date FROM {name}) "
+                f"COPY (SELECT *{date} FROM {name}) "
                 f"TO ? (FORMAT parquet, PARTITION_BY ({keys}), OVERWRITE)",
                 [str(target)],
             )
