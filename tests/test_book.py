@@ -112,3 +112,13 @@ def test_book_rebuilt_from_deltas_equals_target_snapshot(
     assert book.bids() == target.bids() == sorted(bids_b.items(), reverse=True)
     assert book.asks() == target.asks() == sorted(asks_b.items())
     assert book.best_bid == target.best_bid and book.best_ask == target.best_ask
+
+
+def test_truncate_keeps_the_best_levels_of_each_side() -> None:
+    book = OrderBook()
+    book.apply_snapshot([(100.0 - i, 1.0) for i in range(5)], [(101.0 + i, 2.0) for i in range(5)])
+    book.truncate(2)
+    assert book.top(10) == ([(100.0, 1.0), (99.0, 1.0)], [(101.0, 2.0), (102.0, 2.0)])
+    book.set_bid(98.0, 3.0)  # a level pushed out earlier can come back as a fresh insert
+    assert book.top(10)[0] == [(100.0, 1.0), (99.0, 1.0), (98.0, 3.0)]
+    assert len(book) == 5

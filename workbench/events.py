@@ -35,7 +35,8 @@ class BookSnapshot(msgspec.Struct, frozen=True, gc=False):
     """A full replacement of one symbol's book; bids best-first (descending), asks ascending.
 
     ``last_trade_id`` is the newest trade the snapshot already reflects, where the venue says
-    it: it tells a recorder which trades it still owes its user."""
+    it: it tells a recorder which trades it still owes its user. ``checksum`` is the venue's
+    checksum of the book after this message (Kraken, OKX), to be verified by the recorder."""
 
     exchange: str
     symbol: str
@@ -45,10 +46,16 @@ class BookSnapshot(msgspec.Struct, frozen=True, gc=False):
     asks: list[Level]
     seq: int | None = None
     last_trade_id: str | None = None
+    checksum: int | None = None
 
 
 class BookDelta(msgspec.Struct, frozen=True, gc=False):
-    """Absolute-size changes to one symbol's book, applied as one unit."""
+    """Absolute-size changes to one symbol's book, applied as one unit.
+
+    ``seq`` numbers the message in the venue's book stream. ``prev_seq`` is the ``seq`` of the
+    message this one follows, for venues that chain their messages (Binance ``U - 1``, OKX
+    ``prevSeqId``); None means ``seq - 1`` under a contiguous rule. ``checksum`` as on
+    :class:`BookSnapshot`."""
 
     exchange: str
     symbol: str
@@ -57,6 +64,8 @@ class BookDelta(msgspec.Struct, frozen=True, gc=False):
     bids: list[Level]
     asks: list[Level]
     seq: int | None = None
+    prev_seq: int | None = None
+    checksum: int | None = None
 
 
 class Quote(msgspec.Struct, frozen=True, gc=False):
@@ -82,4 +91,23 @@ class Heartbeat(msgspec.Struct, frozen=True, gc=False):
     seqs: dict[str, int] = {}
 
 
-MarketEvent = Trade | BookSnapshot | BookDelta | Quote | Heartbeat
+class SyncLost(msgspec.Struct, frozen=True, gc=False):
+    """The venue's own stream says data was lost (e.g. Coinbase's per-connection
+    ``sequence_num`` jumped): the books of ``symbol`` (every symbol if None) are out of sync."""
+
+    exchange: str
+    symbol: str | None
+    recv_ts: int
+    rule: str
+    detail: dict[str, int | str | None] = {}
+
+
+class ReconnectRequest(msgspec.Struct, frozen=True, gc=False):
+    """The venue asked us to reconnect (maintenance notice, ``serverShutdown``, …)."""
+
+    exchange: str
+    recv_ts: int
+    reason: str
+
+
+MarketEvent = Trade | BookSnapshot | BookDelta | Quote | Heartbeat | SyncLost | ReconnectRequest

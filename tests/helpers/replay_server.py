@@ -2,8 +2,11 @@
 
 Each accepted WebSocket connection waits for the client's first message (the subscribe), then
 sends the frames of the next script in ``scripts`` (the last script repeats for later
-connections) and either keeps the connection open or closes it. REST answers GETs from a
-path → body mapping. Frames are raw payload bytes; binary frames are marked with a tuple.
+connections) and either keeps the connection open or closes it. While it stays open, a later
+client message containing a ``replies`` key (e.g. a resubscribe) is answered with that key's
+frames, the first time only. REST answers GETs from a path (with its query string) → body
+mapping; a list of bodies is served in turn, the last one repeating. Frames are raw payload
+bytes; binary frames are marked with a tuple.
 """
 
 from __future__ import annotations
@@ -27,13 +30,15 @@ class Script:
     frames: list[Frame]
     close_after: bool = False
     delay: float = 0.0
+    replies: dict[bytes, list[Frame]] = field(default_factory=dict)
 
 
 @dataclass
 class ReplayServer:
     scripts: list[Script]
-    rest: dict[str, bytes] = field(default_factory=dict)
+    rest: dict[str, bytes | list[bytes]] = field(default_factory=dict)
     received: list[bytes] = field(default_factory=list)
+    rest_requests: list[str] = field(default_factory=list)
     connections: int = 0
 
     def __post_init__(self) -> None:
@@ -124,23 +129,29 @@ class ReplayServer:
             script = self.scripts[index]
             if script.delay:
                 self._stop.wait(script.delay)
-            out = b"".join(
-                encode_frame(f[1], OP_BINARY) if isinstance(f, tuple) else encode_frame(f, OP_TEXT)
-                for f in script.frames
-            )
-            client.sendall(out)
+            client.sendall(_encode(script.frames))
             if script.close_after:
                 client.shutdown(socket.SHUT_RDWR)
                 client.close()
                 return
+            pending = dict(script.replies)
             while not self._stop.is_set():
                 chunk = client.recv(65536)
                 if not chunk:
                     return
-                self.received.extend(p for _, p in decoder.feed(chunk))
+                for _, payload in decoder.feed(chunk):
+                    self.received.append(payload)
+                    for key in [k for k in pending if k in payload]:
+                        client.sendall(_encode(pending.pop(key)))
 
     def _rest(self, client: socket.socket, path: str) -> None:
-        body = self.rest.get(path)
+        with self._lock:
+            self.rest_requests.append(path)
+            answer = self.rest.get(path)
+            if isinstance(answer, list):
+                body = answer.pop(0) if len(answer) > 1 else answer[0]
+            else:
+                body = answer
         status = b"200 OK" if body is not None else b"404 Not Found"
         body = body if body is not None else b'{"error":"not found"}'
         client.sendall(
@@ -152,3 +163,10 @@ class ReplayServer:
             + body
         )
         client.close()
+
+
+def _encode(frames: list[Frame]) -> bytes:
+    return b"".join(
+        encode_frame(f[1], OP_BINARY) if isinstance(f, tuple) else encode_frame(f, OP_TEXT)
+        for f in frames
+    )

@@ -1,17 +1,35 @@
 """The contract every venue protocol implements: wire text in, normalized events out.
 
 A venue class never touches a socket (sans-I/O, like the ``websockets`` protocol core): it
-says what to send (subscribe and heartbeat messages, REST paths) and turns what arrives into
-:mod:`workbench.events`. The feed runtime in :mod:`workbench.feeds` does the I/O, so every
-rule here is testable with a list of recorded messages.
+says what to send (subscribe, resubscribe and heartbeat messages, REST paths) and turns what
+arrives into :mod:`workbench.events`. The feed runtime in :mod:`workbench.feeds` does the I/O,
+so every rule here is testable with a list of recorded messages.
+
+The feed creates one instance per connection, so per-connection state (a connection-wide
+sequence counter, which symbols have had their first full book) lives on the instance. Book
+sync is split by who knows what: the venue numbers its book messages (``seq``, ``prev_seq``)
+and names the rule that orders them (:attr:`VenueProtocol.seq_rule`); the feed buffers,
+orders, detects gaps and resyncs by that rule, and asks the venue to verify checksums
+against the book it applied.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from workbench.events import BookSnapshot, MarketEvent, Trade
+from workbench.core.book import OrderBook
+from workbench.events import BookSnapshot, MarketEvent, Quote, Trade
+
+SeqRule = Literal["contiguous", "chained", "monotonic"]
+"""How a venue's book messages follow each other.
+
+``contiguous``: each message's ``seq`` is the previous one's + 1 (the simulator, Bybit ``u``).
+``chained``: each message names the ``seq`` it follows in ``prev_seq`` (Binance ``U - 1`` → ``u``,
+OKX ``prevSeqId`` → ``seqId``); right after a snapshot the first message may straddle it.
+``monotonic``: ``seq`` only increases and says nothing about loss (Bitstamp's
+``microtimestamp``); it only tells which buffered messages a snapshot already contains.
+"""
 
 
 class VenueProtocol(ABC):
@@ -24,9 +42,32 @@ class VenueProtocol(ABC):
     """Seconds of silence after which the connection is presumed dead."""
     numeric_trade_ids: ClassVar[bool] = False
     """Trade ids are consecutive integers per symbol, so missing trades can be named."""
+    sequenced: ClassVar[bool] = True
+    """Book messages carry ``seq``: they can be ordered, deduplicated across redundant
+    connections, and a gap is detected from the numbers. Without it the feed applies deltas in
+    arrival order and relies on checksums or the venue's own signals (:class:`SyncLost`)."""
+    seq_rule: ClassVar[SeqRule] = "contiguous"
+    snapshot_in_band: ClassVar[bool] = True
+    """The venue sends a full book after subscribing. If False (Binance, Bitstamp) the feed
+    buffers the stream and fetches the REST snapshot from :meth:`snapshot_path`."""
+
+    crossed_is_desync: ClassVar[bool] = True
+    """A crossed book means we lost sync. False where crossing is legitimate (OKX auctions):
+    the feed still logs a ``crossed`` quality event but does not resync."""
+    book_depth: int | None = None
+    """Levels per side the venue streams, if it streams a fixed-depth book and sends no
+    delete for a level pushed out of it (Kraken): the feed truncates after every message."""
 
     def __init__(self, symbols: list[str]) -> None:
         self.symbols = list(symbols)
+
+    def pair(self, symbol: str) -> tuple[str, str]:
+        """``(base, quote)`` of a venue symbol, e.g. ``BTCUSDT`` → ``("BTC", "USDT")``."""
+        for separator in ("-", "/", "_"):
+            base, found, quote = symbol.partition(separator)
+            if found and base and quote:
+                return base.upper(), quote.upper()
+        raise ValueError(f"cannot split {symbol!r} into base and quote")
 
     @abstractmethod
     def subscribe_messages(self) -> list[str]:
@@ -35,6 +76,17 @@ class VenueProtocol(ABC):
     def heartbeat_message(self) -> str | None:
         """An application-level keep-alive, if the venue wants one."""
         return None
+
+    def resubscribe_messages(self, symbol: str) -> list[str] | None:
+        """Messages that make the venue send ``symbol``'s full book again on this connection.
+
+        None means the venue cannot do that per symbol: the feed reconnects instead. An
+        implementation also resets whatever per-connection state expects that fresh book."""
+        return None
+
+    def checksum(self, symbol: str, book: OrderBook) -> int:
+        """The venue's checksum of ``book``, computed our side, to compare with the one it sent."""
+        raise NotImplementedError(f"{self.name} sends no checksums")
 
     @abstractmethod
     def parse(self, payload: bytes, recv_ts: int) -> list[MarketEvent]:
@@ -55,3 +107,10 @@ class VenueProtocol(ABC):
         raise NotImplementedError(f"{self.name} has no REST trades")
 
     trades_page_size: ClassVar[int] = 1000
+
+    def ticker_path(self, symbol: str) -> str | None:
+        """REST path of a top-of-book ticker, for a polling source; None if there is none."""
+        return None
+
+    def parse_ticker(self, body: bytes, symbol: str, recv_ts: int) -> Quote:
+        raise NotImplementedError(f"{self.name} has no REST ticker")

@@ -20,38 +20,13 @@ from urllib.parse import quote
 import msgspec
 
 from workbench.errors import ProtocolError
-from workbench.events import BookDelta, BookSnapshot, Heartbeat, Level, MarketEvent, Trade
+from workbench.events import BookDelta, BookSnapshot, Heartbeat, MarketEvent, Trade
 from workbench.venues.base import VenueProtocol
+from workbench.venues.numbers import levels as _levels
+from workbench.venues.numbers import positive as _decimal
 
 Decimal = Annotated[str, msgspec.Meta(max_length=40)]
 Levels = list[tuple[Decimal, Decimal]]
-_INF = float("inf")
-
-
-def _levels(raw: Levels) -> list[Level]:
-    """Wire levels → (price, size) floats; size 0 is a delete, anything else must be > 0."""
-    out: list[Level] = []
-    append = out.append
-    try:
-        for p, q in raw:
-            price = float(p)
-            size = float(q)
-            if not (0.0 < price < _INF and 0.0 <= size < _INF):
-                raise ProtocolError(f"level out of range: price {p!r}, size {q!r}")
-            append((price, size))
-    except ValueError as exc:
-        raise ProtocolError(f"bad decimal in book levels: {exc}") from None
-    return out
-
-
-def _decimal(text: str, field: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ProtocolError(f"bad decimal in {field}: {text!r}") from None
-    if not 0.0 < value < _INF:
-        raise ProtocolError(f"{field} out of range: {text!r}")
-    return value
 
 
 def _optional_id(trade_id: int | None) -> str | None:
