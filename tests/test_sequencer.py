@@ -147,3 +147,47 @@ def test_buffer_is_bounded_while_waiting_for_a_snapshot() -> None:
     assert seq.buffered == 1  # the overflow dropped the backlog, then kept the newest
     assert [n.kind for n in seq.notes] == ["buffer_overflow"]
     assert seq.snapshot_applied(None, 3, 0.0) == ["4"]
+
+
+def test_chained_rule_drops_what_the_snapshot_holds_and_applies_the_straddling_event() -> None:
+    # Binance: events (U..u) buffered before the REST snapshot at lastUpdateId 105.
+    seq: SymbolSequencer[str] = SymbolSequencer(rule="chained")
+    seq.on_message(1, 100, "old", 0.0, prev=94)
+    seq.on_message(1, 108, "straddles", 0.0, prev=100)
+    seq.on_message(1, 112, "next", 0.0, prev=108)
+    assert seq.snapshot_applied(None, 105, 0.0) == ["straddles", "next"]
+    assert seq.on_message(1, 115, "live", 0.0, prev=112) == ["live"]
+    assert seq.on_message(1, 113, "stale", 0.0, prev=110) == []
+
+
+def test_chained_rule_declares_a_gap_when_a_link_is_missing() -> None:
+    seq: SymbolSequencer[str] = SymbolSequencer(rule="chained")
+    seq.snapshot_applied(None, 10, 0.0)
+    assert seq.on_message(1, 20, "a", 0.0, prev=10) == ["a"]
+    assert seq.on_message(1, 40, "b", 0.0, prev=30) == []
+    gaps = [n.detail for n in seq.notes if n.kind == "gap"]
+    assert gaps == [{"from_seq": 21, "to_seq": 30}]
+    assert seq.needs_resync and not seq.synced
+
+
+def test_chained_rule_accepts_a_sequence_reset_whose_link_matches() -> None:
+    # OKX after maintenance: seqId drops below prevSeqId, but prevSeqId is the last seqId.
+    seq: SymbolSequencer[str] = SymbolSequencer(rule="chained")
+    seq.snapshot_applied(1, 500, 0.0)
+    assert seq.on_message(1, 500, "keepalive", 0.0, prev=500) == ["keepalive"]
+    assert seq.on_message(1, 3, "reset", 0.0, prev=500) == ["reset"]
+    assert seq.on_message(1, 4, "after", 0.0, prev=3) == ["after"]
+    assert seq.notes == []
+
+
+def test_monotonic_rule_never_gaps_and_drops_only_what_the_snapshot_contains() -> None:
+    # Bitstamp: microtimestamps order the diffs but say nothing about loss.
+    seq: SymbolSequencer[str] = SymbolSequencer(rule="monotonic")
+    for ts, name in ((1000, "a"), (1500, "b"), (2700, "c")):
+        seq.on_message(1, ts, name, 0.0)
+    assert seq.snapshot_applied(None, 1500, 0.0) == ["c"]
+    assert seq.on_message(1, 9000, "d", 0.0) == ["d"]
+    assert seq.on_message(1, 8000, "late", 0.0) == []
+    seq.tick(100.0)
+    assert [n.kind for n in seq.notes] == ["duplicate"]
+    assert seq.synced

@@ -1,13 +1,21 @@
 """Puts one symbol's sequenced messages back in order, from one or several connections.
 
-A venue numbers a symbol's messages 1, 2, 3…; the book may only advance by exactly one. This
-class decides, with no I/O and no clock of its own, what happens to each arriving message:
+Each message has a ``seq`` and names the ``prev`` seq it follows: ``seq - 1`` for venues that
+number messages 1, 2, 3… (``contiguous``), the venue's own link for ``chained`` venues
+(Binance ``U - 1``, OKX ``prevSeqId``). This class decides, with no I/O and no clock of its
+own, what happens to each arriving message:
 
+* ``prev == last``: ready, together with any buffered successors (this also accepts an OKX
+  seqId reset after maintenance, whose ``seq`` is lower but whose link matches);
 * ``seq <= last``: already applied (a duplicate, or the twin from a redundant connection);
-* ``seq == last + 1``: ready, together with any buffered successors;
-* ``seq > last + 1``: buffered. The missing ones are declared lost (a *gap*) only when no open
+* ``prev < last < seq``: straddles what was applied — Binance's first event after a snapshot;
+  sizes are absolute, so applying it is right;
+* ``prev > last``: buffered. The missing ones are declared lost (a *gap*) only when no open
   connection can still deliver them — every connection has moved past them — or when they
   have been missing longer than ``gap_timeout`` seconds. With one connection that is at once.
+
+Under the ``monotonic`` rule (Bitstamp's microtimestamps) ``seq`` only orders messages: there
+is no gap to detect, only what a snapshot already contains (``seq <= snapshot``) to drop.
 
 After a gap the book is out of sync until the caller applies a snapshot and calls
 :meth:`snapshot_applied`; messages keep being buffered meanwhile and those newer than the
@@ -18,9 +26,10 @@ twin hid (a connection that skipped or repeated a seq), so they still reach the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 T = TypeVar("T")
+Rule = Literal["contiguous", "chained", "monotonic"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +49,14 @@ class _ConnState:
 class SymbolSequencer(Generic[T]):
     gap_timeout: float = 0.5
     max_buffer: int = 200_000
+    rule: Rule = "contiguous"
     last: int | None = None
     synced: bool = False
     needs_resync: bool = False
     invalid_since: int | None = None  # first seq the book may be wrong after
     notes: list[Note] = field(default_factory=list)
-    _pending: dict[int, T | None] = field(default_factory=dict)
+    _pending: dict[int, tuple[int, T | None]] = field(default_factory=dict)
+    """Buffered messages by the seq they follow (by their own seq under ``monotonic``)."""
     _conns: dict[int, _ConnState] = field(default_factory=dict)
     _waiting_since: float | None = None
 
@@ -58,31 +69,38 @@ class SymbolSequencer(Generic[T]):
         self._check_gap(now)
 
     # -- input -------------------------------------------------------------------------
-    def on_message(self, conn: int, seq: int, item: T | None, now: float) -> list[T | None]:
-        """Returns the items now ready to apply, in seq order."""
+    def on_message(
+        self, conn: int, seq: int, item: T | None, now: float, prev: int | None = None
+    ) -> list[T | None]:
+        """Returns the items now ready to apply, in order. ``prev`` defaults to ``seq - 1``."""
+        if prev is None:
+            prev = seq - 1
+        monotonic = self.rule == "monotonic"
         state = self._conns.get(conn)
         if state is None:
             state = self._conns[conn] = _ConnState()
         passed = state.passed
-        if passed is not None:
+        if passed is not None and prev != passed:
             if seq <= passed:
                 self.notes.append(Note("duplicate", {"conn": conn, "seq": seq, "after": passed}))
                 return []
-            if seq > passed + 1:
+            if prev > passed and not monotonic:
                 self.notes.append(
-                    Note("conn_gap", {"conn": conn, "from_seq": passed + 1, "to_seq": seq - 1})
+                    Note("conn_gap", {"conn": conn, "from_seq": passed + 1, "to_seq": prev})
                 )
         state.passed = seq
         last = self.last
         if not self.synced or last is None:
-            self._buffer(seq, item)
+            self._buffer(prev, seq, item)
             return []
+        if prev == last or (seq > last and (monotonic or prev < last)):
+            self.last = seq
+            if not self._pending:
+                return [item]
+            return [item, *self._drain()]
         if seq <= last:
             return []
-        if seq == last + 1 and not self._pending:
-            self.last = seq
-            return [item]
-        self._buffer(seq, item)
+        self._buffer(prev, seq, item)
         ready = self._drain()
         self._check_gap(now)
         return ready
@@ -117,11 +135,17 @@ class SymbolSequencer(Generic[T]):
         self.needs_resync = False
         self.invalid_since = None
         self._waiting_since = None
-        for stale in [s for s in self._pending if s <= seq]:
-            del self._pending[stale]
+        pending = self._pending
+        for key in [k for k, (s, _) in pending.items() if s <= seq]:
+            del pending[key]
         if window is not None:
             self.notes.append(Note("resync", {"from_seq": window, "snapshot_seq": seq}))
-        ready = self._drain()
+        ready: list[T | None] = []
+        straddling = sorted(k for k in pending if k < seq) if self.rule == "chained" else []
+        if straddling:  # Binance: the first event after the snapshot overlaps it
+            self.last, item = pending.pop(straddling[0])
+            ready.append(item)
+        ready.extend(self._drain())
         self._check_gap(now)  # a snapshot older than the buffered messages leaves a hole
         return ready
 
@@ -154,29 +178,38 @@ class SymbolSequencer(Generic[T]):
         return len(self._pending)
 
     # -- internals ---------------------------------------------------------------------
-    def _buffer(self, seq: int, item: T | None) -> None:
+    def _buffer(self, prev: int, seq: int, item: T | None) -> None:
+        if seq == prev:
+            return  # an empty keep-alive update (OKX): nothing to apply, and it would collide
         if len(self._pending) >= self.max_buffer:
             self.notes.append(Note("buffer_overflow", {"dropped": len(self._pending)}))
             self._pending.clear()
             if self.synced:
                 self._declare_gap(seq)
-        self._pending[seq] = item
+        self._pending[seq if self.rule == "monotonic" else prev] = (seq, item)
 
     def _drain(self) -> list[T | None]:
         ready: list[T | None] = []
-        if self.last is None:
+        last = self.last
+        if last is None:
             return ready
         pending = self._pending
-        nxt = self.last + 1
-        while nxt in pending:
-            ready.append(pending.pop(nxt))
-            nxt += 1
-        self.last = nxt - 1
+        if self.rule == "monotonic":
+            for key in sorted(pending):
+                if key > last:
+                    last, item = pending[key]
+                    ready.append(item)
+            pending.clear()
+        else:
+            while last in pending:
+                last, item = pending.pop(last)
+                ready.append(item)
+        self.last = last
         self._waiting_since = None if not pending else self._waiting_since
         return ready
 
     def _check_gap(self, now: float) -> None:
-        if not self.synced or self.last is None:
+        if not self.synced or self.last is None or self.rule == "monotonic":
             return
         missing = self.last + 1
         ahead = bool(self._pending) or any(
@@ -194,7 +227,7 @@ class SymbolSequencer(Generic[T]):
             self._declare_gap(missing)
 
     def _declare_gap(self, missing: int) -> None:
-        upto = min(self._pending) - 1 if self._pending else None
+        upto = min(self._pending) if self._pending else None  # the lowest buffered link
         self.notes.append(Note("gap", {"from_seq": missing, "to_seq": upto}))
         self.synced = False
         self.needs_resync = True
