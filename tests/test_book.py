@@ -117,7 +117,7 @@ def test_book_rebuilt_from_deltas_equals_target_snapshot(
 def test_truncate_keeps_the_best_levels_of_each_side() -> None:
     book = OrderBook()
     book.apply_snapshot([(100.0 - i, 1.0) for i in range(5)], [(101.0 + i, 2.0) for i in range(5)])
-    book.truncate(2)
+    assert book.truncate(2) == ([96.0, 97.0, 98.0], [103.0, 104.0, 105.0])
     assert book.top(10) == ([(100.0, 1.0), (99.0, 1.0)], [(101.0, 2.0), (102.0, 2.0)])
     book.set_bid(98.0, 3.0)  # a level pushed out earlier can come back as a fresh insert
     assert book.top(10)[0] == [(100.0, 1.0), (99.0, 1.0), (98.0, 3.0)]

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import ENV, query, run_record, sim_process, start_record, table_counts
+from workbench.venues import VENUES
 
 SUMMARY = re.compile(
     r"^sim:BTC-USD,ETH-USD: \d+ msgs, (\d+) trades, .*; books BTC-USD:ok, ETH-USD:ok$", re.M
@@ -99,7 +100,7 @@ def test_duration_ends_the_run_by_itself_with_exit_0(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["nope", "BTC-USD"], "unknown venue 'nope'; known venues: sim"),
+        (["nope", "BTC-USD"], f"unknown venue 'nope'; known venues: {', '.join(sorted(VENUES))}"),
         (["sim", "BTC-USD", "--depth", "0"], "--depth must be at least 1, got 0"),
     ],
     ids=["unknown-venue", "depth-0"],

@@ -23,6 +23,7 @@ from workbench.feeds.feed import Feed
 from workbench.feeds.status import FeedStatus
 from workbench.store.store import Store
 from workbench.store.writer import CommitCallback
+from workbench.venues.base import VenueProtocol
 
 DEFAULT_DB = Path("data") / "workbench.duckdb"
 
@@ -45,9 +46,15 @@ class Workbench:
 
     # -- feeds ----------------------------------------------------------------------------
     def start_feed(
-        self, venue: str, symbols: Sequence[str], *, name: str | None = None, **options: Any
+        self,
+        venue: str | type[VenueProtocol],
+        symbols: Sequence[str],
+        *,
+        name: str | None = None,
+        **options: Any,
     ) -> Feed:
-        """Start recording ``symbols`` from ``venue``; options go to :class:`Feed`."""
+        """Start recording ``symbols`` from ``venue`` (a registered name, or a protocol class
+        such as a configured vendor feed); options go to :class:`Feed`."""
         feed = Feed(venue, symbols, self.store.writer, name=name, **options)
         with self._lock:
             if feed.name in self._feeds and self._feeds[feed.name].running:

@@ -73,18 +73,19 @@ class OrderBook:
         for price, size in asks:
             set_ask(price, size)
 
-    def truncate(self, depth: int) -> None:
-        """Keep the best ``depth`` levels per side: venues that stream a fixed-depth book
-        (Kraken) send no delete for a level pushed out of it."""
+    def truncate(self, depth: int) -> tuple[list[float], list[float]]:
+        """Keep the best ``depth`` levels per side and return the prices removed: venues that
+        stream a fixed-depth book (Kraken) send no delete for a level pushed out of it."""
         excess = len(self._bid_prices) - depth
-        if excess > 0:  # bids ascend: the worst are first
-            for price in self._bid_prices[:excess]:
-                del self._bids[price]
-            del self._bid_prices[:excess]
-        if len(self._ask_prices) > depth:
-            for price in self._ask_prices[depth:]:
-                del self._asks[price]
-            del self._ask_prices[depth:]
+        removed_bids = self._bid_prices[:excess] if excess > 0 else []  # bids ascend
+        removed_asks = self._ask_prices[depth:]
+        for price in removed_bids:
+            del self._bids[price]
+        del self._bid_prices[: len(removed_bids)]
+        for price in removed_asks:
+            del self._asks[price]
+        del self._ask_prices[depth:]
+        return removed_bids, removed_asks
 
     def invalidate(self) -> None:
         self.valid = False

@@ -149,6 +149,11 @@ class SymbolSequencer(Generic[T]):
         self._check_gap(now)  # a snapshot older than the buffered messages leaves a hole
         return ready
 
+    def position(self, conn: int) -> int | None:
+        """The highest seq ``conn`` has shown since it connected (None: nothing yet)."""
+        state = self._conns.get(conn)
+        return None if state is None else state.passed
+
     def note_position(self, conn: int, seq: int) -> None:
         """An in-band snapshot that was not applied still tells where its connection stands."""
         self._conns.setdefault(conn, _ConnState()).passed = seq

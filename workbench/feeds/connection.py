@@ -115,6 +115,8 @@ class Connection:
         self._stop = threading.Event()
         self._sock: socket.socket | None = None
         self._sock_lock = threading.Lock()
+        self._outbox: list[str] = []  # sent by the connection's own thread, see send()
+        self._drop_reason: str | None = None
         self._thread = threading.Thread(target=self._run, name=f"wb-{name}-conn{conn}", daemon=True)
 
     def start(self) -> None:
@@ -137,8 +139,17 @@ class Connection:
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
-    def drop(self) -> None:
-        """Close the current socket; the thread reconnects (used for resubscribing)."""
+    def send(self, messages: list[str]) -> None:
+        """Queue text frames for the live session (e.g. a resubscribe); the connection's own
+        thread sends them within one poll interval, so frames never interleave with its
+        heartbeats. A session that ends first discards them: a new one subscribes afresh."""
+        with self._sock_lock:
+            self._outbox.extend(messages)
+
+    def drop(self, reason: str | None = None) -> None:
+        """Close the current socket; the thread reconnects (used for resubscribing).
+        ``reason`` replaces "closed by server" in what the handler hears."""
+        self._drop_reason = reason
         self._shutdown_socket()
 
     def _shutdown_socket(self) -> None:
@@ -175,6 +186,8 @@ class Connection:
                 self.url, socket=sock, timeout=self.connect_timeout, skip_utf8_validation=True
             )
             self.connected = True
+            with self._sock_lock:
+                self._outbox.clear()
             for message in self.handler.on_connected(self.conn):
                 ws.send(message)
             reason, stale, received = self._receive(ws, sock)
@@ -188,6 +201,8 @@ class Connection:
             self._close(sock)
         if self._stop.is_set():
             return received
+        if self._drop_reason is not None:
+            reason, self._drop_reason = self._drop_reason, None
         if was_connected:
             self.last_error = reason
             self.handler.on_disconnected(self.conn, reason, stale=stale)
@@ -238,6 +253,11 @@ class Connection:
                     return f"framing error: {decoder.error}", False, received
             elif now - last_data > self.stale_after:
                 return f"no data for {now - last_data:.1f}s", True, received
+            if self._outbox:
+                with self._sock_lock:
+                    outgoing, self._outbox = self._outbox, []
+                for text in outgoing:
+                    ws.send(text)
             if next_beat is not None and now >= next_beat:
                 message = self.heartbeat()
                 if message is not None:

@@ -23,15 +23,28 @@ from workbench.core.book import OrderBook
 from workbench.core.sequencer import SymbolSequencer
 from workbench.core.trades import TradeIdTracker
 from workbench.errors import FeedError, ProtocolError, UsageError
-from workbench.events import BookDelta, BookSnapshot, Heartbeat, Trade
+from workbench.events import (
+    BookDelta,
+    BookSnapshot,
+    Heartbeat,
+    Quote,
+    ReconnectRequest,
+    SyncLost,
+    Trade,
+)
 from workbench.feeds.connection import Backoff, Connection
 from workbench.feeds.rest import RestClient
 from workbench.feeds.status import FeedStatus
 from workbench.store.batch import TableBatch
 from workbench.store.schema import raw_text
 from workbench.venues import VenueProtocol, get_venue
+from workbench.venues.base import SeqRule
 
 MAINTENANCE_INTERVAL = 0.05
+RESUBSCRIBE_TIMEOUT = 3.0
+"""Seconds to wait for the fresh book a resubscribe asked for before asking again."""
+RECONNECT_TIMEOUT = 5.0
+"""Same, when the resync reconnected instead (the reconnect itself may back off)."""
 TWIN_WINDOW = 4096
 """Applied deltas kept per symbol so a redundant connection's copy can be compared."""
 
@@ -56,6 +69,8 @@ class _Symbol:
         "applied",
         "backfill_after",
         "book",
+        "crossed",
+        "flagged",
         "missing_since",
         "name",
         "resync_at",
@@ -65,10 +80,12 @@ class _Symbol:
         "trades",
     )
 
-    def __init__(self, name: str, gap_timeout: float) -> None:
+    def __init__(self, name: str, gap_timeout: float, rule: SeqRule) -> None:
         self.name = name
         self.book = OrderBook()
-        self.seq: SymbolSequencer[BookDelta] = SymbolSequencer(gap_timeout=gap_timeout)
+        self.seq: SymbolSequencer[BookDelta] = SymbolSequencer(gap_timeout=gap_timeout, rule=rule)
+        self.flagged = False  # a check failed outside the sequencer: resync wanted
+        self.crossed = False  # inside a crossed stretch the venue calls legitimate
         self.trades = TradeIdTracker()
         self.synced_once = False
         self.resync_at = 0.0
@@ -76,6 +93,10 @@ class _Symbol:
         self.missing_since: float | None = None
         self.backfill_after = 0.0
         self.applied: dict[int, BookDelta] = {}
+
+    @property
+    def wants_resync(self) -> bool:
+        return self.seq.needs_resync or self.flagged
 
 
 class Feed:
@@ -106,8 +127,14 @@ class Feed:
         if depth < 1:
             raise UsageError(f"depth must be at least 1, got {depth}")
         venue_cls = get_venue(venue) if isinstance(venue, str) else venue
+        if redundant and not venue_cls.sequenced:
+            raise UsageError(
+                f"{venue_cls.name} numbers no book messages, so a redundant connection's "
+                "copy cannot be merged; record it without redundant"
+            )
         self.symbols = list(dict.fromkeys(symbols))
-        self.venue = venue_cls(self.symbols)
+        self.venue_cls = venue_cls
+        self.venue = venue_cls(self.symbols)  # for REST; each connection gets its own
         self.exchange = venue_cls.name
         self.name = name or f"{self.exchange}:{','.join(self.symbols)}"
         self.sink = sink
@@ -130,22 +157,23 @@ class Feed:
 
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._symbols = {s: _Symbol(s, gap_timeout) for s in self.symbols}
+        self._symbols = {s: _Symbol(s, gap_timeout, venue_cls.seq_rule) for s in self.symbols}
         self._live: set[int] = set()
+        conns = range(1, 3 if redundant else 2) if poll_interval is None else range(0)
+        self._venues = {conn: venue_cls(self.symbols) for conn in conns}
         self._connections = [
             Connection(
                 conn,
                 self.ws_url,
                 self,
-                heartbeat=self.venue.heartbeat_message,
+                heartbeat=self._heartbeat_message(conn),
                 heartbeat_interval=venue_cls.heartbeat_interval,
                 stale_after=venue_cls.stale_after,
                 max_message=max_message,
                 backoff=Backoff(),
                 name=self.name,
             )
-            for conn in range(1, 3 if redundant else 2)
-            if poll_interval is None
+            for conn in conns
         ]
         self._maintainer = threading.Thread(
             target=self._maintain, name=f"wb-{self.name}-maint", daemon=True
@@ -168,15 +196,20 @@ class Feed:
         self._quarantine_rows = TableBatch("quarantine")
         self._quarantine_row = self._quarantine_rows.appenders()
         self._snapshots = TableBatch("book_snapshots")
+        self._quotes = TableBatch("quotes")
+        self._quote_row = self._quotes.appenders()
+        self._instruments = TableBatch("instruments")
 
         # counters (written under the lock, read without it for status)
         self.messages = 0
         self.trade_count = 0
+        self.quote_count = 0
         self.reconnects = 0
         self.gaps = 0
         self.resyncs = 0
         self.duplicates = 0
         self.crossed = 0
+        self.checksums = 0
         self.mismatches = 0
         self.stale = 0
         self.backfilled = 0
@@ -186,6 +219,7 @@ class Feed:
         self._rate = 0.0
         self._rate_mark = (time.monotonic(), 0)
         self._connected_before: set[int] = set()
+        self._polled_once = False
         self.last_error: str | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -193,6 +227,7 @@ class Feed:
         if self._started:
             raise UsageError(f"feed {self.name} was already started")
         self._started = True
+        self._add_instruments()
         for connection in self._connections:
             connection.start()
         self._maintainer.start()
@@ -236,9 +271,15 @@ class Feed:
     def locked(self) -> threading.Lock:
         return self._lock
 
+    def _heartbeat_message(self, conn: int) -> Callable[[], str | None]:
+        """The keep-alive of whichever protocol instance serves ``conn``'s current session."""
+        return lambda: self._venues[conn].heartbeat_message()
+
     # -- ConnectionHandler ---------------------------------------------------------------
     def on_connected(self, conn: int) -> list[str]:
         with self._lock:
+            # A fresh protocol per session: its per-connection state starts over.
+            venue = self._venues[conn] = self.venue_cls(self.symbols)
             self._live.add(conn)
             for st in self._symbols.values():
                 st.seq.connection_up(conn)
@@ -246,7 +287,7 @@ class Feed:
                 self.reconnects += 1
                 self._add_quality(None, "reconnect", {"conn": conn})
             self._connected_before.add(conn)
-        return self.venue.subscribe_messages()
+        return venue.subscribe_messages()
 
     def on_disconnected(self, conn: int, reason: str, *, stale: bool) -> None:
         now = time.monotonic()
@@ -274,8 +315,8 @@ class Feed:
 
     def on_messages(self, conn: int, payloads: list[bytes], recv_ts: int) -> None:
         now = time.monotonic()
-        parse = self.venue.parse
         with self._lock:
+            parse = self._venues[conn].parse
             self.messages += len(payloads)
             self._last_message_at = now
             for payload in payloads:
@@ -289,7 +330,12 @@ class Feed:
                             self._on_heartbeat(conn, event, now)
                         elif isinstance(event, BookSnapshot):
                             self._on_snapshot(conn, event)
-                        # Quotes are not part of an L2 recording.
+                        elif isinstance(event, Quote):
+                            self._record_quote(event)
+                        elif isinstance(event, SyncLost):
+                            self._on_sync_lost(event)
+                        elif isinstance(event, ReconnectRequest):
+                            self._on_reconnect_request(conn, event)
                 except ProtocolError as exc:
                     self._add_quarantine(recv_ts, str(exc), payload)
                 except Exception as exc:  # a venue or feed bug must not kill the thread
@@ -304,15 +350,15 @@ class Feed:
 
     def _on_delta(self, conn: int, event: BookDelta, now: float) -> None:
         st = self._state(event.symbol)
-        if event.seq is None:
-            self._apply_delta(st, event)
+        if event.seq is None or not self.venue_cls.sequenced:
+            self._apply_delta(st, event, conn)
             return
         seq = st.seq
         if self.redundant and seq.last is not None and event.seq <= seq.last:
             self._compare_twin(st, conn, event)
-        for ready in seq.on_message(conn, event.seq, event, now):
+        for ready in seq.on_message(conn, event.seq, event, now, event.prev_seq):
             if ready is not None:
-                self._apply_delta(st, ready)
+                self._apply_delta(st, ready, conn)
         if seq.synced:
             st.book.seq = seq.last
         if seq.notes:
@@ -326,7 +372,7 @@ class Feed:
             self.mismatches += 1
             self._add_quality(st.name, "mismatch", {"conn": conn, "seq": event.seq})
 
-    def _apply_delta(self, st: _Symbol, d: BookDelta) -> None:
+    def _apply_delta(self, st: _Symbol, d: BookDelta, conn: int | None) -> None:
         if self.redundant and d.seq is not None:
             applied = st.applied
             applied[d.seq] = d
@@ -348,13 +394,76 @@ class Feed:
                 self._d_size(size)
         book.seq = d.seq
         book.ts = d.ts
-        if book.valid and book.crossed:
+        self._after_update(st, d.ts, d.recv_ts, d.seq, d.checksum, conn)
+
+    def _after_update(
+        self,
+        st: _Symbol,
+        ts: int,
+        recv_ts: int,
+        seq: int | None,
+        checksum: int | None,
+        conn: int | None,
+    ) -> None:
+        """The checks that run once a whole message is applied: depth, checksum, crossing."""
+        book = st.book
+        depth = self.venue_cls.book_depth
+        if depth is not None:
+            bids, asks = book.truncate(depth)
+            for side, prices in (("bid", bids), ("ask", asks)):
+                for price in prices:  # recorded, so replaying book_deltas gives this book
+                    self._d_exchange(self.exchange)
+                    self._d_symbol(st.name)
+                    self._d_ts(ts)
+                    self._d_recv(recv_ts)
+                    self._d_seq(seq)
+                    self._d_side(side)
+                    self._d_price(price)
+                    self._d_size(0.0)
+        if not book.valid:
+            return  # out of sync already: a resync is on its way
+        venue = self._venues.get(conn) if conn is not None else None
+        if checksum is not None and venue is not None:
+            ours = venue.checksum(st.name, book)
+            if ours != checksum:
+                self.checksums += 1
+                detail = {"seq": seq, "expected": checksum, "computed": ours}
+                self._lose_sync(st, "checksum", detail)
+                return
+        if book.crossed:
+            if not self.venue_cls.crossed_is_desync:
+                if not st.crossed:  # log the start of a crossed stretch, not every message
+                    st.crossed = True
+                    self.crossed += 1
+                    self._add_quality(st.name, "crossed", {"seq": seq, **self._best(book)})
+                return
             self.crossed += 1
-            bid, ask = book.best_bid_price, book.best_ask_price
-            self._add_quality(symbol, "crossed", {"seq": d.seq, "best_bid": bid, "best_ask": ask})
-            st.seq.invalidate("crossed", d.seq)
-            book.invalidate()
-            self._drain_notes(st)
+            self._lose_sync(st, "crossed", {"seq": seq, **self._best(book)})
+        else:
+            st.crossed = False
+
+    @staticmethod
+    def _best(book: OrderBook) -> dict[str, Any]:
+        return {"best_bid": book.best_bid_price, "best_ask": book.best_ask_price}
+
+    def _lose_sync(self, st: _Symbol, kind: str, detail: dict[str, Any]) -> None:
+        """A check failed: the book is invalid from here until a fresh snapshot is applied."""
+        self._add_quality(st.name, kind, detail)
+        st.book.invalidate()
+        st.seq.invalidate(kind, detail.get("seq"))
+        st.flagged = True
+        st.resync_at = 0.0
+        self._drain_notes(st)
+
+    def _on_sync_lost(self, event: SyncLost) -> None:
+        """The venue's own numbering says messages were lost: resync the affected books."""
+        states = [self._state(event.symbol)] if event.symbol else list(self._symbols.values())
+        for st in states:
+            self.gaps += 1
+            self._lose_sync(st, "gap", {"rule": event.rule, **event.detail})
+
+    def _on_reconnect_request(self, conn: int, event: ReconnectRequest) -> None:
+        self._connections[conn - 1].drop(f"venue asked to reconnect: {event.reason}")
 
     def _on_trade(self, conn: int, event: Trade, now: float) -> None:
         st = self._state(event.symbol)
@@ -362,7 +471,7 @@ class Feed:
             seq = st.seq
             for ready in seq.on_message(conn, event.seq, None, now):
                 if ready is not None:
-                    self._apply_delta(st, ready)
+                    self._apply_delta(st, ready, conn)
             if seq.synced:
                 st.book.seq = seq.last  # the book is current up to this trade too
             if seq.notes:
@@ -400,9 +509,11 @@ class Feed:
                     self._drain_notes(st)
 
     def _on_snapshot(self, conn: int | None, snap: BookSnapshot) -> None:
+        """An in-band snapshot is the venue saying "this is the book": applied, except the
+        opening snapshot of a redundant twin while the book is in sync (it would rewind it)."""
         st = self._state(snap.symbol)
         seq = st.seq
-        if seq.synced and conn is not None:
+        if seq.synced and conn is not None and seq.position(conn) is None:
             if snap.seq is not None:
                 seq.note_position(conn, snap.seq)
             return
@@ -410,7 +521,13 @@ class Feed:
 
     def _apply_snapshot(self, st: _Symbol, snap: BookSnapshot, conn: int | None) -> None:
         book = st.book
+        was_out_of_sync = st.synced_once and not book.valid
         book.apply_snapshot(snap.bids, snap.asks, seq=snap.seq, ts=snap.ts)
+        st.flagged = False
+        st.crossed = False
+        self._after_update(st, snap.ts, snap.recv_ts, snap.seq, snap.checksum, conn)
+        if not book.valid:
+            return  # the snapshot itself failed a check: another resync is under way
         if snap.last_trade_id is not None and self.venue.numeric_trade_ids:
             last_id = int(snap.last_trade_id)
             if st.trades.watermark is None:
@@ -424,13 +541,18 @@ class Feed:
             if snap.last_trade_id is not None:
                 detail["last_trade_id"] = snap.last_trade_id
             self._add_quality(st.name, "resync", detail)
-        elif st.missing_since is None:
-            # Trades may have passed while the book was out of sync: let backfill look.
-            st.missing_since = time.monotonic()
-        if snap.seq is not None:
+        else:
+            if st.missing_since is None:
+                # Trades may have passed while the book was out of sync: let backfill look.
+                st.missing_since = time.monotonic()
+            if was_out_of_sync and not self.venue_cls.sequenced:
+                # (sequenced venues hear this from their sequencer, with the seq window)
+                self.resyncs += 1
+                self._add_quality(st.name, "resync", {"source": source})
+        if snap.seq is not None and self.venue_cls.sequenced:
             for ready in st.seq.snapshot_applied(conn, snap.seq, time.monotonic()):
                 if ready is not None:
-                    self._apply_delta(st, ready)
+                    self._apply_delta(st, ready, conn)
             if st.seq.synced:
                 book.seq = st.seq.last
         self._drain_notes(st, source=source)
@@ -494,7 +616,14 @@ class Feed:
                     st.seq.tick(now)
                     if st.seq.notes:
                         self._drain_notes(st)
-                    if st.seq.needs_resync and now >= st.resync_at:
+                    if now >= st.resync_at and (
+                        st.wants_resync
+                        or (
+                            not self.venue_cls.snapshot_in_band
+                            and not st.seq.synced
+                            and st.seq.buffered
+                        )
+                    ):
                         resync.append(st)
                     if (
                         self.backfill
@@ -520,36 +649,60 @@ class Feed:
                 snap = self._fetch_snapshot(st)
                 if snap is not None:
                     with self._lock:
-                        if st.seq.needs_resync or not st.seq.synced:
+                        if st.wants_resync or not st.seq.synced:
                             self._apply_snapshot(st, snap, None)
             for st in backfill:
                 self._backfill(st)
 
     def _poll(self, st: _Symbol) -> None:
-        """Polling mode: every round replaces the book from REST and fetches new trades."""
-        snap = self._fetch_snapshot(st)
+        """Polling mode: every round fetches the ticker and/or replaces the book from REST,
+        then fetches new trades."""
+        venue = self.venue
+        quote: Quote | None = None
+        snap: BookSnapshot | None = None
+        ticker_path = venue.ticker_path(st.name)
+        if ticker_path is not None:
+            quote = self._rest_get(ticker_path, st.name, venue.parse_ticker, "REST ticker")
+        if venue.snapshot_path(st.name) is not None:
+            snap = self._fetch_snapshot(st)
+        failed = (ticker_path is not None and quote is None) or (
+            venue.snapshot_path(st.name) is not None and snap is None
+        )
         with self._lock:
-            if snap is None:
+            if failed:
                 if self._live:
                     self._live.clear()
                     self._add_quality(None, "disconnect", {"reason": self.last_error})
                 return
-            if not self._live and st.synced_once:
+            if not self._live and self._polled_once:
                 self.reconnects += 1
                 self._add_quality(None, "reconnect", {})
+            self._polled_once = True
             self._live.add(0)
             self.messages += 1
             self._last_message_at = time.monotonic()
-            self._apply_snapshot(st, snap, None)
+            if quote is not None:
+                self._record_quote(quote)
+            if snap is not None:
+                self._apply_snapshot(st, snap, None)
         self._backfill(st)
 
     def _resubscribe(self, st: _Symbol) -> None:
-        """No REST snapshot: reconnecting gives a fresh in-band snapshot."""
+        """No REST snapshot: ask the venue for a fresh in-band book on the live connections
+        or, where it cannot resend one symbol's book, reconnect."""
+        now = time.monotonic()
         with self._lock:
-            st.seq.reset()
-            st.resync_at = time.monotonic() + 1.0
+            st.seq.reset()  # buffer until the fresh snapshot arrives
+            live = [c for c in self._connections if c.conn in self._live]
+            requests = [(c, self._venues[c.conn].resubscribe_messages(st.name)) for c in live]
+            if live and all(messages is not None for _, messages in requests):
+                for connection, messages in requests:
+                    connection.send(messages or [])
+                st.resync_at = now + RESUBSCRIBE_TIMEOUT
+                return
+            st.resync_at = now + RECONNECT_TIMEOUT
         for connection in self._connections:
-            connection.drop()
+            connection.drop(f"reconnecting to resync {st.name}")
 
     def _fetch_snapshot(self, st: _Symbol) -> BookSnapshot | None:
         path = self.venue.snapshot_path(st.name)
@@ -621,13 +774,43 @@ class Feed:
             st.backfill_after = time.monotonic() + self.backfill_delay
 
     # -- rows out (lock held) ---------------------------------------------------------------
+    def _record_quote(self, q: Quote) -> None:
+        self._state(q.symbol)
+        exchange, symbol, ts, recv, bid_price, bid_size, ask_price, ask_size = self._quote_row
+        exchange(q.exchange)
+        symbol(q.symbol)
+        ts(q.ts)
+        recv(q.recv_ts)
+        bid_price(q.bid_price)
+        bid_size(q.bid_size)
+        ask_price(q.ask_price)
+        ask_size(q.ask_size)
+        self.quote_count += 1
+        self._last_lag_us = q.recv_ts - q.ts
+
+    def _add_instruments(self) -> None:
+        """Each venue symbol with its normalized ``BASE-QUOTE`` pair, for joins across venues."""
+        exchange, symbol, pair, base, quote = self._instruments.appenders()
+        for name in self.symbols:
+            base_asset: str | None
+            quote_asset: str | None
+            try:
+                base_asset, quote_asset = self.venue.pair(name)
+            except ValueError:
+                base_asset = quote_asset = None
+            exchange(self.exchange)
+            symbol(name)
+            pair(f"{base_asset}-{quote_asset}" if base_asset and quote_asset else None)
+            base(base_asset)
+            quote(quote_asset)
+
     def _write_snapshots(self, recv_ts: int) -> None:
         exchange, symbol, ts, recv, seq, valid, side, level, price, size = (
             self._snapshots.appenders()
         )
         for st in self._symbols.values():
             book = st.book
-            if book.seq is None and not book.valid:
+            if not st.synced_once:
                 continue
             bids, asks = book.top(self.depth)
             for side_name, levels in (("bid", bids), ("ask", asks)):
@@ -645,8 +828,10 @@ class Feed:
 
     def _flush_locked(self) -> None:
         for batch in (
+            self._instruments,
             self._trades,
             self._deltas,
+            self._quotes,
             self._snapshots,
             self._quality,
             self._quarantine_rows,
@@ -677,11 +862,13 @@ class Feed:
                 last_message_age=age,
                 lag_ms=lag,
                 trades=self.trade_count,
+                quotes=self.quote_count,
                 reconnects=self.reconnects,
                 gaps=self.gaps,
                 resyncs=self.resyncs,
                 duplicates=self.duplicates,
                 crossed=self.crossed,
+                checksums=self.checksums,
                 mismatches=self.mismatches,
                 stale=self.stale,
                 backfilled=self.backfilled,

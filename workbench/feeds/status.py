@@ -20,11 +20,14 @@ class FeedStatus(msgspec.Struct, frozen=True):
     lag_ms: float | None
     """recv_ts − ts of the newest event with an exchange time, in milliseconds."""
     trades: int
+    quotes: int
     reconnects: int
     gaps: int
     resyncs: int
     duplicates: int
     crossed: int
+    checksums: int
+    """Book checksum mismatches (Kraken, OKX): each one invalidated the book and resynced it."""
     mismatches: int
     """Deltas whose redundant twin disagreed (one path delivered corrupt data)."""
     stale: int
@@ -36,9 +39,10 @@ class FeedStatus(msgspec.Struct, frozen=True):
     def summary(self) -> str:
         valid = ", ".join(f"{s}:{'ok' if v else 'INVALID'}" for s, v in self.book_valid.items())
         return (
-            f"{self.name}: {self.messages} msgs, {self.trades} trades, "
+            f"{self.name}: {self.messages} msgs, {self.trades} trades, {self.quotes} quotes, "
             f"{self.reconnects} reconnects, {self.gaps} gaps, {self.resyncs} resyncs, "
-            f"{self.duplicates} duplicates, {self.crossed} crossed, {self.mismatches} mismatches, "
+            f"{self.duplicates} duplicates, {self.crossed} crossed, {self.checksums} checksum "
+            f"mismatches, {self.mismatches} twin mismatches, "
             f"{self.stale} stale, "
             f"{self.backfilled} backfilled, {self.quarantined} quarantined; books {valid}"
         )
