@@ -141,7 +141,7 @@ def test_gap_triggers_rest_resync_and_buffered_deltas_apply(store: Store) -> Non
     store.flush()
     events = rows(store, "SELECT kind, detail FROM quality_events WHERE kind IN ('gap','resync')")
     details = [(k, json.loads(d)) for k, d in events]
-    assert ("gap", {"from_seq": 3, "to_seq": 3, "scope": "feed"}) in details
+    assert ("gap", {"from_seq": 3, "to_seq": 3, "scope": "feed", "rule": "contiguous"}) in details
     assert ("resync", {"from_seq": 3, "snapshot_seq": 4, "source": "rest"}) in details
     status = feed.status()
     assert status.gaps == 1 and status.book_valid == {SYM: True}

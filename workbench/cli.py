@@ -18,8 +18,12 @@ from types import FrameType
 from workbench import demo
 from workbench.errors import SimulatorError, UsageError, WorkbenchError
 from workbench.sim import command as sim_command
-from workbench.venues import VENUES, get_venue
+from workbench.venues import VENUES, VenueProtocol, get_venue
+from workbench.venues.vendor import load_mapping, vendor_protocol
 from workbench.workbench import DEFAULT_DB, Workbench
+
+VENDOR = "vendor"
+"""The pseudo-venue name of a generic vendor tick feed configured by ``--mapping``."""
 
 
 def _positive(text: str) -> float:
@@ -36,10 +40,18 @@ def _add_record(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         description="Record until --duration elapses or SIGINT/SIGTERM, then flush and "
         "print a per-feed summary.",
     )
-    p.add_argument("exchange", help=f"venue: {', '.join(sorted(VENUES))}")
+    p.add_argument(
+        "exchange", help=f"venue: {', '.join(sorted(VENUES))}, or vendor (with --mapping)"
+    )
     p.add_argument("symbols", nargs="+", metavar="SYMBOL", help="venue symbols, e.g. BTC-USD")
     p.add_argument(
         "--db", type=Path, default=DEFAULT_DB, help=f"DuckDB file (default {DEFAULT_DB})"
+    )
+    p.add_argument(
+        "--mapping",
+        type=Path,
+        metavar="FILE",
+        help="vendor: the JSON/TOML mapping that describes the tick feed (data/vendors/)",
     )
     p.add_argument("--ws-url", help="override the venue's WebSocket URL")
     p.add_argument("--rest-url", help="override the venue's REST base URL")
@@ -61,7 +73,8 @@ def _add_record(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def _record(args: argparse.Namespace) -> int:
     if args.depth < 1:
         raise UsageError(f"--depth must be at least 1, got {args.depth}")
-    get_venue(args.exchange)  # before opening: a typo must not create or lock a file
+    # Before opening: a typo must not create or lock a file.
+    venue = _venue(args.exchange, args.mapping)
     totals: dict[str, int] = {}
 
     def progress(committed: dict[str, int]) -> None:
@@ -73,7 +86,7 @@ def _record(args: argparse.Namespace) -> int:
     wb = Workbench.open(args.db, on_commit=progress if args.progress else None)
     try:
         feed = wb.start_feed(
-            args.exchange,
+            venue,
             args.symbols,
             ws_url=args.ws_url,
             rest_url=args.rest_url,
@@ -96,6 +109,16 @@ def _record(args: argparse.Namespace) -> int:
         print(status.summary())
     print("rows: " + ", ".join(f"{t}={n}" for t, n in counts.items()))
     return 0
+
+
+def _venue(exchange: str, mapping: Path | None) -> type[VenueProtocol]:
+    if exchange == VENDOR:
+        if mapping is None:
+            raise UsageError("vendor needs --mapping FILE (see data/vendors/README.md)")
+        return vendor_protocol(load_mapping(mapping))
+    if mapping is not None:
+        raise UsageError(f"--mapping is for vendor feeds, not {exchange}")
+    return get_venue(exchange)
 
 
 def _wait(duration: float | None) -> None:

@@ -564,7 +564,7 @@ class Feed:
             if kind == "gap":
                 self.gaps += 1
                 st.book.invalidate()
-                detail = {**detail, "scope": "feed"}
+                detail = {**detail, "scope": "feed", "rule": self.venue_cls.seq_rule}
                 st.missing_since = st.missing_since or time.monotonic()
             elif kind == "conn_gap":
                 if not self.redundant:
