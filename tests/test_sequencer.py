@@ -191,3 +191,21 @@ def test_monotonic_rule_never_gaps_and_drops_only_what_the_snapshot_contains() -
     seq.tick(100.0)
     assert [n.kind for n in seq.notes] == ["duplicate"]
     assert seq.synced
+
+
+def test_monotonic_snapshot_older_than_everything_buffered_is_a_gap() -> None:
+    # Diffs between the snapshot (1000) and the first buffered one (2000) were never seen.
+    seq: SymbolSequencer[str] = SymbolSequencer(rule="monotonic")
+    seq.on_message(1, 2000, "a", 0.0)
+    assert seq.snapshot_applied(None, 1000, 0.0) == []
+    assert [n.kind for n in seq.notes] == ["gap"] and seq.needs_resync
+    assert seq.snapshot_applied(None, 2500, 0.0) == []  # the refetched book holds "a"
+    assert seq.synced and not seq.needs_resync
+
+
+def test_held_back_messages_wait_for_the_next_snapshot() -> None:
+    seq = synced(last=10)
+    assert seq.on_message(1, 11, "a", 0.0) == ["a"]
+    seq.invalidate("crossed", 11)
+    seq.hold(12, "b")
+    assert seq.snapshot_applied(None, 11, 0.0) == ["b"]

@@ -83,7 +83,7 @@ def test_malformed_messages_raise_protocol_error(raw: bytes) -> None:
 
 def test_registry_names_known_venues_on_a_typo() -> None:
     assert get_venue("sim") is SimProtocol
-    with pytest.raises(UsageError, match="known venues: sim"):
+    with pytest.raises(UsageError, match=r"unknown venue 'simm'; known venues: .*\bsim\b"):
         get_venue("simm")
 
 

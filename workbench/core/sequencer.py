@@ -136,7 +136,12 @@ class SymbolSequencer(Generic[T]):
         self.invalid_since = None
         self._waiting_since = None
         pending = self._pending
-        for key in [k for k, (s, _) in pending.items() if s <= seq]:
+        contained = [k for k, (s, _) in pending.items() if s <= seq]
+        if self.rule == "monotonic" and pending and not contained:
+            # Older than everything buffered: what came between them is unknown.
+            self._declare_gap(seq + 1)
+            return []
+        for key in contained:
             del pending[key]
         if window is not None:
             self.notes.append(Note("resync", {"from_seq": window, "snapshot_seq": seq}))
@@ -148,6 +153,11 @@ class SymbolSequencer(Generic[T]):
         ready.extend(self._drain())
         self._check_gap(now)  # a snapshot older than the buffered messages leaves a hole
         return ready
+
+    def hold(self, seq: int, item: T | None, prev: int | None = None) -> None:
+        """Take back a released message the caller could not apply (its book failed a check
+        midway through a batch): the next snapshot decides whether it is still needed."""
+        self._buffer(seq - 1 if prev is None else prev, seq, item)
 
     def position(self, conn: int) -> int | None:
         """The highest seq ``conn`` has shown since it connected (None: nothing yet)."""

@@ -71,6 +71,7 @@ class _Symbol:
         "book",
         "crossed",
         "flagged",
+        "generation",
         "missing_since",
         "name",
         "resync_at",
@@ -86,6 +87,8 @@ class _Symbol:
         self.seq: SymbolSequencer[BookDelta] = SymbolSequencer(gap_timeout=gap_timeout, rule=rule)
         self.flagged = False  # a check failed outside the sequencer: resync wanted
         self.crossed = False  # inside a crossed stretch the venue calls legitimate
+        self.generation = 0  # bumped when the stream restarts: a REST book fetched before
+        # that belongs to the old stream and must not be applied to the new one
         self.trades = TradeIdTracker()
         self.synced_once = False
         self.resync_at = 0.0
@@ -303,6 +306,7 @@ class Feed:
                 if not self._live:
                     st.seq.reset()
                     st.book.invalidate()
+                    st.generation += 1
                 self._drain_notes(st)
 
     def on_oversized(self, conn: int, prefix: bytes, recv_ts: int) -> None:
@@ -356,9 +360,7 @@ class Feed:
         seq = st.seq
         if self.redundant and seq.last is not None and event.seq <= seq.last:
             self._compare_twin(st, conn, event)
-        for ready in seq.on_message(conn, event.seq, event, now, event.prev_seq):
-            if ready is not None:
-                self._apply_delta(st, ready, conn)
+        self._apply_released(st, seq.on_message(conn, event.seq, event, now, event.prev_seq), conn)
         if seq.synced:
             st.book.seq = seq.last
         if seq.notes:
@@ -371,6 +373,19 @@ class Feed:
         if applied is not None and (applied.bids != event.bids or applied.asks != event.asks):
             self.mismatches += 1
             self._add_quality(st.name, "mismatch", {"conn": conn, "seq": event.seq})
+
+    def _apply_released(self, st: _Symbol, ready: list[BookDelta | None], conn: int | None) -> None:
+        """Apply what the sequencer released, in order, until a check fails: the rest goes
+        back to the sequencer, so the next snapshot still finds what it does not contain."""
+        for i, item in enumerate(ready):
+            if item is None:
+                continue
+            if not st.book.valid:
+                for later in ready[i:]:
+                    if later is not None and later.seq is not None:
+                        st.seq.hold(later.seq, later, later.prev_seq)
+                return
+            self._apply_delta(st, item, conn)
 
     def _apply_delta(self, st: _Symbol, d: BookDelta, conn: int | None) -> None:
         if self.redundant and d.seq is not None:
@@ -469,9 +484,7 @@ class Feed:
         st = self._state(event.symbol)
         if event.seq is not None:
             seq = st.seq
-            for ready in seq.on_message(conn, event.seq, None, now):
-                if ready is not None:
-                    self._apply_delta(st, ready, conn)
+            self._apply_released(st, seq.on_message(conn, event.seq, None, now), conn)
             if seq.synced:
                 st.book.seq = seq.last  # the book is current up to this trade too
             if seq.notes:
@@ -550,9 +563,9 @@ class Feed:
                 self.resyncs += 1
                 self._add_quality(st.name, "resync", {"source": source})
         if snap.seq is not None and self.venue_cls.sequenced:
-            for ready in st.seq.snapshot_applied(conn, snap.seq, time.monotonic()):
-                if ready is not None:
-                    self._apply_delta(st, ready, conn)
+            self._apply_released(
+                st, st.seq.snapshot_applied(conn, snap.seq, time.monotonic()), conn
+            )
             if st.seq.synced:
                 book.seq = st.seq.last
         self._drain_notes(st, source=source)
@@ -609,7 +622,7 @@ class Feed:
         next_poll = time.monotonic()
         while not self._stop.wait(MAINTENANCE_INTERVAL):
             now = time.monotonic()
-            resync: list[_Symbol] = []
+            resync: list[tuple[_Symbol, int]] = []
             backfill: list[_Symbol] = []
             with self._lock:
                 for st in self._symbols.values():
@@ -624,7 +637,7 @@ class Feed:
                             and st.seq.buffered
                         )
                     ):
-                        resync.append(st)
+                        resync.append((st, st.generation))
                     if (
                         self.backfill
                         and st.missing_since is not None
@@ -642,14 +655,15 @@ class Feed:
                 for st in self._symbols.values():
                     self._poll(st)
                 continue
-            for st in resync:
+            for st, generation in resync:
                 if self.rest is None or self.venue.snapshot_path(st.name) is None:
                     self._resubscribe(st)
                     continue
                 snap = self._fetch_snapshot(st)
                 if snap is not None:
                     with self._lock:
-                        if st.wants_resync or not st.seq.synced:
+                        current = st.generation == generation  # else: a new stream began
+                        if current and (st.wants_resync or not st.seq.synced):
                             self._apply_snapshot(st, snap, None)
             for st in backfill:
                 self._backfill(st)
@@ -759,9 +773,10 @@ class Feed:
                 for t in trades:
                     if self._record_trade(st, t):
                         added += 1
-            if len(trades) < self.venue.trades_page_size:
-                break
-            after = int(trades[-1].trade_id)
+            newest = max((int(t.trade_id) for t in trades), default=after)
+            if len(trades) < self.venue.trades_page_size or newest <= after:
+                break  # the last page, or one that did not move past the cursor
+            after = newest
         with self._lock:
             self.backfilled += added
             if added:
