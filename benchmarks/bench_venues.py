@@ -1,0 +1,157 @@
+"""Per-venue parse + apply cost of book deltas, against a naive baseline in the same run.
+
+Each module in ``venue_samples/`` supplies realistic traffic for one venue: setup payloads
+(instrument data, the snapshot) and n deltas valid in sequence after it. Three figures per
+venue, all per message:
+
+- ``parse+apply``: the venue's ``parse`` and applying its events to an ``OrderBook``
+  (truncating fixed-depth books), plus checksum verification where the venue sends one —
+  the recorder verifies every checksum, so that cost belongs in the figure;
+- ``feed path``: the same messages through ``Feed.on_messages`` (sequencing, checks and the
+  column batches for ``book_deltas``), i.e. everything the connection thread does per message;
+- baseline: ``json.loads`` + float conversion + a dict per side re-sorted after every message
+  to read the best prices (the tutorial recorder).
+
+Target: parse+apply ≤ 3 µs per message for every venue.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import sys
+import time
+from types import ModuleType
+from typing import Any
+
+from common import line, report
+
+import venue_samples
+from workbench.core.book import OrderBook
+from workbench.events import BookDelta, BookSnapshot
+from workbench.feeds.feed import Feed
+from workbench.venues import get_venue
+from workbench.venues.base import VenueProtocol
+
+N = 50_000
+ROUNDS = 3
+TARGET_US = 3.0
+
+
+class NullSink:
+    def submit(self, table: str, columns: dict[str, Any]) -> None:
+        pass
+
+
+def protocol_of(sample: ModuleType) -> type[VenueProtocol]:
+    factory = getattr(sample, "protocol", None)
+    return factory() if factory is not None else get_venue(sample.VENUE)
+
+
+def prepared(sample: ModuleType, cls: type[VenueProtocol]) -> tuple[VenueProtocol, OrderBook]:
+    venue = cls([sample.SYMBOL])
+    book = OrderBook()
+    setup, _ = sample.messages(1)
+    for payload in setup:
+        for event in venue.parse(payload, 0):
+            if isinstance(event, BookSnapshot):
+                book.apply_snapshot(event.bids, event.asks)
+    rest = getattr(sample, "rest_snapshot", None)
+    if rest is not None:
+        snap = venue.parse_snapshot(rest(), sample.SYMBOL, 0)
+        book.apply_snapshot(snap.bids, snap.asks)
+    return venue, book
+
+
+def parse_apply(sample: ModuleType, cls: type[VenueProtocol], deltas: list[bytes]) -> float:
+    venue, book = prepared(sample, cls)
+    parse = venue.parse
+    set_bid, set_ask = book.set_bid, book.set_ask
+    depth = cls.book_depth
+    checksum = venue.checksum
+    start = time.perf_counter()
+    for payload in deltas:
+        for event in parse(payload, 0):
+            if isinstance(event, BookDelta):
+                for price, size in event.bids:
+                    set_bid(price, size)
+                for price, size in event.asks:
+                    set_ask(price, size)
+                if depth is not None:
+                    book.truncate(depth)
+                if event.checksum is not None and checksum(event.symbol, book) != event.checksum:
+                    raise AssertionError(f"{cls.name}: checksum mismatch in the sample")
+    return (time.perf_counter() - start) / len(deltas) * 1e6
+
+
+def feed_path(sample: ModuleType, cls: type[VenueProtocol], deltas: list[bytes]) -> float:
+    feed = Feed(cls, [sample.SYMBOL], NullSink())
+    feed.on_connected(1)
+    setup, _ = sample.messages(1)
+    feed.on_messages(1, setup, 0)
+    rest = getattr(sample, "rest_snapshot", None)
+    if rest is not None:
+        with feed.locked():
+            snap = feed.venue.parse_snapshot(rest(), sample.SYMBOL, 0)
+            feed._apply_snapshot(feed._symbols[sample.SYMBOL], snap, None)
+    chunk = 64  # a 256 KiB read holds many frames: the connection hands them over together
+    start = time.perf_counter()
+    for i in range(0, len(deltas), chunk):
+        feed.on_messages(1, deltas[i : i + chunk], 0)
+    elapsed = (time.perf_counter() - start) / len(deltas) * 1e6
+    status = feed.status()
+    if status.quarantined or status.gaps or status.checksums or not all(status.book_valid.values()):
+        raise AssertionError(f"{cls.name}: the sample did not stay in sync: {status.summary()}")
+    return elapsed
+
+
+def naive(sample: ModuleType, deltas: list[bytes]) -> float:
+    bids: dict[float, float] = {}
+    asks: dict[float, float] = {}
+    start = time.perf_counter()
+    for payload in deltas:
+        message = json.loads(payload)
+        new_bids, new_asks = sample.naive_levels(message)
+        for side, levels in ((bids, new_bids), (asks, new_asks)):
+            for price, size in levels:
+                p, s = float(price), float(size)
+                if s:
+                    side[p] = s
+                else:
+                    side.pop(p, None)
+        best = (sorted(bids, reverse=True)[:1], sorted(asks)[:1])
+    del best
+    return (time.perf_counter() - start) / len(deltas) * 1e6
+
+
+def main() -> int:
+    figures: dict[str, Any] = {}
+    missed = []
+    for info in sorted(pkgutil.iter_modules(venue_samples.__path__), key=lambda m: m.name):
+        sample = importlib.import_module(f"venue_samples.{info.name}")
+        cls = protocol_of(sample)
+        _, deltas = sample.messages(N)
+        ours = min(parse_apply(sample, cls, deltas) for _ in range(ROUNDS))
+        full = min(feed_path(sample, cls, deltas) for _ in range(ROUNDS))
+        base = min(naive(sample, deltas) for _ in range(ROUNDS))
+        line(
+            f"{cls.name:18} parse+apply",
+            ours,
+            "µs/msg",
+            baseline=base,
+            target=f"≤ {TARGET_US} µs",
+            higher_is_better=False,
+        )
+        line(f"{cls.name:18} feed path", full, "µs/msg")
+        figures[cls.name] = {"parse_apply_us": ours, "feed_path_us": full, "baseline_us": base}
+        if ours > TARGET_US:
+            missed.append(cls.name)
+    report("venues", figures)
+    if missed:
+        print(f"over {TARGET_US} µs: {', '.join(missed)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
