@@ -72,6 +72,7 @@ class _Symbol:
         "crossed",
         "flagged",
         "generation",
+        "last_quote",
         "missing_since",
         "name",
         "resync_at",
@@ -87,6 +88,7 @@ class _Symbol:
         self.seq: SymbolSequencer[BookDelta] = SymbolSequencer(gap_timeout=gap_timeout, rule=rule)
         self.flagged = False  # a check failed outside the sequencer: resync wanted
         self.crossed = False  # inside a crossed stretch the venue calls legitimate
+        self.last_quote: tuple[int, float, float, float, float] | None = None  # polling
         self.generation = 0  # bumped when the stream restarts: a REST book fetched before
         # that belongs to the old stream and must not be applied to the new one
         self.trades = TradeIdTracker()
@@ -142,7 +144,7 @@ class Feed:
         self.name = name or f"{self.exchange}:{','.join(self.symbols)}"
         self.sink = sink
         self.ws_url = ws_url or venue_cls.default_ws_url
-        if urlsplit(self.ws_url).scheme not in ("ws", "wss"):
+        if poll_interval is None and urlsplit(self.ws_url).scheme not in ("ws", "wss"):
             raise UsageError(f"ws_url must start with ws:// or wss://, got {self.ws_url!r}")
         rest = rest_url or venue_cls.default_rest_url
         try:
@@ -696,7 +698,10 @@ class Feed:
             self.messages += 1
             self._last_message_at = time.monotonic()
             if quote is not None:
-                self._record_quote(quote)
+                seen = (quote.ts, quote.bid_price, quote.bid_size, quote.ask_price, quote.ask_size)
+                if seen != st.last_quote:  # an unchanged ticker is no news
+                    st.last_quote = seen
+                    self._record_quote(quote)
             if snap is not None:
                 self._apply_snapshot(st, snap, None)
         self._backfill(st)
@@ -888,7 +893,9 @@ class Feed:
                 stale=self.stale,
                 backfilled=self.backfilled,
                 quarantined=self.quarantined,
-                book_valid={s: st.book.valid for s, st in self._symbols.items()},
+                book_valid={s: st.book.valid for s, st in self._symbols.items()}
+                if self.venue_cls.has_book
+                else {},
                 last_error=self.last_error or self._connection_error(),
             )
 

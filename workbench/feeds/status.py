@@ -38,11 +38,12 @@ class FeedStatus(msgspec.Struct, frozen=True):
 
     def summary(self) -> str:
         valid = ", ".join(f"{s}:{'ok' if v else 'INVALID'}" for s, v in self.book_valid.items())
+        books = f"; books {valid}" if valid else ""
         return (
             f"{self.name}: {self.messages} msgs, {self.trades} trades, {self.quotes} quotes, "
             f"{self.reconnects} reconnects, {self.gaps} gaps, {self.resyncs} resyncs, "
             f"{self.duplicates} duplicates, {self.crossed} crossed, {self.checksums} checksum "
             f"mismatches, {self.mismatches} twin mismatches, "
             f"{self.stale} stale, "
-            f"{self.backfilled} backfilled, {self.quarantined} quarantined; books {valid}"
+            f"{self.backfilled} backfilled, {self.quarantined} quarantined{books}"
         )

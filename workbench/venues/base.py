@@ -51,6 +51,8 @@ class VenueProtocol(ABC):
     """The venue sends a full book after subscribing. If False (Binance, Bitstamp) the feed
     buffers the stream and fetches the REST snapshot from :meth:`snapshot_path`."""
 
+    has_book: ClassVar[bool] = True
+    """False for sources of ticks and quotes only (vendor feeds): no book to sync or report."""
     crossed_is_desync: ClassVar[bool] = True
     """A crossed book means we lost sync. False where crossing is legitimate (OKX auctions):
     the feed still logs a ``crossed`` quality event but does not resync."""
