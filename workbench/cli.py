@@ -16,6 +16,8 @@ from pathlib import Path
 from types import FrameType
 
 from workbench import demo
+from workbench.analysis import bars, csv_import
+from workbench.analysis import clean as clean_command
 from workbench.errors import SimulatorError, UsageError, WorkbenchError
 from workbench.sim import command as sim_command
 from workbench.venues import VENUES, VenueProtocol, get_venue
@@ -149,13 +151,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_record(sub)
     sim_command.add_parser(sub)
     demo.add_parser(sub)
+    bars.add_parser(sub)
+    csv_import.add_parser(sub)
+    clean_command.add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"record": _record, "sim": sim_command.run, "demo": demo.run}
+    handlers = {
+        "record": _record,
+        "sim": sim_command.run,
+        "demo": demo.run,
+        "resample": bars.run,
+        "import-csv": csv_import.run,
+        "clean": clean_command.run,
+    }
     try:
         return handlers[args.command](args)
     except (UsageError, SimulatorError) as exc:

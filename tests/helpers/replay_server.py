@@ -131,7 +131,13 @@ class ReplayServer:
                 self._stop.wait(script.delay)
             client.sendall(_encode(script.frames))
             if script.close_after:
-                client.shutdown(socket.SHUT_RDWR)
+                # FIN, then read what the client still sends (e.g. its other subscribes):
+                # closing with unread bytes would be a reset that can destroy the frames
+                # already sent before the client reads them.
+                client.shutdown(socket.SHUT_WR)
+                client.settimeout(2.0)
+                while client.recv(65536):
+                    pass
                 client.close()
                 return
             pending = dict(script.replies)

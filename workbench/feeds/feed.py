@@ -560,8 +560,8 @@ class Feed:
             if st.missing_since is None:
                 # Trades may have passed while the book was out of sync: let backfill look.
                 st.missing_since = time.monotonic()
-            if was_out_of_sync and not self.venue_cls.sequenced:
-                # (sequenced venues hear this from their sequencer, with the seq window)
+            if was_out_of_sync and (snap.seq is None or not self.venue_cls.sequenced):
+                # (numbered snapshots hear this from the sequencer, with the seq window)
                 self.resyncs += 1
                 self._add_quality(st.name, "resync", {"source": source})
         if snap.seq is not None and self.venue_cls.sequenced:

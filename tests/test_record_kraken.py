@@ -1,0 +1,352 @@
+"""`workbench record kraken ...` end to end, against a local replay server.
+
+Frames follow Kraken's documented WebSocket v2 formats (JSON numbers for prices and
+quantities). The server side keeps the true book (:class:`Kraken`): each book frame carries
+the checksum Kraken would send for it, computed here with ``Decimal`` from the pair's
+precision. The expected final book is this file's own replay of the frames the recorder
+received (``json.loads`` with ``Decimal`` into ``RefBook``, truncated to 25, out of sync from a
+checksum mismatch until the next snapshot), sharing no code with the venue or the feed.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers.replay_server import ReplayServer, Script
+from tests.venue_e2e import (
+    RefBook,
+    final_book,
+    quality_events,
+    quarantined,
+    record_venue,
+    stored_trades,
+)
+
+EXCHANGE = "kraken"
+SYM = "BTC/USD"
+DEPTH = 25
+PRICE_PLACES, QTY_PLACES = 1, 8
+TS = "2026-11-21T09:30:00.123456Z"
+STATUS = (
+    b'{"channel":"status","type":"update","data":[{"version":"2.0.10","system":"online",'
+    b'"api_version":"v2","connection_id":12393906104898154338}]}'
+)
+HEARTBEAT = b'{"channel":"heartbeat"}'
+
+
+def dumps(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def ack(method: str, channel: str, req_id: int) -> bytes:
+    result: dict[str, Any] = {"channel": channel, "snapshot": True}
+    if channel == "book":
+        result |= {"depth": DEPTH, "symbol": SYM}
+    elif channel == "trade":
+        result["symbol"] = SYM
+    return dumps(
+        {
+            "method": method,
+            "result": result,
+            "success": True,
+            "time_in": "2026-11-21T09:29:59.999000Z",
+            "time_out": "2026-11-21T09:29:59.999100Z",
+            "req_id": req_id,
+        }
+    )
+
+
+def instrument() -> bytes:
+    pair = {
+        "symbol": SYM,
+        "base": "BTC",
+        "quote": "USD",
+        "status": "online",
+        "qty_precision": QTY_PLACES,
+        "qty_increment": 1e-08,
+        "price_precision": PRICE_PLACES,
+        "cost_precision": 5,
+        "marginable": True,
+        "has_index": True,
+        "cost_min": 0.5,
+        "margin_initial": 0.2,
+        "position_limit_long": 250,
+        "position_limit_short": 200,
+        "tick_size": 0.1,
+        "price_increment": 0.1,
+        "qty_min": 0.0001,
+    }
+    other = {**pair, "symbol": "MATIC/GBP", "base": "MATIC", "quote": "GBP"}
+    other |= {"price_precision": 4, "tick_size": 0.0001, "price_increment": 0.0001}
+    usd = {"id": "USD", "status": "enabled", "precision": 4, "precision_display": 2}
+    body = {"assets": [usd], "pairs": [pair, other]}
+    return dumps({"channel": "instrument", "type": "snapshot", "data": body})
+
+
+def trades(kind: str, *rows: tuple[str, str, str, int]) -> bytes:
+    """(taker side, price, qty, trade_id) rows as one ``trade`` message."""
+    data = [
+        {
+            "symbol": SYM,
+            "side": side,
+            "price": Decimal(price),
+            "qty": Decimal(qty),
+            "ord_type": "market",
+            "trade_id": trade_id,
+            "timestamp": TS,
+        }
+        for side, price, qty, trade_id in rows
+    ]
+    return json.dumps({"channel": "trade", "type": kind, "data": data}, default=float).encode()
+
+
+def text(value: Decimal, places: int) -> str:
+    return str(value.quantize(Decimal(1).scaleb(-places))).replace(".", "").lstrip("0")
+
+
+def checksum(book: RefBook) -> int:
+    """Kraken's rule from its docs: top 10 asks then bids, fixed precision, '.' and leading
+    zeros removed, CRC32."""
+    asks = sorted(book.asks.items())[:10]
+    bids = sorted(book.bids.items(), reverse=True)[:10]
+    parts = [text(p, PRICE_PLACES) + text(q, QTY_PLACES) for p, q in [*asks, *bids]]
+    return zlib.crc32("".join(parts).encode())
+
+
+class Kraken:
+    """The venue's true book, and the frames it sends about it."""
+
+    def __init__(self) -> None:
+        self.book = RefBook()
+
+    def snapshot(self, bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> bytes:
+        self.book.reset()
+        return self._message("snapshot", bids, asks)
+
+    def update(
+        self,
+        bids: list[tuple[str, str]],
+        asks: list[tuple[str, str]],
+        *,
+        wrong_checksum: bool = False,
+    ) -> bytes:
+        return self._message("update", bids, asks, wrong_checksum)
+
+    def _message(
+        self,
+        kind: str,
+        bids: list[tuple[str, str]],
+        asks: list[tuple[str, str]],
+        wrong_checksum: bool = False,
+    ) -> bytes:
+        for side, levels in (("bid", bids), ("ask", asks)):
+            for price, qty in levels:
+                self.book.set(side, Decimal(price), Decimal(qty))
+        self.book.truncate(DEPTH)
+        crc = checksum(self.book) ^ (0x5A5A if wrong_checksum else 0)
+        data = {
+            "symbol": SYM,
+            "bids": [{"price": float(p), "qty": float(q)} for p, q in bids],
+            "asks": [{"price": float(p), "qty": float(q)} for p, q in asks],
+            "checksum": crc,
+            "timestamp": TS,
+        }
+        # json writes floats in their shortest spelling, as Kraken does (30000.0, 0.5, 5e-05)
+        return dumps({"channel": "book", "type": kind, "data": [data]})
+
+
+def ladder(best: str, step: str, n: int) -> list[tuple[str, str]]:
+    return [(str(Decimal(best) + Decimal(step) * i), f"{i + 1}.{i:04d}0001") for i in range(n)]
+
+
+def reference(frames: list[bytes]) -> RefBook:
+    ref = RefBook()
+    synced = False
+    for raw in frames:
+        msg = json.loads(raw, parse_float=Decimal)
+        if msg.get("channel") != "book":
+            continue
+        for data in msg["data"]:
+            if msg["type"] == "snapshot":
+                ref.reset()
+                synced = True
+            elif not synced:
+                continue
+            for side, key in (("bid", "bids"), ("ask", "asks")):
+                for level in data[key]:
+                    ref.set(side, level["price"], level["qty"])
+            ref.truncate(DEPTH)
+            if checksum(ref) != data["checksum"]:
+                synced = False  # a recorder must not trust it until the next snapshot
+    assert synced, "the scenario must end in sync"
+    return ref
+
+
+def expected_trades(frames: list[bytes]) -> list[tuple[str, str, float, float, str]]:
+    rows = set()
+    for raw in frames:
+        msg = json.loads(raw, parse_float=Decimal)
+        if msg.get("channel") == "trade":
+            for t in msg["data"]:
+                rows.add((SYM, str(t["trade_id"]), float(t["price"]), float(t["qty"]), t["side"]))
+    return sorted(rows)
+
+
+def kinds(db: Path) -> list[str]:
+    return [kind for _, kind, _ in quality_events(db, EXCHANGE)]
+
+
+@pytest.fixture
+def servers() -> Iterator[list[ReplayServer]]:
+    started: list[ReplayServer] = []
+    yield started
+    for server in started:
+        server.stop()
+
+
+def serve(servers: list[ReplayServer], *scripts: Script) -> ReplayServer:
+    server = ReplayServer(list(scripts)).start()
+    servers.append(server)
+    return server
+
+
+def opening(venue: Kraken) -> list[bytes]:
+    """What Kraken sends after our three subscribes: acks, instruments, snapshots."""
+    return [
+        STATUS,
+        ack("subscribe", "instrument", 1),
+        instrument(),
+        ack("subscribe", "book", 2),
+        venue.snapshot(ladder("30000.0", "-0.5", DEPTH), ladder("30000.5", "0.5", DEPTH)),
+        ack("subscribe", "trade", 3),
+        trades("snapshot", ("buy", "30000.5", "0.01", 9001), ("sell", "30000.0", "0.25", 9002)),
+    ]
+
+
+def test_book_trades_truncation_and_a_checksum_mismatch_resubscribed(
+    servers: list[ReplayServer], tmp_path: Path
+) -> None:
+    venue = Kraken()
+    frames = [
+        *opening(venue),
+        HEARTBEAT,
+        venue.update([("30000.2", "1.5")], []),  # a new best bid: the 25th bid leaves silently
+        venue.update([("29999.5", "0.7"), ("29999.5", "0"), ("29999.5", "2.25")], []),
+        trades("update", ("buy", "30000.5", "0.00005", 9003), ("sell", "30000.2", "1.5", 9004)),
+        b'{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[{"price":'
+        b'"29990.0","qty":1}],"asks":[],"checksum":1,"timestamp":"2026-11-21T09:30:00.2Z"}]}',
+        venue.update([], [("30000.5", "0"), ("30013.0", "3.125")]),
+        HEARTBEAT,
+        venue.update([("29998.0", "4.0")], [], wrong_checksum=True),
+    ]
+    fresh = [
+        ack("unsubscribe", "book", 5),
+        ack("subscribe", "book", 6),
+        venue.snapshot(ladder("30000.1", "-0.5", DEPTH), ladder("30001.0", "0.5", DEPTH)),
+        venue.update([], [("30001.0", "0.5"), ("30000.9", "0.125")]),
+        trades("update", ("buy", "30000.9", "0.125", 9005)),
+    ]
+    server = serve(servers, Script(frames, replies={b'"unsubscribe"': fresh}))
+    db = tmp_path / "kraken.duckdb"
+    record_venue(EXCHANGE, [SYM], server, db, "--depth", "30", duration=3.0)
+
+    sent = [json.loads(m) for m in server.received]
+    assert [m["params"]["channel"] for m in sent[:3]] == ["instrument", "book", "trade"]
+    requests = [m for m in sent[3:] if m.get("method") in ("subscribe", "unsubscribe")]
+    assert [(m["method"], m["params"]) for m in requests] == [
+        ("unsubscribe", {"channel": "book", "symbol": [SYM], "depth": DEPTH}),
+        ("subscribe", {"channel": "book", "symbol": [SYM], "depth": DEPTH, "snapshot": True}),
+    ]
+    events = quality_events(db, EXCHANGE)
+    assert kinds(db) == ["resync", "checksum", "resync"]
+    mismatch = next(detail for _, kind, detail in events if kind == "checksum")
+    assert mismatch["expected"] != mismatch["computed"]
+
+    valid, bids, asks = final_book(db, EXCHANGE, SYM)
+    ref = reference(frames + fresh)
+    assert valid and (bids, asks) == ref.top(30)
+    assert (bids, asks) == venue.book.top(30)
+    assert len(bids) == len(asks) == DEPTH
+    assert asks[:2] == [(30000.9, 0.125), (30001.0, 0.5)]
+
+    assert stored_trades(db, EXCHANGE) == expected_trades(frames + fresh)
+    assert [t[4] for t in stored_trades(db, EXCHANGE)] == ["buy", "sell", "buy", "sell", "buy"]
+    ((reason, raw),) = quarantined(db, EXCHANGE)
+    assert "price" in reason and '"29990.0"' in raw
+
+
+def test_a_lost_update_is_caught_by_the_next_checksum(
+    servers: list[ReplayServer], tmp_path: Path
+) -> None:
+    venue = Kraken()
+    frames = [*opening(venue), venue.update([("30000.0", "1.25")], [])]
+    venue.update([("29999.0", "9.5")], [])  # sent by the venue, lost on the way
+    frames.append(venue.update([], [("30001.0", "0")]))
+    fresh = [
+        ack("unsubscribe", "book", 5),
+        ack("subscribe", "book", 6),
+        venue.snapshot(
+            [(str(p), str(q)) for p, q in sorted(venue.book.bids.items(), reverse=True)],
+            [(str(p), str(q)) for p, q in sorted(venue.book.asks.items())],
+        ),
+    ]
+    server = serve(servers, Script(frames, replies={b'"unsubscribe"': fresh}))
+    db = tmp_path / "kraken.duckdb"
+    record_venue(EXCHANGE, [SYM], server, db, "--depth", "30", duration=2.5)
+
+    assert kinds(db) == ["resync", "checksum", "resync"]
+    valid, bids, asks = final_book(db, EXCHANGE, SYM)
+    assert valid and (bids, asks) == reference(frames + fresh).top(30)
+    assert (29999.0, 9.5) in bids  # the lost level is back, from the fresh snapshot
+
+
+def test_a_disconnect_rebuilds_the_book_and_the_trade_snapshot_fills_the_hole_once(
+    servers: list[ReplayServer], tmp_path: Path
+) -> None:
+    venue = Kraken()
+    first = [
+        *opening(venue),
+        venue.update([("30000.2", "1.5")], []),
+        trades("update", ("buy", "30000.5", "0.5", 9003)),
+    ]
+    # Trades 9004 and 9005 happen while we are away; the new subscription's snapshot of the
+    # last trades repeats 9002-9003 and brings them.
+    second = [
+        STATUS,
+        ack("subscribe", "instrument", 1),
+        instrument(),
+        ack("subscribe", "book", 2),
+        venue.snapshot(ladder("29990.0", "-0.5", DEPTH), ladder("29990.5", "0.5", DEPTH)),
+        ack("subscribe", "trade", 3),
+        trades(
+            "snapshot",
+            ("sell", "30000.0", "0.25", 9002),
+            ("buy", "30000.5", "0.5", 9003),
+            ("sell", "29995.0", "3", 9004),
+            ("sell", "29990.0", "1.75", 9005),
+        ),
+        venue.update([("29990.0", "0")], [("29990.5", "0.125")]),
+        trades("update", ("buy", "29990.5", "0.375", 9006)),
+    ]
+    server = serve(servers, Script(first, close_after=True), Script(second))
+    db = tmp_path / "kraken.duckdb"
+    record_venue(EXCHANGE, [SYM], server, db, "--depth", "30", duration=3.0)
+
+    assert server.connections >= 2
+    seen = kinds(db)
+    assert {"disconnect", "reconnect"} <= set(seen)
+    assert "checksum" not in seen and seen.count("resync") >= 2
+    valid, bids, asks = final_book(db, EXCHANGE, SYM)
+    assert valid and (bids, asks) == reference(first + second).top(30)
+    assert (bids, asks) == venue.book.top(30)
+    stored = stored_trades(db, EXCHANGE)
+    assert [t[1] for t in stored] == ["9001", "9002", "9003", "9004", "9005", "9006"]
+    assert stored == expected_trades(first + second)
+    assert quarantined(db, EXCHANGE) == []

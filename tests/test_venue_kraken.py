@@ -1,0 +1,357 @@
+"""Kraken WebSocket v2 protocol: messages in, events out, checksums, sync state."""
+
+from __future__ import annotations
+
+import json
+import random
+import zlib
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from tests.test_checksums import MATIC_ASKS, MATIC_BIDS
+from workbench.core.book import OrderBook
+from workbench.errors import ProtocolError
+from workbench.events import BookDelta, BookSnapshot, Heartbeat, Trade
+from workbench.venues import get_venue
+from workbench.venues.kraken import KrakenProtocol
+from workbench.venues.numbers import iso_us
+
+TS = "2023-10-06T17:35:55.440295Z"
+TS_US = iso_us(TS)
+
+
+def dumps(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def instrument(*pairs: tuple[str, int, int], kind: str = "snapshot") -> bytes:
+    rows = [
+        {
+            "symbol": symbol,
+            "base": symbol.split("/")[0],
+            "quote": symbol.split("/")[1],
+            "status": "online",
+            "qty_precision": qty_precision,
+            "qty_increment": 10.0**-qty_precision,
+            "price_precision": price_precision,
+            "cost_precision": 5,
+            "marginable": False,
+            "has_index": True,
+            "cost_min": 0.5,
+            "price_increment": 10.0**-price_precision,
+            "qty_min": 4.0,
+        }
+        for symbol, price_precision, qty_precision in pairs
+    ]
+    return dumps({"channel": "instrument", "type": kind, "data": {"assets": [], "pairs": rows}})
+
+
+def book(
+    kind: str,
+    symbol: str,
+    bids: list[tuple[float, float]],
+    asks: list[tuple[float, float]],
+    checksum: int,
+    ts: str = TS,
+) -> bytes:
+    data = {
+        "symbol": symbol,
+        "bids": [{"price": p, "qty": q} for p, q in bids],
+        "asks": [{"price": p, "qty": q} for p, q in asks],
+        "checksum": checksum,
+        "timestamp": ts,
+    }
+    return dumps({"channel": "book", "type": kind, "data": [data]})
+
+
+MATIC_INSTRUMENT = instrument(("MATIC/USD", 4, 8))
+MATIC_SNAPSHOT = book("snapshot", "MATIC/USD", MATIC_BIDS, MATIC_ASKS, 2439117997)
+MATIC_UPDATE = book("update", "MATIC/USD", [(0.5657, 1098.3947558)], [], 2114181697)
+
+
+def synced(symbols: list[str] | None = None) -> tuple[KrakenProtocol, OrderBook]:
+    venue = KrakenProtocol(symbols or ["MATIC/USD"])
+    assert venue.parse(MATIC_INSTRUMENT, 1) == []
+    (snap,) = venue.parse(MATIC_SNAPSHOT, 2)
+    assert isinstance(snap, BookSnapshot)
+    ob = OrderBook()
+    ob.apply_snapshot(snap.bids, snap.asks)
+    return venue, ob
+
+
+def test_registered_with_the_contract_settings() -> None:
+    assert get_venue("kraken") is KrakenProtocol
+    venue = KrakenProtocol(["BTC/USD"])
+    assert venue.book_depth == 25
+    assert (venue.sequenced, venue.snapshot_in_band, venue.numeric_trade_ids) == (
+        False,
+        True,
+        False,
+    )
+    assert venue.stale_after > 1.0  # Kraken's heartbeat period
+    assert venue.default_ws_url == "wss://ws.kraken.com/v2"
+
+
+def test_subscribes_instrument_first_then_book_25_and_trades_with_snapshots() -> None:
+    venue = KrakenProtocol(["BTC/USD", "xbt/eur"])
+    messages = [json.loads(m) for m in venue.subscribe_messages()]
+    assert [m["params"]["channel"] for m in messages] == ["instrument", "book", "trade"]
+    assert messages[1]["params"] == {
+        "channel": "book",
+        "symbol": ["BTC/USD", "BTC/EUR"],
+        "depth": 25,
+        "snapshot": True,
+    }
+    assert messages[2]["params"]["snapshot"] is True
+    assert len({m["req_id"] for m in messages}) == 3
+    ping = json.loads(venue.heartbeat_message())
+    assert ping["method"] == "ping" and ping["req_id"] not in {m["req_id"] for m in messages}
+
+
+def test_documented_matic_book_verifies_with_the_instrument_precision() -> None:
+    venue, ob = synced()
+    assert venue.checksum("MATIC/USD", ob) == 2439117997
+    (delta,) = venue.parse(MATIC_UPDATE, 3)
+    assert delta == BookDelta(
+        "kraken", "MATIC/USD", TS_US, 3, [(0.5657, 1098.3947558)], [], checksum=2114181697
+    )
+    ob.apply_delta(delta.bids, delta.asks)
+    assert venue.checksum("MATIC/USD", ob) == 2114181697
+
+
+def test_snapshot_levels_timestamps_and_checksum() -> None:
+    venue = KrakenProtocol(["MATIC/USD"])
+    venue.parse(MATIC_INSTRUMENT, 1)
+    (snap,) = venue.parse(MATIC_SNAPSHOT, 7)
+    assert isinstance(snap, BookSnapshot)
+    assert (snap.symbol, snap.ts, snap.recv_ts, snap.checksum) == (
+        "MATIC/USD",
+        TS_US,
+        7,
+        2439117997,
+    )
+    assert snap.bids[0] == (0.5666, 4831.75496356) and snap.asks[-1] == (0.5677, 36304.0847022)
+
+
+def test_before_the_precision_is_known_book_events_carry_no_checksum() -> None:
+    venue = KrakenProtocol(["MATIC/USD"])
+    (snap,) = venue.parse(MATIC_SNAPSHOT, 1)
+    (delta,) = venue.parse(MATIC_UPDATE, 2)
+    assert isinstance(snap, BookSnapshot) and isinstance(delta, BookDelta)
+    assert snap.checksum is None and delta.checksum is None
+    assert venue.unverified == {"MATIC/USD": 2}
+    venue.parse(MATIC_INSTRUMENT, 3)
+    (later,) = venue.parse(MATIC_UPDATE, 4)
+    assert isinstance(later, BookDelta) and later.checksum == 2114181697
+
+
+def test_an_update_before_the_snapshot_is_refused() -> None:
+    venue = KrakenProtocol(["MATIC/USD"])
+    venue.parse(MATIC_INSTRUMENT, 1)
+    with pytest.raises(ProtocolError, match="before its snapshot"):
+        venue.parse(MATIC_UPDATE, 2)
+
+
+def test_resubscribe_asks_for_a_fresh_snapshot_and_waits_for_it() -> None:
+    venue, _ = synced(["MATIC/USD"])
+    messages = [json.loads(m) for m in venue.resubscribe_messages("MATIC/USD")]
+    assert [m["method"] for m in messages] == ["unsubscribe", "subscribe"]
+    assert messages[0]["params"] == {"channel": "book", "symbol": ["MATIC/USD"], "depth": 25}
+    assert messages[1]["params"] == {
+        "channel": "book",
+        "symbol": ["MATIC/USD"],
+        "depth": 25,
+        "snapshot": True,
+    }
+    assert messages[0]["req_id"] != messages[1]["req_id"]
+    with pytest.raises(ProtocolError, match="before its snapshot"):
+        venue.parse(MATIC_UPDATE, 5)  # in flight from the old subscription
+    (snap,) = venue.parse(MATIC_SNAPSHOT, 6)
+    assert isinstance(snap, BookSnapshot)
+    assert isinstance(venue.parse(MATIC_UPDATE, 7)[0], BookDelta)
+
+
+def test_a_repeated_price_in_one_message_is_kept_in_order() -> None:
+    venue, ob = synced()
+    raw = book("update", "MATIC/USD", [(0.5655, 10.0), (0.5655, 0.0), (0.5655, 12.5)], [], 0)
+    (delta,) = venue.parse(raw, 3)
+    assert isinstance(delta, BookDelta)
+    assert delta.bids == [(0.5655, 10.0), (0.5655, 0.0), (0.5655, 12.5)]
+    ob.apply_delta(delta.bids, delta.asks)
+    assert dict(ob.bids())[0.5655] == 12.5
+
+
+def test_trades_keep_the_taker_side_and_map_the_symbol_back() -> None:
+    venue = KrakenProtocol(["XBT/USD"])
+    raw = dumps(
+        {
+            "channel": "trade",
+            "type": "update",
+            "data": [
+                {
+                    "symbol": "BTC/USD",
+                    "side": "sell",
+                    "price": 30000.1,
+                    "qty": 0.00005,
+                    "ord_type": "market",
+                    "trade_id": 4665906,
+                    "timestamp": "2023-09-25T07:49:37.708706Z",
+                },
+                {
+                    "symbol": "BTC/USD",
+                    "side": "buy",
+                    "price": 30000.2,
+                    "qty": 1.5,
+                    "ord_type": "limit",
+                    "trade_id": 4665907,
+                    "timestamp": "2023-09-25T07:49:37.708706Z",
+                },
+            ],
+        }
+    )
+    sell, buy = venue.parse(raw, 9)
+    assert sell == Trade(
+        "kraken",
+        "XBT/USD",
+        iso_us("2023-09-25T07:49:37.708706Z"),
+        9,
+        30000.1,
+        0.00005,
+        "sell",
+        "4665906",
+    )
+    assert isinstance(buy, Trade) and (buy.side, buy.trade_id) == ("buy", "4665907")
+
+
+def test_pairs_use_the_v2_asset_names() -> None:
+    venue = KrakenProtocol(["XBT/USD"])
+    assert venue.pair("XBT/USD") == ("BTC", "USD")
+    assert venue.pair("ETH/EUR") == ("ETH", "EUR")
+    assert venue.pair("XDG/USD") == ("DOGE", "USD")
+    assert json.loads(venue.subscribe_messages()[1])["params"]["symbol"] == ["BTC/USD"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"channel":"heartbeat"}',
+        b'{"channel":"status","type":"update","data":[{"version":"2.0.0","system":"online",'
+        b'"api_version":"v2","connection_id":12393906104898154338}]}',
+        b'{"method":"pong","req_id":4,"time_in":"2023-09-24T14:10:23.799685Z",'
+        b'"time_out":"2023-09-24T14:10:23.799703Z"}',
+        b'{"method":"subscribe","result":{"channel":"book","depth":25,"snapshot":true,'
+        b'"symbol":"MATIC/USD"},"success":true,"time_in":"2023-10-06T17:35:55.219022Z",'
+        b'"time_out":"2023-10-06T17:35:55.219067Z","req_id":2}',
+        b'{"method":"unsubscribe","result":{"channel":"book","depth":25,"symbol":"MATIC/USD"},'
+        b'"success":true,"time_in":"2023-10-06T17:35:55.219022Z",'
+        b'"time_out":"2023-10-06T17:35:55.219067Z","req_id":5}',
+        instrument(("MATIC/USD", 4, 8), kind="update"),
+    ],
+)
+def test_control_messages(raw: bytes) -> None:
+    events = KrakenProtocol(["MATIC/USD"]).parse(raw, 5)
+    assert events in ([], [Heartbeat("kraken", 5, 5)])
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"not json",
+        b"[1,2]",
+        b'{"channel":"ticker","type":"update","data":[]}',
+        b'{"method":"subscribe","error":"Currency pair not supported XXX/USD","success":false,'
+        b'"symbol":"XXX/USD","time_in":"2023-10-06T17:35:55.219022Z",'
+        b'"time_out":"2023-10-06T17:35:55.219067Z"}',
+        b'{"method":"surprise","success":true}',
+        book("snapshot", "MATIC/USD", [(0.5, -1.0)], [], 1),
+        book("snapshot", "MATIC/USD", [(0.0, 1.0)], [], 1),
+        book("snapshot", "MATIC/USD", [(0.5, 1.0)], [], 2**32),
+        book("snapshot", "MATIC/USD", [(0.5, 1.0)], [], 1, ts="yesterday"),
+        b'{"channel":"book","type":"snapshot","data":[{"symbol":"MATIC/USD",'
+        b'"bids":[{"price":"0.5","qty":1}],"asks":[],"checksum":1}]}',
+        b'{"channel":"book","type":"snapshot","data":[{"symbol":"MATIC/USD","bids":[],"asks":[]}]}',
+        b'{"channel":"book","type":"partial","data":[]}',
+        b'{"channel":"trade","type":"update","data":[{"symbol":"MATIC/USD","side":"maker",'
+        b'"price":1,"qty":1,"trade_id":1,"timestamp":"2023-09-25T07:49:37.708706Z"}]}',
+        b'{"channel":"trade","type":"update","data":[{"symbol":"MATIC/USD","side":"buy",'
+        b'"price":1,"qty":0,"trade_id":1,"timestamp":"2023-09-25T07:49:37.708706Z"}]}',
+        b'{"channel":"trade","type":"update","data":[{"symbol":"MATIC/USD","side":"buy",'
+        b'"price":1,"qty":1,"trade_id":"1","timestamp":"2023-09-25T07:49:37.708706Z"}]}',
+        b'{"channel":"instrument","type":"snapshot","data":{"pairs":[{"symbol":"MATIC/USD",'
+        b'"price_precision":-1,"qty_precision":8}]}}',
+    ],
+)
+def test_malformed_or_unexpected_messages_raise_protocol_error(raw: bytes) -> None:
+    venue = KrakenProtocol(["MATIC/USD"])
+    with pytest.raises(ProtocolError):
+        venue.parse(raw, 1)
+
+
+def test_rejections_name_the_reason() -> None:
+    raw = (
+        b'{"method":"subscribe","error":"Currency pair not supported XXX/USD",'
+        b'"success":false,"symbol":"XXX/USD"}'
+    )
+    with pytest.raises(ProtocolError, match="Currency pair not supported"):
+        KrakenProtocol(["XXX/USD"]).parse(raw, 1)
+
+
+def test_timestamps_with_nanoseconds_or_no_fraction() -> None:
+    venue = KrakenProtocol(["MATIC/USD"])
+    venue.parse(MATIC_INSTRUMENT, 1)
+    for ts in ("2023-10-06T17:35:55.440295123Z", "2023-10-06T17:35:55Z", TS):
+        (snap,) = venue.parse(book("snapshot", "MATIC/USD", [(0.5, 1.0)], [], 1, ts=ts), 2)
+        assert snap.ts == iso_us(ts)
+    a = venue.parse(book("snapshot", "MATIC/USD", [(0.5, 1.0)], [], 1, ts=TS), 3)[0]
+    b = venue.parse(
+        book("snapshot", "MATIC/USD", [(0.5, 1.0)], [], 1, ts="2023-10-06T17:35:56.000001Z"), 4
+    )[0]
+    assert b.ts - a.ts == 1_000_000 - 440295 + 1
+
+
+def test_a_precision_change_is_used_at_once() -> None:
+    venue, ob = synced()
+    before = venue.checksum("MATIC/USD", ob)
+    venue.parse(instrument(("MATIC/USD", 5, 8), kind="update"), 3)
+    after = venue.checksum("MATIC/USD", ob)
+    assert after != before
+    assert after == reference_checksum(ob, 5, 8)
+
+
+def reference_checksum(ob: OrderBook, price_precision: int, qty_precision: int) -> int:
+    """Kraken's rule, written from the docs with Decimal, sharing nothing with the venue."""
+
+    def text(value: float, places: int) -> str:
+        return str(Decimal(repr(value)).quantize(Decimal(1).scaleb(-places))).replace(".", "")
+
+    bids, asks = ob.top(10)
+    parts = [
+        text(p, price_precision).lstrip("0") + text(q, qty_precision).lstrip("0")
+        for p, q in [*asks, *bids]
+    ]
+    return zlib.crc32("".join(parts).encode())
+
+
+def test_checksum_stays_right_through_a_long_random_walk() -> None:
+    """The per-level and per-side caches must never serve a stale text."""
+    rng = random.Random(3)
+    venue = KrakenProtocol(["ETH/USD"])
+    venue.parse(instrument(("ETH/USD", 2, 8)), 1)
+    bids = [(2000.0 - i * 0.01, 1.0 + i) for i in range(25)]
+    asks = [(2000.01 + i * 0.01, 2.0 + i) for i in range(25)]
+    (snap,) = venue.parse(book("snapshot", "ETH/USD", bids, asks, 0), 1)
+    ob = OrderBook()
+    ob.apply_snapshot(snap.bids, snap.asks)
+    for step in range(3000):
+        side = rng.choice("ba")
+        cents = rng.randint(199_990, 200_000) if side == "b" else rng.randint(200_001, 200_011)
+        qty = rng.choice([0.0, 0.5, 1.25, rng.randint(1, 10**9) / 10**8])
+        if side == "b":
+            ob.set_bid(cents / 100, qty)
+        else:
+            ob.set_ask(cents / 100, qty)
+        ob.truncate(25)
+        assert venue.checksum("ETH/USD", ob) == reference_checksum(ob, 2, 8), step
