@@ -80,3 +80,8 @@ def test_only_tables_with_a_unique_key_ignore_conflicts() -> None:
 def test_raw_text_keeps_undecodable_bytes_visible_and_bounds_the_length() -> None:
     assert raw_text(b'{"a":\xff}') == '{"a":\\xff}'
     assert len(raw_text(b"x" * (RAW_LIMIT + 10))) == RAW_LIMIT
+
+
+def test_the_readme_shows_the_schema_as_the_code_defines_it() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert describe() in readme
