@@ -1,4 +1,4 @@
-"""`make demo` runs `workbench demo`: simulator → record → report, headless."""
+"""`make demo` runs `workbench demo`: simulator → record → clean → resample → report."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ def test_demo_records_and_reports(tmp_path: Path) -> None:
         "trades:",
         "data-quality events:",
         "final book (top 3):",
+        "cleaning (raw tables untouched",
+        "1s bars (",
         "BTC-USD",
         "ETH-USD",
     ):

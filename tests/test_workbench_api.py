@@ -137,3 +137,26 @@ def test_close_stops_every_thread_and_keeps_the_data(tmp_path: Path, sim: SimSer
         wb.sql("SELECT 1")
     (trades,) = query(db, "SELECT count(*) FROM trades")[0]
     assert trades > 0
+
+
+def test_recorded_trades_clean_and_resample_in_one_line_each(
+    wb: Workbench, sim: SimServer
+) -> None:
+    feed = wb.start_feed("sim", [SYM], ws_url=sim.ws_url, rest_url=sim.rest_url)
+    assert wait_for(lambda: only_status(wb).trades >= 200, 20)
+    feed.stop()
+
+    report = wb.clean()
+    total = stored_trades(wb)
+    assert report.rows_in == total
+    kept = wb.sql("SELECT count(*) AS n FROM clean_trades")["n"].iloc[0]
+    assert kept == report.rows_out <= total
+
+    assert wb.update_bars("1s") > 0
+    bars = wb.bars(SYM, "1s")
+    assert int(bars["trades"].sum()) == total
+    assert bars["ts"].is_monotonic_increasing
+    assert ((bars["low"] <= bars["vwap"]) & (bars["vwap"] <= bars["high"])).all()
+    assert wb.update_bars("1s") <= 1  # nothing new: at most the last bucket is rewritten
+    with pytest.raises(UsageError, match="7x"):
+        wb.bars(SYM, "7x")

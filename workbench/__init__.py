@@ -5,7 +5,20 @@ The public API is exactly ``__all__`` (a test guards it); everything else is int
 
 from __future__ import annotations
 
+from workbench.analysis.bars import mid_spread, resample
+from workbench.analysis.csv_import import read_ohlcv_csv
 from workbench.core.book import OrderBook
+from workbench.core.clean import CleanConfig, CleanReport, clean_frame
+from workbench.core.indicators import (
+    StreamingEMA,
+    StreamingReturns,
+    StreamingSMA,
+    StreamingVol,
+    ema,
+    returns,
+    rolling_vol,
+    sma,
+)
 from workbench.errors import (
     FeedError,
     ProtocolError,
@@ -27,6 +40,8 @@ __all__ = [
     "DEFAULT_DB",
     "BookDelta",
     "BookSnapshot",
+    "CleanConfig",
+    "CleanReport",
     "Feed",
     "FeedError",
     "FeedStatus",
@@ -39,10 +54,22 @@ __all__ = [
     "SimulatorError",
     "Store",
     "StoreError",
+    "StreamingEMA",
+    "StreamingReturns",
+    "StreamingSMA",
+    "StreamingVol",
     "Trade",
     "UsageError",
     "Workbench",
     "WorkbenchError",
     "__version__",
+    "clean_frame",
+    "ema",
+    "mid_spread",
     "open",
+    "read_ohlcv_csv",
+    "resample",
+    "returns",
+    "rolling_vol",
+    "sma",
 ]

@@ -1,7 +1,7 @@
 """``workbench demo``: the main job, headless, against the embedded simulator.
 
-Today: simulator (with a few injected faults) → record into DuckDB → a short report.
-Later stages (clean, resample, backtest, validate, promote, run) extend this script.
+Today: simulator (with a few injected faults) → record into DuckDB → clean → resample to
+bars → a short report. Later stages (backtest, validate, promote, run) extend this script.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from workbench.workbench import Workbench
 
 DEMO_DB = Path("data") / "demo.duckdb"
 SYMBOLS = ["BTC-USD", "ETH-USD"]
+BAR_INTERVAL = "1s"
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("demo", help="simulator → record → report, headless")
+    p = sub.add_parser("demo", help="simulator → record → clean → resample → report, headless")
     p.add_argument("--seconds", type=float, default=10.0, help="how long to record (default 10)")
     p.add_argument("--db", type=Path, default=DEMO_DB, help=f"fresh database (default {DEMO_DB})")
 
@@ -48,6 +49,13 @@ def run(args: argparse.Namespace) -> int:
             print(feed.status().summary())
             print()
             print(_report(wb))
+            print()
+            print("cleaning (raw tables untouched; clean_trades + clean_flags written):")
+            print(wb.clean().summary())
+            print()
+            written = wb.update_bars(BAR_INTERVAL)
+            print(f"{BAR_INTERVAL} bars ({written} written to the bars table), last 3 per symbol:")
+            print(_bars(wb))
         finally:
             wb.close()
     return 0
@@ -73,4 +81,12 @@ def _report(wb: Workbench) -> str:
             "data-quality events:\n" + quality.to_string(index=False),
             "final book (top 3):\n" + book.to_string(index=False),
         ]
+    )
+
+
+def _bars(wb: Workbench) -> str:
+    frames = [wb.bars(symbol, BAR_INTERVAL).tail(3) for symbol in SYMBOLS]
+    columns = ["symbol", "ts", "open", "high", "low", "close", "volume", "vwap", "trades"]
+    return "\n".join(
+        frame[columns].round({"volume": 3, "vwap": 3}).to_string(index=False) for frame in frames
     )

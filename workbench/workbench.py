@@ -18,6 +18,10 @@ from typing import Any
 
 import pandas as pd
 
+from workbench.analysis.bars import update_bars
+from workbench.analysis.clean import clean_table
+from workbench.core.clean import CleanConfig, CleanReport
+from workbench.core.intervals import parse_interval
 from workbench.errors import UsageError
 from workbench.feeds.feed import Feed
 from workbench.feeds.status import FeedStatus
@@ -87,6 +91,30 @@ class Workbench:
     def sql(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
         """Run a query on its own cursor; values go in ``params``, never into the text."""
         return self.store.sql(query, params)
+
+    def clean(
+        self, kind: str = "trades", config: CleanConfig | None = None, **options: Any
+    ) -> CleanReport:
+        """Clean what was recorded in table ``kind`` (raw rows stay untouched): writes
+        ``clean_<kind>``, ``clean_flags`` and ``clean_windows``; options go to
+        :func:`~workbench.analysis.clean.clean_table`."""
+        self.flush()
+        return clean_table(self.store, kind, config, **options)
+
+    def update_bars(self, interval: str, **options: Any) -> int:
+        """Bring the ``bars`` table at ``interval`` up to date from the recorded trades (only
+        the tail is recomputed); options go to :func:`~workbench.analysis.bars.update_bars`."""
+        self.flush()
+        return update_bars(self.store, interval, **options)
+
+    def bars(self, symbol: str, interval: str, *, exchange: str | None = None) -> pd.DataFrame:
+        """The stored bars of one symbol, oldest first (call :meth:`update_bars` first)."""
+        name = parse_interval(interval).name
+        return self.sql(
+            "SELECT * FROM bars WHERE symbol = ? AND interval = ? "
+            "AND (? IS NULL OR exchange = ?) ORDER BY exchange, ts",
+            [symbol, name, exchange, exchange],
+        )
 
     def flush(self, timeout: float = 5.0) -> None:
         """Block until every row handed over so far is committed."""
