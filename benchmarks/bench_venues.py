@@ -25,9 +25,9 @@ import time
 from types import ModuleType
 from typing import Any
 
+import venue_samples
 from common import line, report
 
-import venue_samples
 from workbench.core.book import OrderBook
 from workbench.events import BookDelta, BookSnapshot
 from workbench.feeds.feed import Feed

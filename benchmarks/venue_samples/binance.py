@@ -13,6 +13,8 @@ import json
 import random
 from typing import Any
 
+from ._shared.book_walk import BookWalk, fixed
+
 VENUE = "binance"
 SYMBOL = "BTCUSDT"
 LAST_UPDATE_ID = 48_573_913_420
@@ -21,63 +23,36 @@ _LEVELS = 1000
 
 
 def _price(ticks: int) -> str:
-    return f"{ticks // 100}.{ticks % 100:02d}000000"
+    return fixed(ticks, 2) + "000000"
 
 
 def _size(rng: random.Random) -> str:
-    steps = rng.randint(1, 400_000)  # 0.00001 BTC lot step
-    return f"{steps // 100_000}.{steps % 100_000:05d}000"
+    return fixed(rng.randint(1, 400_000), 5) + "000"  # 0.00001 BTC lot step
 
 
-def _book(rng: random.Random) -> tuple[dict[int, str], dict[int, str]]:
-    bids = {_MID - 1 - 2 * i: _size(rng) for i in range(_LEVELS)}
-    asks = {_MID + 1 + 2 * i: _size(rng) for i in range(_LEVELS)}
-    return bids, asks
+def _level(ticks: int, size: str) -> list[str]:
+    return [_price(ticks), size]
+
+
+def _walk(rng: random.Random) -> BookWalk[str]:
+    return BookWalk(rng, _size, "0.00000000", mid=_MID, levels=_LEVELS, floor=_LEVELS - 50)
 
 
 def rest_snapshot() -> bytes:
-    bids, asks = _book(random.Random(7))
-    return json.dumps(
-        {
-            "lastUpdateId": LAST_UPDATE_ID,
-            "bids": [[_price(t), bids[t]] for t in sorted(bids, reverse=True)],
-            "asks": [[_price(t), asks[t]] for t in sorted(asks)],
-        },
-        separators=(",", ":"),
-    ).encode()
+    walk = _walk(random.Random(7))
+    bids, asks = walk.split(walk.levels(), _level)
+    body = {"lastUpdateId": LAST_UPDATE_ID, "bids": bids, "asks": asks}
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def messages(n: int) -> tuple[list[bytes], list[bytes]]:
     rng = random.Random(7)
-    bids, asks = _book(rng)
+    walk = _walk(rng)
     setup = [b'{"result":null,"id":1}']
     deltas: list[bytes] = []
     last = LAST_UPDATE_ID
     for i in range(n):
-        changes: dict[str, list[list[str]]] = {"b": [], "a": []}
-        touched: set[int] = set()
-        for _ in range(rng.randint(1, 3)):
-            side = rng.choice("ba")
-            levels = bids if side == "b" else asks
-            roll = rng.random()
-            if roll < 0.25 and len(levels) > _LEVELS - 50:
-                ticks = rng.choice(list(levels))
-                size = "0.00000000"
-            elif roll < 0.5:  # a new level near the top, never crossing the other side
-                offset = rng.randint(0, 60)
-                ticks = max(bids) - offset if side == "b" else min(asks) + offset
-                size = _size(rng)
-            else:
-                ticks = rng.choice(list(levels))
-                size = _size(rng)
-            if ticks in touched:
-                continue
-            touched.add(ticks)
-            changes[side].append([_price(ticks), size])
-            if size == "0.00000000":
-                del levels[ticks]
-            else:
-                levels[ticks] = size
+        bids, asks = walk.split(walk.step(), _level)
         first, last = last + 1, last + rng.randint(1, 4)  # one event may batch several ids
         event = {
             "e": "depthUpdate",
@@ -85,8 +60,8 @@ def messages(n: int) -> tuple[list[bytes], list[bytes]]:
             "s": SYMBOL,
             "U": first,
             "u": last,
-            "b": changes["b"],
-            "a": changes["a"],
+            "b": bids,
+            "a": asks,
         }
         deltas.append(
             json.dumps(

@@ -12,6 +12,8 @@ import json
 import random
 from typing import Any
 
+from ._shared.book_walk import BookWalk, fixed
+
 VENUE = "bitstamp"
 SYMBOL = "btcusd"
 SNAPSHOT_MICROS = 1_643_643_584_684_047
@@ -19,67 +21,45 @@ _MID = 30_000  # dollars
 _LEVELS = 1000
 
 
-def _price(dollars: int) -> str:
-    return str(dollars)
-
-
 def _size(rng: random.Random) -> str:
-    sats = rng.randint(1, 400_000_000)
-    return f"{sats // 100_000_000}.{sats % 100_000_000:08d}"
+    return fixed(rng.randint(1, 400_000_000), 8)
 
 
-def _book(rng: random.Random) -> tuple[dict[int, str], dict[int, str]]:
-    bids = {_MID - 1 - 2 * i: _size(rng) for i in range(_LEVELS)}
-    asks = {_MID + 1 + 2 * i: _size(rng) for i in range(_LEVELS)}
-    return bids, asks
+def _level(dollars: int, size: str) -> list[str]:
+    return [str(dollars), size]
+
+
+def _walk(rng: random.Random) -> BookWalk[str]:
+    return BookWalk(rng, _size, "0.00000000", mid=_MID, levels=_LEVELS, floor=_LEVELS - 50)
 
 
 def rest_snapshot() -> bytes:
-    bids, asks = _book(random.Random(7))
-    return json.dumps(
-        {
-            "timestamp": str(SNAPSHOT_MICROS // 1_000_000),
-            "microtimestamp": str(SNAPSHOT_MICROS),
-            "bids": [[_price(p), bids[p]] for p in sorted(bids, reverse=True)],
-            "asks": [[_price(p), asks[p]] for p in sorted(asks)],
-        },
-        separators=(",", ":"),
-    ).encode()
+    walk = _walk(random.Random(7))
+    bids, asks = walk.split(walk.levels(), _level)
+    body = {
+        "timestamp": str(SNAPSHOT_MICROS // 1_000_000),
+        "microtimestamp": str(SNAPSHOT_MICROS),
+        "bids": bids,
+        "asks": asks,
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def messages(n: int) -> tuple[list[bytes], list[bytes]]:
     rng = random.Random(7)
-    bids, asks = _book(rng)
+    walk = _walk(rng)
     setup = [b'{"event":"bts:subscription_succeeded","channel":"diff_order_book_btcusd","data":{}}']
     deltas: list[bytes] = []
     micros = SNAPSHOT_MICROS
     for _ in range(n):
-        changes: dict[str, list[list[str]]] = {"bids": [], "asks": []}
-        touched: set[int] = set()
-        for _ in range(rng.randint(1, 3)):
-            side = rng.choice(("bids", "asks"))
-            levels = bids if side == "bids" else asks
-            roll = rng.random()
-            if roll < 0.25 and len(levels) > _LEVELS - 50:
-                price = rng.choice(list(levels))
-                size = "0.00000000"
-            elif roll < 0.5:  # a new level near the top, never crossing the other side
-                offset = rng.randint(0, 60)
-                price = max(bids) - offset if side == "bids" else min(asks) + offset
-                size = _size(rng)
-            else:
-                price = rng.choice(list(levels))
-                size = _size(rng)
-            if price in touched:
-                continue
-            touched.add(price)
-            changes[side].append([_price(price), size])
-            if size == "0.00000000":
-                del levels[price]
-            else:
-                levels[price] = size
+        bids, asks = walk.split(walk.step(), _level)
         micros += rng.randint(200, 90_000)
-        data = {"timestamp": str(micros // 1_000_000), "microtimestamp": str(micros), **changes}
+        data = {
+            "timestamp": str(micros // 1_000_000),
+            "microtimestamp": str(micros),
+            "bids": bids,
+            "asks": asks,
+        }
         deltas.append(
             json.dumps(
                 {"data": data, "channel": "diff_order_book_btcusd", "event": "data"},

@@ -13,6 +13,8 @@ import random
 from datetime import UTC, datetime
 from typing import Any
 
+from ._shared.book_walk import BookWalk, fixed
+
 VENUE = "coinbase"
 SYMBOL = "BTC-USD"
 _MID = 6_892_300  # ticks of 0.01: 68923.00
@@ -20,13 +22,8 @@ _LEVELS = 200
 _T0 = 1_775_521_738  # 2026-04-07T00:28:58Z
 
 
-def _price(ticks: int) -> str:
-    return f"{ticks // 100}.{ticks % 100:02d}"
-
-
 def _size(rng: random.Random) -> str:
-    units = rng.randint(1, 400_000_000)
-    return f"{units // 10**8}.{units % 10**8:08d}"
+    return fixed(rng.randint(1, 400_000_000), 8)
 
 
 def _time(i: int) -> str:
@@ -49,13 +46,26 @@ def _message(seq: int, kind: str, updates: list[dict[str, str]], i: int) -> byte
 
 
 def _update(side: str, ticks: int, size: str, when: str) -> dict[str, str]:
-    return {"side": side, "event_time": when, "price_level": _price(ticks), "new_quantity": size}
+    return {"side": side, "event_time": when, "price_level": fixed(ticks, 2), "new_quantity": size}
+
+
+def book_walk(sides: tuple[str, str]) -> BookWalk[str]:
+    """The BTC-USD book walk of both Coinbase samples: this one and ``coinbase_exchange``."""
+    return BookWalk(
+        random.Random(7),
+        _size,
+        "0",
+        mid=_MID,
+        levels=_LEVELS,
+        floor=_LEVELS - 20,
+        reach=40,
+        deletes=0.3,
+        sides=sides,
+    )
 
 
 def messages(n: int) -> tuple[list[bytes], list[bytes]]:
-    rng = random.Random(7)
-    bids = {_MID - 1 - 2 * i: _size(rng) for i in range(_LEVELS)}
-    asks = {_MID + 1 + 2 * i: _size(rng) for i in range(_LEVELS)}
+    walk = book_walk(("bid", "offer"))
     epoch = "1970-01-01T00:00:00Z"
     ack = {
         "channel": "subscriptions",
@@ -66,41 +76,12 @@ def messages(n: int) -> tuple[list[bytes], list[bytes]]:
     }
     setup = [
         json.dumps(ack, separators=(",", ":")).encode(),
-        _message(
-            1,
-            "snapshot",
-            [_update("bid", t, bids[t], epoch) for t in sorted(bids, reverse=True)]
-            + [_update("offer", t, asks[t], epoch) for t in sorted(asks)],
-            0,
-        ),
+        _message(1, "snapshot", [_update(*level, epoch) for level in walk.levels()], 0),
     ]
     deltas: list[bytes] = []
     for seq in range(2, n + 2):
         when = _time(seq)
-        updates: list[dict[str, str]] = []
-        touched: set[tuple[str, int]] = set()
-        for _ in range(rng.randint(1, 3)):
-            side = rng.choice(("bid", "offer"))
-            levels = bids if side == "bid" else asks
-            roll = rng.random()
-            if roll < 0.3 and len(levels) > _LEVELS - 20:
-                ticks = rng.choice(list(levels))
-                size = "0"
-            elif roll < 0.55:  # a new level near the touch, never crossing the other side
-                offset = rng.randint(0, 40)
-                ticks = max(bids) - offset if side == "bid" else min(asks) + offset
-                size = _size(rng)
-            else:
-                ticks = rng.choice(list(levels))
-                size = _size(rng)
-            if (side, ticks) in touched:
-                continue
-            touched.add((side, ticks))
-            updates.append(_update(side, ticks, size, when))
-            if size == "0":
-                levels.pop(ticks, None)
-            else:
-                levels[ticks] = size
+        updates = [_update(*change, when) for change in walk.step()]
         deltas.append(_message(seq, "update", updates, seq))
     return setup, deltas
 

@@ -11,18 +11,19 @@ import json
 import random
 from typing import Any
 
+from ._shared.book_walk import BookWalk, fixed
+
 VENUE = "gemini"
 SYMBOL = "BTCUSD"
 _MID = 912_205  # ticks of 0.01: 9122.05
 
 
-def _price(ticks: int) -> str:
-    return f"{ticks // 100}.{ticks % 100:02d}"
+def _change(side: str, ticks: int, size: str) -> list[str]:
+    return [side, fixed(ticks, 2), size]
 
 
 def _size(rng: random.Random) -> str:
-    units = rng.randint(1, 400_000_000)  # 8 decimals, as Gemini sends BTC quantities
-    return f"{units // 100_000_000}.{units % 100_000_000:08d}"
+    return fixed(rng.randint(1, 400_000_000), 8)  # 8 decimals, as Gemini sends BTC quantities
 
 
 def _message(changes: list[list[str]], **extra: Any) -> bytes:
@@ -31,54 +32,30 @@ def _message(changes: list[list[str]], **extra: Any) -> bytes:
 
 
 def messages(n: int) -> tuple[list[bytes], list[bytes]]:
-    rng = random.Random(11)
-    bids = {_MID - 1 - 3 * i: _size(rng) for i in range(200)}
-    asks = {_MID + 1 + 3 * i: _size(rng) for i in range(200)}
+    walk = BookWalk(
+        random.Random(11),
+        _size,
+        "0",
+        mid=_MID,
+        levels=200,
+        floor=150,
+        spacing=3,
+        reach=90,
+        sides=("buy", "sell"),
+    )
     trade = {
         "type": "trade",
         "symbol": SYMBOL,
         "event_id": 169841458,
         "timestamp": 1560976400428,
-        "price": _price(_MID - 1),
+        "price": fixed(_MID - 1, 2),
         "quantity": "0.0073173",
         "side": "sell",
         "tid": 2840140800042677,
     }
-    setup = [
-        _message(
-            [["buy", _price(t), s] for t, s in sorted(bids.items(), reverse=True)]
-            + [["sell", _price(t), s] for t, s in sorted(asks.items())],
-            trades=[trade],
-            auction_events=[],
-        )
-    ]
-    updates: list[bytes] = []
-    for _ in range(n):
-        changes: list[list[str]] = []
-        touched: set[int] = set()
-        for _ in range(rng.randint(1, 3)):
-            side = rng.choice(("buy", "sell"))
-            levels = bids if side == "buy" else asks
-            roll = rng.random()
-            if roll < 0.25 and len(levels) > 150:
-                ticks = rng.choice(list(levels))
-                size = "0"
-            elif roll < 0.5:  # a new level near the top, never crossing the other side
-                offset = rng.randint(0, 90)
-                ticks = max(bids) - offset if side == "buy" else min(asks) + offset
-                size = _size(rng)
-            else:
-                ticks = rng.choice(list(levels))
-                size = _size(rng)
-            if ticks in touched:
-                continue
-            touched.add(ticks)
-            changes.append([side, _price(ticks), size])
-            if size == "0":
-                del levels[ticks]
-            else:
-                levels[ticks] = size
-        updates.append(_message(changes))
+    book = [_change(*level) for level in walk.levels()]
+    setup = [_message(book, trades=[trade], auction_events=[])]
+    updates = [_message([_change(*change) for change in walk.step()]) for _ in range(n)]
     return setup, updates
 
 

@@ -17,6 +17,8 @@ import zlib
 from decimal import Decimal
 from typing import Any
 
+from ._shared.book_walk import BookWalk
+
 VENUE = "kraken"
 SYMBOL = "BTC/USD"
 _DEPTH = 25
@@ -36,23 +38,24 @@ def _text(value: float, decimals: int) -> str:
     return f"{Decimal(repr(value)):.{decimals}f}".replace(".", "").lstrip("0")
 
 
-def _checksum(bids: dict[int, float], asks: dict[int, float]) -> int:
-    parts = [_text(_price(t), 1) + _text(asks[t], 8) for t in sorted(asks)[:10]] + [
-        _text(_price(t), 1) + _text(bids[t], 8) for t in sorted(bids, reverse=True)[:10]
-    ]
-    return zlib.crc32("".join(parts).encode())
+def _check_text(ticks: int, qty: float) -> str:
+    return _text(_price(ticks), 1) + _text(qty, 8)
+
+
+def _checksum(walk: BookWalk[float]) -> int:
+    bids, asks = walk.split(walk.levels(), _check_text)
+    return zlib.crc32("".join(asks[:10] + bids[:10]).encode())
+
+
+def _level(ticks: int, qty: float) -> dict[str, float]:
+    return {"price": _price(ticks), "qty": qty}
 
 
 def _book_message(
-    kind: str, bids: list[tuple[int, float]], asks: list[tuple[int, float]], checksum: int
+    kind: str, levels: tuple[list[dict[str, float]], list[dict[str, float]]], checksum: int
 ) -> bytes:
-    data = {
-        "symbol": SYMBOL,
-        "bids": [{"price": _price(t), "qty": q} for t, q in bids],
-        "asks": [{"price": _price(t), "qty": q} for t, q in asks],
-        "checksum": checksum,
-        "timestamp": _TS,
-    }
+    bids, asks = levels
+    data = {"symbol": SYMBOL, "bids": bids, "asks": asks, "checksum": checksum, "timestamp": _TS}
     return json.dumps(
         {"channel": "book", "type": kind, "data": [data]}, separators=(",", ":")
     ).encode()
@@ -81,46 +84,24 @@ def _instrument() -> bytes:
 
 def messages(n: int) -> tuple[list[bytes], list[bytes]]:
     rng = random.Random(7)
-    bids = {_MID - 1 - 2 * i: _qty(rng) for i in range(_DEPTH)}
-    asks = {_MID + 1 + 2 * i: _qty(rng) for i in range(_DEPTH)}
+    # new levels land anywhere inside the 25; the worst one then leaves without a message
+    walk = BookWalk(rng, _qty, 0.0, mid=_MID, levels=_DEPTH, floor=0, reach=None, depth=_DEPTH)
     setup = [
         _instrument(),
-        _book_message(
-            "snapshot",
-            sorted(bids.items(), reverse=True),
-            sorted(asks.items()),
-            _checksum(bids, asks),
-        ),
+        _book_message("snapshot", walk.split(walk.levels(), _level), _checksum(walk)),
     ]
     deltas: list[bytes] = []
     for _ in range(n):
-        changes: dict[str, list[tuple[int, float]]] = {"b": [], "a": []}
-        for _ in range(rng.randint(1, 3)):
-            side = rng.choice("ba")
-            levels = bids if side == "b" else asks
-            roll = rng.random()
-            if roll < 0.25:
-                ticks = rng.choice(list(levels))
-                del levels[ticks]
-                changes[side].append((ticks, 0.0))
-                continue
-            if roll < 0.5:  # a new level inside the 25, never crossing the other side
-                best = max(bids) if side == "b" else min(asks)
-                worst = min(levels) if side == "b" else max(levels)
-                ticks = rng.randint(min(best, worst), max(best, worst))
-            else:
-                ticks = rng.choice(list(levels))
-            levels[ticks] = _qty(rng)
-            changes[side].append((ticks, levels[ticks]))
-        for side, levels, sign in (("b", bids, -1), ("a", asks, 1)):
-            while len(levels) > _DEPTH:  # the worst level leaves without a message
-                del levels[min(levels) if side == "b" else max(levels)]
+        changes = walk.step()
+        sent = {(side, ticks) for side, ticks, _ in changes}
+        for side, levels, sign in (("b", walk.bids, -1), ("a", walk.asks, 1)):
             while len(levels) < _DEPTH:  # Kraken sends the level moving up into the 25th place
-                worst = min(levels) if side == "b" else max(levels)
-                ticks = worst + sign * rng.randint(1, 3)
+                ticks = (min(levels) if sign < 0 else max(levels)) + sign * rng.randint(1, 3)
+                while (side, ticks) in sent:  # not a price this message has just deleted
+                    ticks += sign
                 levels[ticks] = _qty(rng)
-                changes[side].append((ticks, levels[ticks]))
-        deltas.append(_book_message("update", changes["b"], changes["a"], _checksum(bids, asks)))
+                changes.append((side, ticks, levels[ticks]))
+        deltas.append(_book_message("update", walk.split(changes, _level), _checksum(walk)))
     return setup, deltas
 
 

@@ -12,6 +12,8 @@ import json
 import random
 from typing import Any
 
+from ._shared.book_walk import BookWalk
+
 VENUE = "okx"
 SYMBOL = "BTC-USDT"
 _DEPTH = 400
@@ -28,8 +30,9 @@ def _size(rng: random.Random) -> str:
 
 
 def _message(
-    action: str, prev: int, seq: int, bids: list[list[str]], asks: list[list[str]]
+    action: str, prev: int, seq: int, levels: tuple[list[list[str]], list[list[str]]]
 ) -> bytes:
+    bids, asks = levels
     data = {
         "asks": asks,
         "bids": bids,
@@ -42,50 +45,31 @@ def _message(
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def _level(ticks: int, size: str, rng: random.Random) -> list[str]:
-    return [_price(ticks), size, "0", str(rng.randint(1, 30)) if size != "0" else "0"]
-
-
 def messages(n: int) -> tuple[list[bytes], list[bytes]]:
     rng = random.Random(7)
-    bids = {_MID - 1 - i: _size(rng) for i in range(_DEPTH)}
-    asks = {_MID + 1 + i: _size(rng) for i in range(_DEPTH)}
+    # a dense book (every tick): the worst level leaves the 400 without a message
+    walk = BookWalk(
+        rng,
+        _size,
+        "0",
+        mid=_MID,
+        levels=_DEPTH,
+        floor=_DEPTH - 20,
+        spacing=1,
+        reach=30,
+        depth=_DEPTH,
+    )
+
+    def level(ticks: int, size: str) -> list[str]:
+        return [_price(ticks), size, "0", str(rng.randint(1, 30)) if size != "0" else "0"]
+
     seq = 10_000
-    setup = [
-        _message(
-            "snapshot",
-            -1,
-            seq,
-            [_level(t, bids[t], rng) for t in sorted(bids, reverse=True)],
-            [_level(t, asks[t], rng) for t in sorted(asks)],
-        )
-    ]
+    setup = [_message("snapshot", -1, seq, walk.split(walk.levels(), level))]
     deltas: list[bytes] = []
     for _ in range(n):
-        changes: dict[str, list[list[str]]] = {"b": [], "a": []}
-        for _ in range(rng.randint(1, 3)):
-            side = rng.choice("ba")
-            levels = bids if side == "b" else asks
-            roll = rng.random()
-            if roll < 0.25 and len(levels) > _DEPTH - 20:
-                ticks = rng.choice(list(levels))
-                del levels[ticks]
-                size = "0"
-            elif roll < 0.5:  # a new level near the top, never crossing the other side
-                ticks = (
-                    max(bids) - rng.randint(0, 30)
-                    if side == "b"
-                    else min(asks) + rng.randint(0, 30)
-                )
-                size = levels[ticks] = _size(rng)
-            else:
-                ticks = rng.choice(list(levels))
-                size = levels[ticks] = _size(rng)
-            changes[side].append(_level(ticks, size, rng))
-            if len(levels) > _DEPTH:  # the worst level leaves the 400
-                del levels[min(levels) if side == "b" else max(levels)]
+        levels = walk.split(walk.step(), level)
         prev, seq = seq, seq + rng.randint(1, 9)
-        deltas.append(_message("update", prev, seq, changes["b"], changes["a"]))
+        deltas.append(_message("update", prev, seq, levels))
     return setup, deltas
 
 
