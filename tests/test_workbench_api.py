@@ -139,9 +139,7 @@ def test_close_stops_every_thread_and_keeps_the_data(tmp_path: Path, sim: SimSer
     assert trades > 0
 
 
-def test_recorded_trades_clean_and_resample_in_one_line_each(
-    wb: Workbench, sim: SimServer
-) -> None:
+def test_recorded_trades_clean_and_resample_in_one_line_each(wb: Workbench, sim: SimServer) -> None:
     feed = wb.start_feed("sim", [SYM], ws_url=sim.ws_url, rest_url=sim.rest_url)
     assert wait_for(lambda: only_status(wb).trades >= 200, 20)
     feed.stop()
