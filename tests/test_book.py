@@ -122,3 +122,49 @@ def test_truncate_keeps_the_best_levels_of_each_side() -> None:
     book.set_bid(98.0, 3.0)  # a level pushed out earlier can come back as a fresh insert
     assert book.top(10)[0] == [(100.0, 1.0), (99.0, 1.0), (98.0, 3.0)]
     assert len(book) == 5
+
+
+def test_top_prices_are_the_price_columns_of_top_and_size_maps_the_live_sizes() -> None:
+    book = make_book()
+    assert book.top_prices(2) == ([100.0, 99.5], [100.5, 101.0])
+    assert book.top_prices(10) == ([100.0, 99.5, 99.0], [100.5, 101.0])
+    assert book.top_prices(0) == ([], []) and book.top_prices(-1) == ([], [])
+    assert OrderBook().top_prices(10) == ([], [])
+    bid_sizes, ask_sizes = book.size_maps()
+    assert dict(bid_sizes) == {100.0: 1.0, 99.5: 2.0, 99.0: 3.0}
+    assert dict(ask_sizes) == {100.5: 1.5, 101.0: 2.5}
+    book.set_ask(100.5, 9.0)
+    assert ask_sizes[100.5] == 9.0  # live, not a copy
+    prices, _ = book.top_prices(2)
+    prices.append(1.0)  # a new list: the caller cannot corrupt the book
+    assert book.top_prices(3)[0] == [100.0, 99.5, 99.0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(side, side, st.integers(min_value=-2, max_value=45))
+def test_top_prices_and_size_maps_agree_with_top(
+    bids: dict[float, float], asks: dict[float, float], n: int
+) -> None:
+    book = OrderBook()
+    book.apply_snapshot(bids.items(), asks.items())
+    bid_prices, ask_prices = book.top_prices(n)
+    bid_sizes, ask_sizes = book.size_maps()
+    top_bids, top_asks = book.top(max(n, 0))
+    assert [(p, bid_sizes[p]) for p in bid_prices] == top_bids
+    assert [(p, ask_sizes[p]) for p in ask_prices] == top_asks
+
+
+@settings(max_examples=200, deadline=None)
+@given(side, side, st.integers(min_value=0, max_value=45))
+def test_truncate_removes_exactly_what_lies_beyond_the_depth(
+    bids: dict[float, float], asks: dict[float, float], depth: int
+) -> None:
+    """Within the depth (the fast path) nothing is removed; beyond it, the worst levels."""
+    book = OrderBook()
+    book.apply_snapshot(bids.items(), asks.items())
+    removed_bids, removed_asks = book.truncate(depth)
+    assert removed_bids == sorted(bids)[: max(len(bids) - depth, 0)]
+    assert removed_asks == sorted(asks)[depth:]
+    assert book.bids() == sorted(bids.items(), reverse=True)[:depth]
+    assert book.asks() == sorted(asks.items())[:depth]
+    assert book.truncate(depth) == ([], [])

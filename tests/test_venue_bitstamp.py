@@ -103,6 +103,16 @@ def test_error_reply_is_a_protocol_error() -> None:
         diff(1, [["9317.09", "-1"]], []),
         diff(1, [["inf", "1"]], []),
         diff(1, [["9317.09"]], []),
+        diff(1, [["9317.09", "nan"]], []),
+        diff(1, [["nan", "1"]], []),
+        diff(1, [["0", "1"]], []),
+        diff(1, [["-5", "1"]], []),
+        diff(1, [[" 9317.09", "1"]], []),
+        diff(1, [["9_317.09", "1"]], []),
+        diff(1, [["+9317.09", "1"]], []),
+        diff(1, [["9317.09", "1e400"]], []),
+        diff(1, [["9317.09", "1", "extra"]], []),
+        diff(1, [], [["abc", "1"]]),
         trade(1, 2),
         trade(1, 0).replace(b'"price_str": "55008.30"', b'"price_str": "0"'),
         trade(1, 0).replace(b'"amount_str": "0.02000000", ', b""),
@@ -214,3 +224,18 @@ def test_the_feed_sequencer_buffers_until_the_snapshot_then_orders_by_microtimes
         assert d.seq is not None and seq.on_message(1, d.seq, d, 0.0) == []
     assert newer.seq is not None and seq.on_message(1, newer.seq, newer, 0.0) == [newer]
     assert not seq.needs_resync  # the rule cannot see a loss: reconnects resync instead
+
+
+def test_levels_are_the_correctly_rounded_values_of_the_wire_decimals() -> None:
+    delta = one(diff(1, [["0.1", "0.30000000"], ["36773.41", "0.00000000"]], [["1e2", "3"]]))
+    assert isinstance(delta, BookDelta)
+    assert delta.bids == [(0.1, 0.3), (36773.41, 0.0)]  # float("0.1"), not 0.1000000001
+    assert delta.asks == [(100.0, 3.0)]
+    assert all(type(v) is float for level in delta.bids + delta.asks for v in level)
+
+
+@pytest.mark.parametrize("level", [b'["1","nan"]', b'["0","1"]', b'[" 1","1"]', b'["1"]'])
+def test_bad_rest_snapshot_levels_are_a_protocol_error(level: bytes) -> None:
+    body = b'{"microtimestamp":"1","bids":[' + level + b'],"asks":[]}'
+    with pytest.raises(ProtocolError):
+        P.parse_snapshot(body, "BTCUSD", 0)

@@ -9,13 +9,16 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.test_checksums import MATIC_ASKS, MATIC_BIDS
 from workbench.core.book import OrderBook
 from workbench.errors import ProtocolError
 from workbench.events import BookDelta, BookSnapshot, Heartbeat, Trade
 from workbench.venues import get_venue
-from workbench.venues.kraken import KrakenProtocol
+from workbench.venues.checksums import fixed_digits
+from workbench.venues.kraken import KrakenProtocol, _LevelTexts
 from workbench.venues.numbers import iso_us
 
 TS = "2023-10-06T17:35:55.440295Z"
@@ -355,3 +358,121 @@ def test_checksum_stays_right_through_a_long_random_walk() -> None:
             ob.set_ask(cents / 100, qty)
         ob.truncate(25)
         assert venue.checksum("ETH/USD", ob) == reference_checksum(ob, 2, 8), step
+
+
+def fresh_checksum(ob: OrderBook, price_precision: int, qty_precision: int) -> int:
+    """The venue's own rule with nothing cached: a new protocol instance per call."""
+    venue = KrakenProtocol(["ETH/USD"])
+    venue.parse(instrument(("ETH/USD", price_precision, qty_precision)), 1)
+    return venue.checksum("ETH/USD", ob)
+
+
+def rng_qty(rng: random.Random) -> float:
+    """A quantity with at most 6 decimals, as Kraken sends at any qty precision used here."""
+    return rng.randint(1, 10**9) / 10**6
+
+
+def test_cached_checksum_equals_a_from_scratch_one_through_every_kind_of_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Messages of 1-4 changes inside and outside the top 10 on either side, deletes that
+    shrink a side below 10 levels (down to one, and empty), truncation, sizes that repeat
+    by value as new objects, a snapshot that replaces the book, a new book object and a
+    precision change: after each one the cached checksum is the from-scratch one."""
+    monkeypatch.setattr("workbench.venues.kraken._TEXT_CACHE_LIMIT", 16)  # clears often
+    rng = random.Random(11)
+    venue = KrakenProtocol(["ETH/USD"])
+    precision = (2, 8)
+    venue.parse(instrument(("ETH/USD", *precision)), 1)
+    ob = OrderBook()
+    ob.apply_snapshot(
+        [(2000.0 - i * 0.01, 1.0 + i) for i in range(25)],
+        [(2000.01 + i * 0.01, 2.0 + i) for i in range(25)],
+    )
+    sizes = [0.5, 1.25, 3.0, 10.0]
+    for step in range(4000):
+        roll = rng.random()
+        if roll < 0.01:  # a fresh snapshot, sometimes with a thin or empty side
+            ob.apply_snapshot(
+                [(1999.9 - i * 0.01, rng.choice(sizes)) for i in range(rng.randint(0, 25))],
+                [(2000.1 + i * 0.01, rng.choice(sizes)) for i in range(rng.randint(0, 25))],
+            )
+        elif roll < 0.015:  # the feed may hand over another book object with the same levels
+            bids, asks = ob.bids(), ob.asks()
+            ob = OrderBook()
+            ob.apply_snapshot(bids, asks)
+        elif roll < 0.02:
+            precision = (rng.choice([2, 3, 4]), rng.choice([6, 8]))
+            venue.parse(instrument(("ETH/USD", *precision), kind="update"), 1)
+        else:
+            for _ in range(rng.randint(1, 4)):
+                is_bid = rng.random() < 0.5
+                prices = ob.top_prices(25)[0 if is_bid else 1]
+                pick = rng.random()
+                if prices and pick < 0.3:  # delete, often inside the top 10
+                    price = rng.choice(prices[:12])
+                    qty = 0.0
+                elif prices and pick < 0.7:  # resize: by value an old size, as a new float
+                    price = rng.choice(prices)
+                    qty = float(repr(rng.choice(sizes))) if rng.random() < 0.5 else rng_qty(rng)
+                else:  # a new level anywhere, inside or outside the top 10
+                    cents = (
+                        rng.randint(199_950, 200_000) if is_bid else rng.randint(200_001, 200_050)
+                    )
+                    price, qty = cents / 100, rng_qty(rng)
+                (ob.set_bid if is_bid else ob.set_ask)(price, qty)
+            ob.truncate(25)
+        expected = fresh_checksum(ob, *precision)
+        assert expected == reference_checksum(ob, *precision), step
+        assert venue.checksum("ETH/USD", ob) == expected, step
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.floats(min_value=1e-9, max_value=1e7, allow_nan=False, allow_infinity=False),
+    st.floats(min_value=1e-9, max_value=1e6, allow_nan=False, allow_infinity=False),
+    st.integers(min_value=0, max_value=10),
+    st.integers(min_value=0, max_value=10),
+)
+def test_level_texts_are_fixed_digits_exactly(
+    price: float, qty: float, price_precision: int, qty_precision: int
+) -> None:
+    """The cache's inlined bytes formatting is ``fixed_digits``, digit for digit."""
+    texts = _LevelTexts(price_precision, qty_precision)
+    expected = fixed_digits(price, price_precision) + fixed_digits(qty, qty_precision)
+    assert texts[price, qty] == expected.encode("ascii")
+    assert texts[price, qty] == expected.encode("ascii")  # the cached copy
+    assert b"e" not in texts[price, qty]
+
+
+def test_updates_take_every_timestamp_form_on_the_fast_path() -> None:
+    venue, _ = synced()
+    forms = [
+        TS,
+        "2023-10-06T17:35:55.440296Z",
+        "2023-10-06T17:35:56.000001Z",  # the next second
+        "2023-10-06T17:35:55.440295123Z",
+        "2023-10-06T17:35:55Z",
+        "2023-10-06T17:35:55.440295+00:00",
+        TS,
+    ]
+    for ts in forms:
+        (delta,) = venue.parse(book("update", "MATIC/USD", [(0.5657, 1.0)], [], 1, ts=ts), 2)
+        assert isinstance(delta, BookDelta) and delta.ts == iso_us(ts), ts
+        assert delta.checksum == 1
+    for bad in ("2023-10-06T17:35:55.4402x5Z", "2023-10-06T17:35:55.+40295Z", "yesterday"):
+        with pytest.raises(ProtocolError):
+            venue.parse(book("update", "MATIC/USD", [(0.5657, 1.0)], [], 1, ts=bad), 3)
+
+
+def test_one_message_mixing_a_synced_and_an_unsubscribed_symbol() -> None:
+    venue, _ = synced()
+    data = [
+        {"symbol": s, "bids": [{"price": 0.5, "qty": 1.0}], "asks": [], "checksum": 7}
+        for s in ("MATIC/USD", "DOGE/USD")
+    ]
+    raw = dumps({"channel": "book", "type": "update", "data": data})
+    ours, other = venue.parse(raw, 4)
+    assert ours == BookDelta("kraken", "MATIC/USD", 4, 4, [(0.5, 1.0)], [], checksum=7)
+    assert other == BookDelta("kraken", "DOGE/USD", 4, 4, [(0.5, 1.0)], [], checksum=None)
+    assert venue.unverified == {}

@@ -303,3 +303,33 @@ def test_error_replies_name_code_and_message() -> None:
     raw = b'{"event":"error","code":"60018","msg":"Wrong URL or channel:books9","connId":"x"}'
     with pytest.raises(ProtocolError, match=r"60018.*books9"):
         OkxProtocol([SYM]).parse(raw, 1)
+
+
+def test_millisecond_times_are_read_as_integers_from_text_or_number() -> None:
+    venue = OkxProtocol([SYM])
+    as_number = books("update", [["1", "1"]], [], seq=2, prev=1).replace(
+        b'"ts":"1597026383085"', b'"ts":1597026383085'
+    )
+    for raw in (books("update", [["1", "1"]], [], seq=2, prev=1), as_number):
+        (delta,) = venue.parse(raw, 1)
+        assert delta.ts == 1597026383085000
+    for bad in (b'"ts":"1.5"', b'"ts":"x"', b'"ts":""', b'"ts":" 1"', b'"ts":null'):
+        raw = books("update", [["1", "1"]], [], seq=2, prev=1)
+        with pytest.raises(ProtocolError):
+            venue.parse(raw.replace(b'"ts":"1597026383085"', bad), 1)
+    trade = (
+        b'{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT",'
+        b'"tradeId":"1","px":"1","sz":"1","side":"buy","ts":"TS"}]}'
+    )
+    (sold,) = venue.parse(trade.replace(b"TS", b"1630048897897"), 1)
+    assert sold.ts == 1630048897897000
+    with pytest.raises(ProtocolError):
+        venue.parse(trade.replace(b"TS", b"soon"), 1)
+
+
+def test_a_one_sided_update_has_an_empty_other_side() -> None:
+    (delta,) = OkxProtocol([SYM]).parse(
+        books("update", [], [["8477.5", "0.25"], ["8478", "0"]], seq=2, prev=1), 1
+    )
+    assert isinstance(delta, BookDelta)
+    assert (delta.bids, delta.asks) == ([], [(8477.5, 0.25), (8478.0, 0.0)])

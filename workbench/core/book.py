@@ -12,7 +12,7 @@ failed check and valid again once a snapshot is applied (``apply_snapshot`` does
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from workbench.events import Level
 
@@ -76,6 +76,8 @@ class OrderBook:
     def truncate(self, depth: int) -> tuple[list[float], list[float]]:
         """Keep the best ``depth`` levels per side and return the prices removed: venues that
         stream a fixed-depth book (Kraken) send no delete for a level pushed out of it."""
+        if len(self._bid_prices) <= depth >= len(self._ask_prices):
+            return [], []  # the common case after a message: nothing to cut
         excess = len(self._bid_prices) - depth
         removed_bids = self._bid_prices[:excess] if excess > 0 else []  # bids ascend
         removed_asks = self._ask_prices[depth:]
@@ -150,6 +152,19 @@ class OrderBook:
             [(p, bids[p]) for p in reversed(bid_prices)],
             [(p, asks[p]) for p in self._ask_prices[:n]],
         )
+
+    def top_prices(self, n: int) -> tuple[list[float], list[float]]:
+        """The best ``n`` prices per side, best first (bids descending, asks ascending), as
+        new lists: two C slices, no size lookups and no tuples, for a caller that only needs
+        to know whether the top of the book moved (a checksum cache)."""
+        if n <= 0:
+            return [], []
+        return self._bid_prices[: -n - 1 : -1], self._ask_prices[:n]
+
+    def size_maps(self) -> tuple[Mapping[float, float], Mapping[float, float]]:
+        """Read-only live views price → size of the bid and the ask side (the book's own
+        mappings: valid until the next ``apply_snapshot``, never to be modified)."""
+        return self._bids, self._asks
 
     def bids(self) -> list[Level]:
         return self.top(len(self._bid_prices))[0]

@@ -32,7 +32,6 @@ from workbench.events import (
     Trade,
 )
 from workbench.venues.base import SeqRule, VenueProtocol
-from workbench.venues.numbers import levels as _levels
 from workbench.venues.numbers import positive as _decimal
 
 BOOK_CHANNEL = "diff_order_book_"
@@ -53,19 +52,32 @@ QUOTE_CURRENCIES: tuple[str, ...] = tuple(
 HEARTBEAT = '{"event":"bts:heartbeat"}'
 
 Decimal = Annotated[str, msgspec.Meta(max_length=40)]
-Levels = list[tuple[Decimal, Decimal]]
 Micros = Annotated[str, msgspec.Meta(max_length=19)]
+_MAX = 1.7976931348623157e308
+Price = Annotated[float, msgspec.Meta(gt=0.0, le=_MAX)]
+Size = Annotated[float, msgspec.Meta(ge=0.0, le=_MAX)]
+Levels = list[tuple[Price, Size]]
+"""Wire ``[["9317.09","2.67910000"], ...]``, read by a lax decoder: exactly these decimal
+strings become correctly rounded floats in C (the value ``float()`` gives; no whitespace,
+``+``, ``_`` or non-ASCII digits), and the bounds reject NaN, infinities, non-positive prices
+and negative sizes — ``numbers.levels`` without a Python loop."""
 
 
-class _Book(msgspec.Struct):
+class _Book(msgspec.Struct, gc=False):
+    """A diff's ``data`` and the REST book alike. Decoded lax (see :data:`Levels`); lax mode
+    never turns a number into a ``str``, so ``microtimestamp`` stays a checked string.
+    ``gc=False`` (here and on :class:`_BookMessage`): built from JSON, these can form no
+    cycle, so the cyclic GC need not track them."""
+
     microtimestamp: Micros
     bids: Levels
     asks: Levels
 
 
-class _BookMessage(msgspec.Struct, tag="data", tag_field="event"):
+class _BookMessage(msgspec.Struct, tag="data", tag_field="event", gc=False):
     channel: str
-    data: _Book
+    data: msgspec.Raw
+    """Decoded by the lax book decoder: the envelope and the trades stay strict."""
 
 
 class _TradeBody(msgspec.Struct):
@@ -127,7 +139,7 @@ class BitstampProtocol(VenueProtocol):
     snapshot_in_band: ClassVar[bool] = False
 
     _decoder = msgspec.json.Decoder(_Message, strict=True)
-    _book_decoder = msgspec.json.Decoder(_Book, strict=True)
+    _book_decoder = msgspec.json.Decoder(_Book, strict=False)
 
     def __init__(self, symbols: list[str]) -> None:
         super().__init__(symbols)
@@ -186,7 +198,10 @@ class BitstampProtocol(VenueProtocol):
             if not channel.startswith(BOOK_CHANNEL):
                 raise ProtocolError(f"book data on unexpected channel {channel!r}")
             pair = channel[len(BOOK_CHANNEL) :]
-            book = msg.data
+            try:
+                book = self._book_decoder.decode(msg.data)
+            except msgspec.DecodeError as exc:
+                raise ProtocolError(f"diff book: {exc}") from None
             micros = _micros(book.microtimestamp)
             return [
                 BookDelta(
@@ -194,8 +209,8 @@ class BitstampProtocol(VenueProtocol):
                     self._by_pair.get(pair, pair),
                     micros,
                     recv_ts,
-                    _levels(book.bids),
-                    _levels(book.asks),
+                    book.bids,
+                    book.asks,
                     micros,
                 )
             ]
@@ -242,6 +257,4 @@ class BitstampProtocol(VenueProtocol):
         except msgspec.DecodeError as exc:
             raise ProtocolError(f"REST order_book: {exc}") from None
         micros = _micros(book.microtimestamp)
-        return BookSnapshot(
-            self.name, symbol, micros, recv_ts, _levels(book.bids), _levels(book.asks), micros
-        )
+        return BookSnapshot(self.name, symbol, micros, recv_ts, book.bids, book.asks, micros)

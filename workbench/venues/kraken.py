@@ -38,15 +38,17 @@ from __future__ import annotations
 
 import itertools
 import zlib
+from collections.abc import Callable, Mapping
+from itertools import compress
+from operator import is_not, itemgetter
 from typing import Annotated, ClassVar, Literal, cast
 
 import msgspec
 
 from workbench.core.book import OrderBook
 from workbench.errors import ProtocolError
-from workbench.events import BookDelta, BookSnapshot, Heartbeat, Level, MarketEvent, Trade
+from workbench.events import BookDelta, BookSnapshot, Heartbeat, MarketEvent, Trade
 from workbench.venues.base import VenueProtocol
-from workbench.venues.checksums import fixed_digits
 from workbench.venues.numbers import iso_us
 
 DEPTH = 25
@@ -64,12 +66,14 @@ Precision = Annotated[int, msgspec.Meta(ge=0, le=18)]
 Checksum = Annotated[int, msgspec.Meta(ge=0, le=0xFFFFFFFF)]
 
 
-class _Level(msgspec.Struct):
+# ``gc=False`` on the book structs: built from JSON, they hold scalars and lists of them and
+# can form no cycle, so the cyclic GC need not track the thousands made per second.
+class _Level(msgspec.Struct, gc=False):
     price: Price
     qty: Qty
 
 
-class _BookData(msgspec.Struct):
+class _BookData(msgspec.Struct, gc=False):
     symbol: str
     bids: list[_Level]
     asks: list[_Level]
@@ -77,7 +81,7 @@ class _BookData(msgspec.Struct):
     timestamp: str | None = None
 
 
-class _Book(msgspec.Struct, tag="book", tag_field="channel"):
+class _Book(msgspec.Struct, tag="book", tag_field="channel", gc=False):
     type: Literal["snapshot", "update"]
     data: list[_BookData]
 
@@ -132,53 +136,108 @@ class _Reply(msgspec.Struct):
 _Channel = _Book | _Trades | _Heartbeat | _Status | _Instrument
 
 
-class _Checksummer:
-    """The checksum of one symbol's book, computed after every message, so made cheap: each
-    level's text is cached by (price, qty), and each side's last top 10 is kept with its text
-    (asks with their CRC) so a side the message did not touch costs one list comparison."""
+class _LevelTexts(dict[tuple[float, float], bytes]):
+    """Kraken's text of a level, ``fixed_digits(price) + fixed_digits(qty)`` as ASCII bytes,
+    by (price, qty): formatted on the first lookup (``__missing__``), a C dict hit after
+    that. Equal floats have equal text (prices and sizes in a book are > 0, so no ``-0.0``),
+    which makes the values a sound key. A level entering the top 10 is mostly a new size at a
+    price seen before, so price texts have their own cache. Both are cleared wholesale when
+    they outgrow :data:`_TEXT_CACHE_LIMIT`."""
 
-    __slots__ = (
-        "_ask_crc",
-        "_asks",
-        "_bid_text",
-        "_bids",
-        "_price_precision",
-        "_qty_precision",
-        "_texts",
-    )
+    __slots__ = ("_price_format", "_prices", "_qty_format")
 
     def __init__(self, price_precision: int, qty_precision: int) -> None:
-        self._price_precision = price_precision
-        self._qty_precision = qty_precision
-        self._texts: dict[Level, bytes] = {}
-        self._asks: list[Level] = []
-        self._ask_crc = zlib.crc32(b"")
-        self._bids: list[Level] = []
-        self._bid_text = b""
+        super().__init__()
+        # ``b"%.Nf" % x`` is ``fixed_digits``' ``f"{x:.Nf}"``: the same correctly rounded
+        # fixed-point digits (never an exponent), produced as bytes.
+        self._price_format = b"%%.%df" % price_precision
+        self._qty_format = b"%%.%df" % qty_precision
+        self._prices: dict[float, bytes] = {}
 
-    def __call__(self, bids: list[Level], asks: list[Level]) -> int:
-        if asks != self._asks:
-            self._asks = asks
-            self._ask_crc = zlib.crc32(self._text(asks))
-        if bids != self._bids:
-            self._bids = bids
-            self._bid_text = self._text(bids)
-        return zlib.crc32(self._bid_text, self._ask_crc)
+    def __missing__(self, level: tuple[float, float]) -> bytes:
+        if len(self) >= _TEXT_CACHE_LIMIT:
+            self.clear()
+        price, qty = level
+        prices = self._prices
+        price_text = prices.get(price)
+        if price_text is None:
+            if len(prices) >= _TEXT_CACHE_LIMIT:
+                prices.clear()
+            price_text = (self._price_format % price).replace(b".", b"").lstrip(b"0")
+            prices[price] = price_text
+        text = self[level] = price_text + (self._qty_format % qty).replace(b".", b"").lstrip(b"0")
+        return text
 
-    def _text(self, levels: list[Level]) -> bytes:
-        texts = self._texts
-        known = list(map(texts.get, levels))
-        if None in known:
-            if len(texts) > _TEXT_CACHE_LIMIT:
-                texts.clear()
-            for i, level in enumerate(levels):
-                if known[i] is None:
-                    price, qty = level
-                    text = fixed_digits(price, self._price_precision) + fixed_digits(
-                        qty, self._qty_precision
-                    )
-                    known[i] = texts[level] = text.encode("ascii")
-        return b"".join(cast(list[bytes], known))
+
+_SizesOf = Callable[[Mapping[float, float]], tuple[float, ...]]
+
+
+def _sizes_of(prices: list[float]) -> _SizesOf:
+    """A C function reading the sizes at ``prices`` from a side's mapping, as a tuple."""
+    if len(prices) >= 2:
+        return cast(_SizesOf, itemgetter(*prices))
+    if prices:
+        price = prices[0]
+        return lambda sizes: (sizes[price],)
+    return lambda sizes: ()
+
+
+class _Side:
+    """One side's top 10 as last seen: prices (best first), a C getter of their sizes, the
+    sizes it read, each level's text and the side's text."""
+
+    __slots__ = ("parts", "prices", "sizes", "sizes_of", "text", "texts")
+
+    def __init__(self, texts: _LevelTexts) -> None:
+        self.texts = texts
+        self.prices: list[float] = []
+        self.sizes_of = _sizes_of([])
+        self.sizes: tuple[float, ...] = ()
+        self.parts: list[bytes] = []
+        self.text = b""
+
+    def resized(self, sizes: tuple[float, ...]) -> None:
+        """Same prices, some sizes changed: re-text only the levels whose size object is
+        not the one seen last time (usually one)."""
+        parts = self.parts
+        prices = self.prices
+        texts = self.texts
+        for i in compress(range(len(sizes)), map(is_not, sizes, self.sizes)):
+            parts[i] = texts[prices[i], sizes[i]]
+        self.sizes = sizes
+        self.text = b"".join(parts)
+
+    def repriced(self, prices: list[float], size_map: Mapping[float, float]) -> None:
+        """The prices moved (a level entered, left or was inserted in the top 10)."""
+        self.prices = prices
+        self.sizes_of = _sizes_of(prices)
+        self.sizes = sizes = self.sizes_of(size_map)
+        self.parts = parts = list(map(self.texts.__getitem__, zip(prices, sizes, strict=True)))
+        self.text = b"".join(parts)
+
+
+class _Checksummer:
+    """What :meth:`KrakenProtocol.checksum` keeps per symbol between messages: each side's
+    last top 10 with its text, the asks' CRC and the whole CRC.
+
+    The checksum runs after every message, so it is made cheap. Most messages leave a
+    side's top 10 as it was (they change deeper levels or only the other side): such a side
+    costs a C slice, a list comparison, one C ``itemgetter`` call and a tuple comparison, and
+    its text is reused. A side whose sizes changed re-texts the changed levels only; one
+    whose prices moved is re-joined from the per-level text cache, which formats only levels
+    it has not seen. The asks come first in the string, so their CRC is kept and
+    ``zlib.crc32`` continues it over the bids' text. Everything is derived from the book as
+    it stands (never from the messages parsed), so any change to it, by whatever path, is
+    seen."""
+
+    __slots__ = ("ask_crc", "asks", "bids", "crc")
+
+    def __init__(self, price_precision: int, qty_precision: int) -> None:
+        texts = _LevelTexts(price_precision, qty_precision)
+        self.asks = _Side(texts)
+        self.bids = _Side(texts)
+        self.ask_crc = zlib.crc32(b"")
+        self.crc = zlib.crc32(b"")
 
 
 class KrakenProtocol(VenueProtocol):
@@ -201,6 +260,8 @@ class KrakenProtocol(VenueProtocol):
         self._req_ids = itertools.count(1)
         self._precision: dict[str, tuple[int, int]] = {}
         self._booked: set[str] = set()
+        self._ready: dict[str, str] = {}
+        """Wire symbol → symbol, for the symbols whose updates take the fast path."""
         self._summers: dict[str, _Checksummer] = {}
         self.unverified: dict[str, int] = {}
         """Book messages per symbol sent on before the symbol's precisions were known."""
@@ -227,6 +288,7 @@ class KrakenProtocol(VenueProtocol):
         """Unsubscribe and resubscribe ``symbol``'s book: Kraken answers with a snapshot."""
         wire = [self._wire.get(symbol, symbol)]
         self._booked.discard(symbol)
+        self._update_ready(symbol)
         return [
             self._request("unsubscribe", {"channel": "book", "symbol": wire, "depth": DEPTH}),
             self._request(
@@ -250,42 +312,108 @@ class KrakenProtocol(VenueProtocol):
         return []
 
     def checksum(self, symbol: str, book: OrderBook) -> int:
-        """CRC32 of the top 10 asks then bids, each price and qty at the pair's precision."""
+        """CRC32 of the top 10 asks then bids, each price and qty at the pair's precision
+        (the work is described on :class:`_Checksummer`; written out here, not in a method
+        of it, to save a call per message)."""
         summer = self._summers.get(symbol)
         if summer is None:
             summer = self._summers[symbol] = _Checksummer(*self._precision[symbol])
-        bids, asks = book.top(CHECKSUM_LEVELS)
-        return summer(bids, asks)
+        bid_prices, ask_prices = book.top_prices(CHECKSUM_LEVELS)
+        bid_map, ask_map = book.size_maps()
+        asks = summer.asks
+        bids = summer.bids
+        changed = False
+        if ask_prices != asks.prices:
+            asks.repriced(ask_prices, ask_map)
+            summer.ask_crc = zlib.crc32(asks.text)
+            changed = True
+        else:
+            sizes = asks.sizes_of(ask_map)
+            if sizes != asks.sizes:
+                asks.resized(sizes)
+                summer.ask_crc = zlib.crc32(asks.text)
+                changed = True
+        if bid_prices != bids.prices:
+            bids.repriced(bid_prices, bid_map)
+            changed = True
+        else:
+            sizes = bids.sizes_of(bid_map)
+            if sizes != bids.sizes:
+                bids.resized(sizes)
+                changed = True
+        if changed:
+            summer.crc = zlib.crc32(bids.text, summer.ask_crc)
+        return summer.crc
 
     # -- message kinds -------------------------------------------------------------------
     def _book(self, msg: _Book, recv_ts: int) -> list[MarketEvent]:
+        if msg.type == "snapshot":
+            return [self._book_event(data, True, recv_ts) for data in msg.data]
+        # Updates: the hot path. ``_ready`` holds the symbols with nothing left to decide
+        # (subscribed, snapshot seen on this connection, precisions known); anything else
+        # goes through ``_book_event``, which applies every rule.
+        ready = self._ready
         name = self.name
-        snapshot = msg.type == "snapshot"
         events: list[MarketEvent] = []
         for data in msg.data:
-            symbol = self._user.get(data.symbol, data.symbol)
-            ts = self._time(data.timestamp) if data.timestamp is not None else recv_ts
-            bids = [(level.price, level.qty) for level in data.bids] if data.bids else []
-            asks = [(level.price, level.qty) for level in data.asks] if data.asks else []
-            subscribed = symbol in self._wire
-            if snapshot:
-                self._booked.add(symbol)
-            elif subscribed and symbol not in self._booked:
-                raise ProtocolError(
-                    f"book update for {symbol} before its snapshot on this connection"
-                )
-            checksum: int | None = data.checksum
-            if symbol not in self._precision:
-                checksum = None
-                if subscribed:
-                    self.unverified[symbol] = self.unverified.get(symbol, 0) + 1
-            if snapshot:
-                events.append(
-                    BookSnapshot(name, symbol, ts, recv_ts, bids, asks, checksum=checksum)
-                )
+            symbol = ready.get(data.symbol)
+            if symbol is None:
+                events.append(self._book_event(data, False, recv_ts))
+                continue
+            text = data.timestamp
+            if text is None:
+                ts = recv_ts
             else:
-                events.append(BookDelta(name, symbol, ts, recv_ts, bids, asks, checksum=checksum))
+                micros = text[20:26]
+                head, second = self._second
+                if text[:20] == head and text[26:] == "Z" and micros.isdecimal():
+                    ts = second + int(micros)
+                else:
+                    ts = self._time(text)
+            events.append(
+                BookDelta(
+                    name,
+                    symbol,
+                    ts,
+                    recv_ts,
+                    [(level.price, level.qty) for level in data.bids] if data.bids else [],
+                    [(level.price, level.qty) for level in data.asks] if data.asks else [],
+                    None,
+                    None,
+                    data.checksum,
+                )
+            )
         return events
+
+    def _book_event(self, data: _BookData, snapshot: bool, recv_ts: int) -> MarketEvent:
+        symbol = self._user.get(data.symbol, data.symbol)
+        ts = self._time(data.timestamp) if data.timestamp is not None else recv_ts
+        bids = [(level.price, level.qty) for level in data.bids] if data.bids else []
+        asks = [(level.price, level.qty) for level in data.asks] if data.asks else []
+        subscribed = symbol in self._wire
+        if snapshot:
+            self._booked.add(symbol)
+            self._update_ready(symbol)
+        elif subscribed and symbol not in self._booked:
+            raise ProtocolError(f"book update for {symbol} before its snapshot on this connection")
+        checksum: int | None = data.checksum
+        if symbol not in self._precision:
+            checksum = None
+            if subscribed:
+                self.unverified[symbol] = self.unverified.get(symbol, 0) + 1
+        if snapshot:
+            return BookSnapshot(self.name, symbol, ts, recv_ts, bids, asks, checksum=checksum)
+        return BookDelta(self.name, symbol, ts, recv_ts, bids, asks, checksum=checksum)
+
+    def _update_ready(self, symbol: str) -> None:
+        """Keep ``_ready`` (wire symbol → symbol) to: subscribed, booked, precisions known."""
+        wire = self._wire.get(symbol)
+        if wire is None:
+            return
+        if symbol in self._booked and symbol in self._precision:
+            self._ready[wire] = symbol
+        else:
+            self._ready.pop(wire, None)
 
     def _trades(self, msg: _Trades, recv_ts: int) -> list[MarketEvent]:
         name = self.name
@@ -313,19 +441,20 @@ class KrakenProtocol(VenueProtocol):
             if self._precision.get(symbol) != precision:
                 self._precision[symbol] = precision
                 self._summers.pop(symbol, None)
+                self._update_ready(symbol)
 
     def _time(self, text: str) -> int:
         """RFC 3339 µs time; the whole-second part is parsed once per second, not per message
-        (a full ``iso_us`` costs more than the rest of a book update)."""
-        if len(text) == 27 and text[19] == "." and text[26] == "Z":
-            micros = text[20:26]
-            if micros.isdecimal():
-                head = text[:19]
-                second_head, second = self._second
-                if head != second_head:
-                    second = iso_us(head + "Z")
-                    self._second = (head, second)
-                return second + int(micros)
+        (a full ``iso_us`` costs more than the rest of a book update). ``_second`` holds the
+        text up to the fraction's ``.`` and its µs; :meth:`_book` inlines the first test."""
+        micros = text[20:26]
+        head, second = self._second
+        if text[:20] == head and text[26:] == "Z" and micros.isdecimal():
+            return second + int(micros)
+        if len(text) == 27 and text[19] == "." and text[26] == "Z" and micros.isdecimal():
+            second = iso_us(text[:19] + "Z")
+            self._second = (text[:20], second)
+            return second + int(micros)
         return iso_us(text)
 
     def _reply(self, payload: bytes, error: msgspec.DecodeError) -> list[MarketEvent]:

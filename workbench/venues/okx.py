@@ -54,7 +54,6 @@ from workbench.events import (
 )
 from workbench.venues.base import SeqRule, VenueProtocol
 from workbench.venues.checksums import okx_checksum, plain
-from workbench.venues.numbers import ms_us
 
 BOOK_CHANNEL = "books"
 """400 levels: a snapshot, then 100 ms increments (``books5`` / ``bbo-tbt`` are snapshots only,
@@ -74,17 +73,21 @@ OkxLevel = tuple[Positive, NonNegative, str, str]
 Text = Annotated[str, msgspec.Meta(max_length=40)]
 
 
-class _Arg(msgspec.Struct):
+# ``gc=False`` on the decoded structs: built from JSON, they hold scalars and lists of them
+# and can form no cycle, so the cyclic GC need not track the thousands made per second.
+class _Arg(msgspec.Struct, gc=False):
     channel: str
     instId: str | None = None
 
 
-class _Data(msgspec.Struct):
+class _Data(msgspec.Struct, gc=False):
     """One ``data`` element of a ``books`` or a ``trades`` push (which is which is in ``arg``:
     one struct for both keeps the decode single-pass; :meth:`OkxProtocol.parse` checks that
     the fields of the channel are there)."""
 
-    ts: str
+    ts: int
+    """Milliseconds; OKX sends a decimal string, which the lax decoder reads as an int in C
+    (an integral number's text; a fraction, spaces, ``+`` or letters are decode errors)."""
     asks: list[OkxLevel] | None = None
     bids: list[OkxLevel] | None = None
     checksum: int = 0
@@ -97,7 +100,7 @@ class _Data(msgspec.Struct):
     side: Literal["buy", "sell"] | None = None
 
 
-class _Envelope(msgspec.Struct):
+class _Envelope(msgspec.Struct, gc=False):
     """Both shapes OKX sends: a data push (``arg`` + ``data``) or an ``event`` reply."""
 
     arg: _Arg | None = None
@@ -221,20 +224,23 @@ class OkxProtocol(VenueProtocol):
         verify = symbol in self._texts
         events: list[MarketEvent] = []
         for d in data:
-            if d.bids is None or d.asks is None:
+            raw_bids = d.bids
+            raw_asks = d.asks
+            if raw_bids is None or raw_asks is None:
                 raise ProtocolError("books data without bids or asks")
-            bids = [(level[0], level[1]) for level in d.bids]
-            asks = [(level[0], level[1]) for level in d.asks]
+            # Most updates touch one side: an empty side skips the comprehension's call.
+            bids = [(level[0], level[1]) for level in raw_bids] if raw_bids else []
+            asks = [(level[0], level[1]) for level in raw_asks] if raw_asks else []
             checksum = d.checksum or None
             if checksum is not None:
                 verify = True
             if snapshot:
                 event: MarketEvent = BookSnapshot(
-                    name, symbol, ms_us(d.ts), recv_ts, bids, asks, d.seqId, checksum=checksum
+                    name, symbol, d.ts * 1000, recv_ts, bids, asks, d.seqId, checksum=checksum
                 )
             else:
                 event = BookDelta(
-                    name, symbol, ms_us(d.ts), recv_ts, bids, asks, d.seqId, d.prevSeqId, checksum
+                    name, symbol, d.ts * 1000, recv_ts, bids, asks, d.seqId, d.prevSeqId, checksum
                 )
             events.append(event)
         if verify:
@@ -275,7 +281,7 @@ class OkxProtocol(VenueProtocol):
                 Trade(
                     name,
                     user.get(t.instId, t.instId),
-                    ms_us(t.ts),
+                    t.ts * 1000,
                     recv_ts,
                     t.px,
                     t.sz,
