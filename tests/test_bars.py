@@ -8,6 +8,7 @@ DuckDB adds in parallel and in a different order.
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -287,23 +288,91 @@ def test_bars_written_to_the_table_equal_pandas_resample(
     assert_bars_equal(got, reference(trades, interval, empty))
 
 
-@given(st.data(), intervals, policies, st.floats(0, 1))
+@given(st.data(), intervals, policies, st.lists(st.floats(0, 1), min_size=1, max_size=3))
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_incremental_updates_equal_a_full_recompute(
-    data: st.DataObject, interval: str, empty: str, split: float
+    data: st.DataObject, interval: str, empty: str, splits: list[float]
 ) -> None:
-    """Trades arrive in two parts (the second not older than the first), one update after each.
+    """Trades arrive in parts (each not older than the one before), one update after each.
 
-    Includes series that only appear in the second part and series that stop in the first.
+    Includes series that only appear in a later part, series that stop early (so the series'
+    last stored bars differ), and trades sharing a timestamp across parts.
     """
     trades = data.draw(trade_frames(interval)).sort_values("ts", kind="stable")
-    first, second = trades.iloc[: int(split * len(trades))], trades.iloc[int(split * len(trades)) :]
+    bounds = [0, *sorted(int(f * len(trades)) for f in splits), len(trades)]
+    with store_with(trades.iloc[: bounds[1]]) as store:
+        update_bars(store, interval, empty=empty)
+        for start, stop in itertools.pairwise(bounds[1:]):
+            insert_trades(store, trades.iloc[start:stop])
+            update_bars(store, interval, empty=empty)
+        got = stored(store, interval)
+    assert_bars_equal(got, reference(trades, interval, empty))
+
+
+@given(st.data(), intervals, policies)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_trades_after_each_series_last_bar_update_exactly_in_any_arrival_order(
+    data: st.DataObject, interval: str, empty: str
+) -> None:
+    """Each series' new trades are at or after its own last stored bucket, in any order.
+
+    A series that stopped early gets trades older than the other series' last bars, a new
+    series starts in the tail, and trades can share timestamps with ones already stored: the
+    result is still exactly a full recompute, with opens and closes in arrival order.
+    """
+    micros = parse_interval(interval).micros
+    first = data.draw(trade_frames(interval))
     with store_with(first) as store:
         update_bars(store, interval, empty=empty)
+        cuts = {
+            (e, s): int((pd.Timestamp(cut) - T0) / pd.Timedelta(microseconds=1))
+            for e, s, cut in store.sql(
+                "SELECT exchange, symbol, max(ts) AS cut FROM bars GROUP BY ALL"
+            ).itertuples(index=False)
+        }
+        rows = data.draw(
+            st.lists(
+                st.tuples(
+                    st.sampled_from(SERIES),
+                    st.integers(0, 3 * micros),
+                    st.sampled_from([0, 1]),  # 1: exactly on a stored trade's timestamp
+                    st.floats(1.0, 1000.0).map(lambda p: round(p, 2)),
+                    st.sampled_from(["buy", "sell"]),
+                ),
+                max_size=40,
+            )
+        )
+        stored_times = first.groupby(["exchange", "symbol"])["ts"].max()
+        later = []
+        for series, offset, on_stored, price, side in rows:
+            if on_stored and series in stored_times.index and series in cuts:
+                at = int((stored_times[series] - T0) / pd.Timedelta(microseconds=1))
+            else:  # a series without bars yet must appear in the tail to be picked up
+                at = cuts.get(series, min(cuts.values(), default=0)) + offset
+            later.append((series, at, price, 1.0, side))
+        second = trades_frame(later)
         insert_trades(store, second)
         update_bars(store, interval, empty=empty)
         got = stored(store, interval)
-    assert_bars_equal(got, reference(trades, interval, empty))
+    assert_bars_equal(got, reference(pd.concat([first, second]), interval, empty))
+
+
+@given(st.data(), refinements, policies, st.floats(0, 1))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_coarse_bars_from_fine_bars_update_incrementally(
+    data: st.DataObject, pair: tuple[str, str], empty: str, split: float
+) -> None:
+    fine, coarse = pair
+    trades = data.draw(trade_frames(fine, buckets=200)).sort_values("ts", kind="stable")
+    cut = int(split * len(trades))
+    with store_with(trades.iloc[:cut]) as store:
+        update_bars(store, fine, empty=empty)
+        update_bars(store, coarse, from_interval=fine, empty=empty)
+        insert_trades(store, trades.iloc[cut:])
+        update_bars(store, fine, empty=empty)
+        update_bars(store, coarse, from_interval=fine, empty=empty)
+        got = stored(store, coarse)
+    assert_bars_equal(got, reference(trades, coarse, empty))
 
 
 @given(st.data(), refinements, policies)
@@ -343,6 +412,68 @@ def test_a_series_first_seen_in_the_tail_is_computed_whole() -> None:
         assert update_bars(store, "1m") == 1 + 6  # BTC's last bucket, all of ETH
         got = stored(store, "1m")
     assert_bars_equal(got, reference(pd.concat([btc, eth]), "1m", "omit"))
+
+
+def test_each_series_is_recomputed_from_its_own_last_bar() -> None:
+    """An illiquid series lags: its tail starts earlier than the others' and is read from there.
+
+    Stored bars before each series' last one are not recomputed (marked ones stay marked);
+    a late trade sharing the timestamp of a stored one closes the bar, by arrival order.
+    """
+    btc = trades_frame([(SERIES[0], i * 10_000_000, 100.0 + i, 1.0, "buy") for i in range(60)])
+    eth = trades_frame([(SERIES[1], i * 30_000_000, 50.0 + i, 2.0, "sell") for i in range(6)])
+    later = trades_frame(
+        [
+            (SERIES[1], 150_000_000, 49.0, 1.0, "buy"),  # same ts as ETH's last trade
+            (SERIES[1], 370_000_000, 48.0, 1.0, "sell"),  # before BTC's last bar
+            (SERIES[0], 590_000_000, 99.0, 1.0, "buy"),
+            (SERIES[0], 730_000_000, 98.0, 1.0, "sell"),
+        ]
+    )
+    with store_with(pd.concat([btc, eth])) as store:
+        assert update_bars(store, "1m") == 10 + 3
+        marked = [
+            (SERIES[0], T0 + pd.Timedelta(minutes=8)),
+            (SERIES[1], T0 + pd.Timedelta(minutes=1)),
+        ]
+        for (exchange, symbol), ts in marked:
+            store.sql(
+                "UPDATE bars SET close = -1 WHERE exchange = ? AND symbol = ? AND ts = ?",
+                [exchange, symbol, ts],
+            )
+        insert_trades(store, later)
+        assert update_bars(store, "1m") == 2 + 2  # BTC 9 and 12, ETH 2 and 6
+        got = stored(store, "1m")
+    expected = reference(pd.concat([btc, eth, later]), "1m", "omit")
+    for (exchange, symbol), ts in marked:
+        row = (expected["exchange"] == exchange) & (expected["symbol"] == symbol)
+        expected.loc[row & (expected["ts"] == ts), "close"] = -1.0
+    assert_bars_equal(got, expected)
+    eth_bar = got[(got["symbol"] == "ETH-USD") & (got["ts"] == T0 + pd.Timedelta(minutes=2))]
+    assert eth_bar[["open", "close", "trades"]].to_numpy().tolist() == [[54.0, 49.0, 3]]
+
+
+def test_an_update_of_one_symbol_leaves_the_other_series_alone() -> None:
+    first = trades_frame(
+        [(s, i * 20_000_000, 10.0 + i, 1.0, "buy") for s in SERIES for i in range(9)]
+    )
+    second = trades_frame(
+        [(s, 200_000_000 + i, 20.0, 1.0, "sell") for s in SERIES for i in range(3)]
+    )
+    with store_with(first) as store:
+        update_bars(store, "1m")
+        before = stored(store, "1m")
+        insert_trades(store, second)
+        assert update_bars(store, "1m", symbol="ETH-USD") == 1 + 1
+        got = stored(store, "1m")
+        eth = got["symbol"] == "ETH-USD"
+        assert_bars_equal(
+            got[eth],
+            reference(pd.concat([first, second]), "1m", "omit").query("symbol == 'ETH-USD'"),
+        )
+        assert_bars_equal(got[~eth], before[before["symbol"] != "ETH-USD"])
+        update_bars(store, "1m")
+        assert_bars_equal(stored(store, "1m"), reference(pd.concat([first, second]), "1m", "omit"))
 
 
 def test_update_selects_series_and_names_what_exists_when_nothing_matches() -> None:
