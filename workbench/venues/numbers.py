@@ -72,11 +72,3 @@ def iso_us(text: str) -> int:
         moment = moment.replace(tzinfo=UTC)
     delta = moment - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def ms_us(value: int | str) -> int:
-    """Milliseconds since the epoch (number or decimal string) → µs."""
-    try:
-        return int(value) * 1000
-    except ValueError:
-        raise ProtocolError(f"bad millisecond timestamp {value!r}") from None
