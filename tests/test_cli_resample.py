@@ -56,6 +56,23 @@ def test_resample_writes_bars_then_updates_only_the_tail(tmp_path: Path) -> None
     assert query(db, "SELECT count(*), sum(trades) FROM bars WHERE interval = '1m'") == [(26, 78)]
 
 
+def test_runs_that_leave_series_at_different_bars_end_where_full_does(tmp_path: Path) -> None:
+    """A --symbol run moves one series ahead; the next run updates each from its own last bar."""
+    db = tmp_path / "wb.duckdb"
+    recorded(db, minutes=10)
+    assert workbench("resample", "--db", db, "--interval", "1m").returncode == 0
+    recorded(db, minutes=3, start=10)
+    ahead = workbench("resample", "--db", db, "--interval", "1m", "--symbol", "ETH-USD")
+    assert ahead.stdout == f"wrote 4 1m bars into {db} (23 in total)\n"
+    recorded(db, minutes=2, start=13)
+    rest = workbench("resample", "--db", db, "--interval", "1m")
+    assert rest.stdout == f"wrote 9 1m bars into {db} (30 in total)\n"  # BTC 9-14, ETH 12-14
+    rows = "SELECT * FROM bars WHERE interval = '1m' ORDER BY symbol, ts"
+    incremental = query(db, rows)
+    assert workbench("resample", "--db", db, "--interval", "1m", "--full").returncode == 0
+    assert query(db, rows) == incremental
+
+
 def test_resample_builds_coarser_bars_from_stored_ones_for_one_symbol(tmp_path: Path) -> None:
     db = tmp_path / "wb.duckdb"
     recorded(db, minutes=10)

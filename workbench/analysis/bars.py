@@ -291,16 +291,16 @@ def _bars_sql(
     filters = f"WHERE {' AND '.join(conditions)}" if conditions else ""
     aggregates = kind.aggregates(f"epoch_us(ts)::HUGEINT * {_ORDER_SCALE} + {order}")
     sort = "ORDER BY exchange, symbol, ts" if ordered else ""
-    tail = f", {extra}" if extra else ""
+    more = f", {extra}" if extra else ""
 
-    def aggregate(start: str, tail: str = "") -> str:
+    def aggregate(start: str, end: str = "") -> str:
         return f"""
-        SELECT exchange, symbol, {start}, {aggregates}{tail}
+        SELECT exchange, symbol, {start}, {aggregates}{end}
         FROM {source} {filters}
         GROUP BY exchange, symbol, {group}"""
 
     if empty == "omit":
-        return f"{aggregate(f'make_timestamp({bucket}) AS ts', tail)} {sort}"
+        return f"{aggregate(f'make_timestamp({bucket}) AS ts', more)} {sort}"
     return f"""
         WITH agg AS MATERIALIZED ({aggregate(f"{bucket} AS bucket")}),
         spine AS (
@@ -315,7 +315,7 @@ def _bars_sql(
               ON g.exchange = a.exchange AND g.symbol = a.symbol AND g.bucket >= a.bucket),
         filled AS (SELECT * FROM agg UNION ALL SELECT * FROM carried)
         SELECT exchange, symbol, make_timestamp(bucket) AS ts, open, high, low, close,
-               volume, vwap, trades, buy_volume, sell_volume{tail}
+               volume, vwap, trades, buy_volume, sell_volume{more}
         FROM filled
         {sort}"""
 
