@@ -11,11 +11,8 @@ code with the parser or the feed.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.helpers.replay_server import ReplayServer, Script
 from tests.venue_e2e import (
@@ -25,26 +22,13 @@ from tests.venue_e2e import (
     quarantined,
     query,
     record_venue,
+    serve,
     stored_trades,
 )
 
 EXCHANGE = "binance"
 ACK = b'{"result":null,"id":1}'
 E0 = 1763712000000  # ms
-
-
-@pytest.fixture
-def servers() -> Iterator[list[ReplayServer]]:
-    started: list[ReplayServer] = []
-    yield started
-    for server in started:
-        server.stop()
-
-
-def serve(servers: list[ReplayServer], scripts: list[Script], rest: dict[str, Any]) -> ReplayServer:
-    server = ReplayServer(scripts, rest=rest)
-    servers.append(server)
-    return server.start()
 
 
 class History:
@@ -175,8 +159,8 @@ def test_initial_sync_buffers_drops_stale_diffs_and_records_taker_sides(
     ]
     server = serve(
         servers,
-        [Script(frames)],
-        {"/api/v3/depth?symbol=BTCUSDT&limit=1000": snapshot},
+        *[Script(frames)],
+        rest={"/api/v3/depth?symbol=BTCUSDT&limit=1000": snapshot},
     )
     db = tmp_path / "rec.duckdb"
     record_venue(EXCHANGE, ["BTCUSDT"], server, db, duration=2.5, ws_path="/stream")
@@ -214,8 +198,8 @@ def test_gap_in_update_ids_refetches_the_snapshot_and_ends_valid(
     depth_path = "/api/v3/depth?symbol=ETHBTC&limit=1000"
     server = serve(
         servers,
-        [Script([ACK, *delivered])],
-        {depth_path: [first_snapshot, second_snapshot]},
+        *[Script([ACK, *delivered])],
+        rest={depth_path: [first_snapshot, second_snapshot]},
     )
     db = tmp_path / "rec.duckdb"
     record_venue(EXCHANGE, ["ETHBTC"], server, db, duration=2.5, ws_path="/stream")
@@ -256,8 +240,8 @@ def test_disconnect_rebuilds_the_book_and_backfills_missed_trades_once(
     ]
     server = serve(
         servers,
-        [Script([ACK, *before], close_after=True, delay=0.3), Script([ACK, *after])],
-        {
+        *[Script([ACK, *before], close_after=True, delay=0.3), Script([ACK, *after])],
+        rest={
             "/api/v3/depth?symbol=BTCUSDT&limit=1000": [first_snapshot, second_snapshot],
             "/api/v3/aggTrades?symbol=BTCUSDT&fromId=502&limit=1000": json.dumps(
                 [*missed, live]

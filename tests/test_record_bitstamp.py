@@ -13,11 +13,8 @@ or the feed.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.helpers.replay_server import ReplayServer, Script
 from tests.venue_e2e import (
@@ -27,26 +24,13 @@ from tests.venue_e2e import (
     quarantined,
     query,
     record_venue,
+    serve,
     stored_trades,
 )
 
 EXCHANGE = "bitstamp"
 T0 = 1763712000_000000  # µs
 BOOK_PATH = "/api/v2/order_book/btcusd/"
-
-
-@pytest.fixture
-def servers() -> Iterator[list[ReplayServer]]:
-    started: list[ReplayServer] = []
-    yield started
-    for server in started:
-        server.stop()
-
-
-def serve(servers: list[ReplayServer], scripts: list[Script], rest: dict[str, Any]) -> ReplayServer:
-    server = ReplayServer(scripts, rest=rest)
-    servers.append(server)
-    return server.start()
 
 
 def subscribed(channel: str) -> bytes:
@@ -192,7 +176,7 @@ def test_initial_sync_drops_diffs_the_snapshot_holds_and_records_taker_sides(
         b'{"event":"bts:error","channel":"","data":{"code":null,"message":"Bad subscription"}}',
         truth.diff(T0 + 700_000, [["84499", "0.00000000"]], [["84506", "1.00000000"]]),
     ]
-    server = serve(servers, [Script(frames)], {BOOK_PATH: snapshot})
+    server = serve(servers, Script(frames), rest={BOOK_PATH: snapshot})
     db = tmp_path / "rec.duckdb"
     record_venue(EXCHANGE, ["BTCUSD"], server, db, duration=2.5)
 
@@ -234,7 +218,7 @@ def test_reconnect_rebuilds_the_book_from_a_fresh_snapshot(
         trade(2002, T0 + 3_100_000, "100.10", "4", 1),
     ]
     rest = CurrentBook(BOOK_PATH, [first_snapshot, second_snapshot])
-    server = serve(servers, [Script(before, close_after=True), Script(after)], rest)
+    server = serve(servers, Script(before, close_after=True), Script(after), rest=rest)
     rest.server = server
     db = tmp_path / "rec.duckdb"
     record_venue(EXCHANGE, ["btcusd"], server, db, duration=3.0)
@@ -267,7 +251,7 @@ def test_crossed_book_resyncs_from_rest_and_ends_valid(
         truth.diff(T0 + 1_600_000, [], [["50.20", "0"], ["50.30", "4"]]),
     ]
     second_snapshot = truth.snapshot()  # fetched after everything above arrived
-    server = serve(servers, [Script(frames)], {BOOK_PATH: [first_snapshot, second_snapshot]})
+    server = serve(servers, Script(frames), rest={BOOK_PATH: [first_snapshot, second_snapshot]})
     db = tmp_path / "rec.duckdb"
     record_venue(EXCHANGE, ["btcusd"], server, db, duration=2.5)
 

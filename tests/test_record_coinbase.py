@@ -11,11 +11,8 @@ are every ``market_trades`` row once, with the taker side: the opposite of the m
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.helpers.replay_server import ReplayServer, Script
 from tests.venue_e2e import (
@@ -24,6 +21,7 @@ from tests.venue_e2e import (
     quality_events,
     quarantined,
     record_venue,
+    serve,
     stored_trades,
 )
 
@@ -138,20 +136,6 @@ def expected_trades(*frames: bytes) -> list[tuple[str, str, float, float, str]]:
 
 def kinds(db: Path) -> list[str]:
     return [kind for _, kind, _ in quality_events(db, EXCHANGE)]
-
-
-@pytest.fixture
-def servers() -> Iterator[list[ReplayServer]]:
-    started: list[ReplayServer] = []
-    yield started
-    for server in started:
-        server.stop()
-
-
-def serve(servers: list[ReplayServer], *scripts: Script) -> ReplayServer:
-    server = ReplayServer(list(scripts)).start()
-    servers.append(server)
-    return server
 
 
 def test_records_the_book_with_offers_and_taker_trades(

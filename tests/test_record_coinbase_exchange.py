@@ -10,11 +10,8 @@ REST trade once, with the taker side, the opposite of the maker ``side`` Coinbas
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.helpers.replay_server import ReplayServer, Script
 from tests.venue_e2e import (
@@ -116,14 +113,6 @@ def expected_trades(rows: list[dict[str, Any]]) -> list[tuple[str, str, float, f
 
 def kinds(db: Path) -> list[str]:
     return [kind for _, kind, _ in quality_events(db, EXCHANGE)]
-
-
-@pytest.fixture
-def servers() -> Iterator[list[ReplayServer]]:
-    started: list[ReplayServer] = []
-    yield started
-    for server in started:
-        server.stop()
 
 
 def test_records_the_book_and_converts_maker_sides_to_taker_sides(

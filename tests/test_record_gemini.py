@@ -9,11 +9,8 @@ changes), sharing no code with the venue parser or the feed.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.helpers.replay_server import ReplayServer, Script
 from tests.venue_e2e import (
@@ -22,6 +19,7 @@ from tests.venue_e2e import (
     quality_events,
     quarantined,
     record_venue,
+    serve,
     stored_trades,
 )
 
@@ -119,20 +117,6 @@ def l2_requests(server: ReplayServer) -> list[tuple[str, list[str]]]:
             assert sub["name"] == "l2"
             out.append((msg["type"], sub["symbols"]))
     return out
-
-
-@pytest.fixture
-def servers() -> Iterator[list[ReplayServer]]:
-    started: list[ReplayServer] = []
-    yield started
-    for server in started:
-        server.stop()
-
-
-def serve(servers: list[ReplayServer], *scripts: Script) -> ReplayServer:
-    server = ReplayServer(list(scripts)).start()
-    servers.append(server)
-    return server
 
 
 def test_first_update_is_the_book_then_updates_and_taker_trades(

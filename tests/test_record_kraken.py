@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.helpers.replay_server import ReplayServer, Script
 from tests.venue_e2e import (
@@ -26,6 +23,7 @@ from tests.venue_e2e import (
     quality_events,
     quarantined,
     record_venue,
+    serve,
     stored_trades,
 )
 
@@ -201,20 +199,6 @@ def expected_trades(frames: list[bytes]) -> list[tuple[str, str, float, float, s
 
 def kinds(db: Path) -> list[str]:
     return [kind for _, kind, _ in quality_events(db, EXCHANGE)]
-
-
-@pytest.fixture
-def servers() -> Iterator[list[ReplayServer]]:
-    started: list[ReplayServer] = []
-    yield started
-    for server in started:
-        server.stop()
-
-
-def serve(servers: list[ReplayServer], *scripts: Script) -> ReplayServer:
-    server = ReplayServer(list(scripts)).start()
-    servers.append(server)
-    return server
 
 
 def opening(venue: Kraken) -> list[bytes]:

@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.helpers.replay_server import ReplayServer, Script
 from tests.venue_e2e import (
@@ -28,6 +25,7 @@ from tests.venue_e2e import (
     quality_events,
     quarantined,
     record_venue,
+    serve,
     stored_trades,
 )
 
@@ -196,20 +194,6 @@ def kinds(db: Path) -> list[str]:
 def resubscribe_requests(server: ReplayServer) -> list[dict[str, Any]]:
     sent = [json.loads(m) for m in server.received if m.startswith(b"{")]
     return [{"op": m["op"], "args": m["args"]} for m in sent[1:]]
-
-
-@pytest.fixture
-def servers() -> Iterator[list[ReplayServer]]:
-    started: list[ReplayServer] = []
-    yield started
-    for server in started:
-        server.stop()
-
-
-def serve(servers: list[ReplayServer], *scripts: Script) -> ReplayServer:
-    server = ReplayServer(list(scripts)).start()
-    servers.append(server)
-    return server
 
 
 def test_book_trades_keep_alive_reset_and_a_crossed_auction_book(

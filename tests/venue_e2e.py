@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from tests.e2e import ENV
-from tests.helpers.replay_server import ReplayServer
+from tests.helpers.replay_server import ReplayServer, Script
 
 
 class RefBook:
@@ -51,6 +51,15 @@ class RefBook:
             [(float(p), float(s)) for p, s in bids],
             [(float(p), float(s)) for p, s in asks],
         )
+
+
+def serve(
+    servers: list[ReplayServer], *scripts: Script, rest: dict[str, Any] | None = None
+) -> ReplayServer:
+    """Start a replay server that the ``servers`` fixture (tests/conftest.py) stops."""
+    server = ReplayServer(list(scripts), rest={} if rest is None else rest).start()
+    servers.append(server)
+    return server
 
 
 def record_venue(
