@@ -282,3 +282,19 @@ def test_without_a_rest_book_a_gap_is_resynced_by_reconnecting(store: Store) -> 
         feed.stop()
         server.stop()
     assert server.connections == 2 and feed.status().gaps == 1
+
+
+def test_recent_trades_tape_hands_each_new_trade_to_a_reader_once(store: Store) -> None:
+    first = Script([BOOK, trade(2, 11, "100.0"), trade(3, 12, "101.0"), trade(4, 12, "101.0")])
+    server = ReplayServer([first]).start()
+    feed = start(store, server)
+    try:
+        assert wait_for(lambda: feed.status().trades == 2, 10)
+        cursor, seen = feed.recent_trades(SYM)
+        assert cursor == 2 and [t.price for t in seen] == [100.0, 101.0]
+        assert feed.recent_trades(SYM, cursor) == (2, [])  # nothing new; the duplicate is not
+        with pytest.raises(UsageError, match="does not record 'ETH-USD'"):
+            feed.recent_trades("ETH-USD")
+    finally:
+        feed.stop()
+        server.stop()

@@ -15,7 +15,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
+from itertools import islice
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
@@ -47,6 +49,8 @@ RECONNECT_TIMEOUT = 5.0
 """Same, when the resync reconnected instead (the reconnect itself may back off)."""
 TWIN_WINDOW = 4096
 """Applied deltas kept per symbol so a redundant connection's copy can be compared."""
+TAPE_LENGTH = 10_000
+"""Recent trades kept in memory per symbol for live views (widgets read them, not DuckDB)."""
 
 
 class RowSink(Protocol):
@@ -79,6 +83,8 @@ class _Symbol:
         "resync_attempt",
         "seq",
         "synced_once",
+        "tape",
+        "tape_total",
         "trades",
     )
 
@@ -98,6 +104,8 @@ class _Symbol:
         self.missing_since: float | None = None
         self.backfill_after = 0.0
         self.applied: dict[int, BookDelta] = {}
+        self.tape: deque[Trade] = deque(maxlen=TAPE_LENGTH)
+        self.tape_total = 0  # trades ever put on the tape: a reader's cursor
 
     @property
     def wants_resync(self) -> bool:
@@ -272,6 +280,18 @@ class Feed:
         if st is None:
             raise UsageError(f"{self.name} does not record {symbol!r} (it has {self.symbols})")
         return st.book
+
+    def recent_trades(self, symbol: str, after: int = 0) -> tuple[int, list[Trade]]:
+        """Trades recorded for ``symbol`` since cursor ``after`` (at most the last
+        ``TAPE_LENGTH``), oldest first, and the cursor to pass next time."""
+        st = self._symbols.get(symbol)
+        if st is None:
+            raise UsageError(f"{self.name} does not record {symbol!r} (it has {self.symbols})")
+        with self._lock:
+            total = st.tape_total
+            new = min(total - after, len(st.tape))
+            trades = list(islice(st.tape, len(st.tape) - new, None)) if new > 0 else []
+        return total, trades
 
     def locked(self) -> threading.Lock:
         return self._lock
@@ -513,6 +533,8 @@ class Feed:
             self._t_side(t.side)
             self._t_id(t.trade_id)
             self.trade_count += 1
+            st.tape.append(t)
+            st.tape_total += 1
         return new
 
     def _on_heartbeat(self, conn: int, event: Heartbeat, now: float) -> None:
