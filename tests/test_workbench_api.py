@@ -158,3 +158,17 @@ def test_recorded_trades_clean_and_resample_in_one_line_each(wb: Workbench, sim:
     assert wb.update_bars("1s") <= 1  # nothing new: at most the last bucket is rewritten
     with pytest.raises(UsageError, match="7x"):
         wb.bars(SYM, "7x")
+
+
+def test_a_second_simulator_session_into_the_same_database_keeps_all_its_trades(
+    wb: Workbench,
+) -> None:
+    recorded = 0
+    for _ in range(2):  # same seed both times: only the trade ids tell the sessions apart
+        with SimServer(SimConfig(port=0, seed=21, symbols=(SYM,), rate=200)) as server:
+            feed = wb.start_feed("sim", [SYM], ws_url=server.ws_url, rest_url=server.rest_url)
+            assert wait_for(lambda: feed.status().trades >= 20, 10)
+            feed.stop()
+            recorded += feed.status().trades
+        wb.flush()
+    assert stored_trades(wb) == recorded

@@ -75,17 +75,23 @@ class Workbench:
 
     @property
     def feeds(self) -> dict[str, Feed]:
-        return dict(self._feeds)
+        with self._lock:
+            return dict(self._feeds)
 
     def stop_feed(self, name: str, timeout: float = 1.0) -> None:
         self.feed(name).stop(timeout)
 
     def stop_all(self, timeout: float = 1.0) -> None:
-        for feed in list(self._feeds.values()):
+        for feed in self._feed_list():
             feed.stop(timeout)
 
     def status(self) -> list[FeedStatus]:
-        return [feed.status() for feed in self._feeds.values()]
+        return [feed.status() for feed in self._feed_list()]
+
+    def _feed_list(self) -> list[Feed]:
+        # widgets call status() from their pump threads while the kernel may start a feed
+        with self._lock:
+            return list(self._feeds.values())
 
     # -- data -----------------------------------------------------------------------------
     def sql(self, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:

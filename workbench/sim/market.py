@@ -137,7 +137,7 @@ def tick_size(base: int) -> int:
 class _Book:
     """One symbol's price levels, counters and random stream."""
 
-    def __init__(self, symbol: str, seed: int, ts: int) -> None:
+    def __init__(self, symbol: str, seed: int, ts: int, first_trade_id: int) -> None:
         self.symbol = symbol
         self.rng = random.Random(f"{seed}/{symbol}")
         base = base_price(symbol)
@@ -145,7 +145,7 @@ class _Book:
         self.base = base - base % self.tick
         self.fair = self.base
         self.seq = 0
-        self.trade_id = 0
+        self.trade_id = first_trade_id
         self.ts = ts
         self.bids: dict[int, int] = {}
         self.asks: dict[int, int] = {}
@@ -288,12 +288,16 @@ class Market:
     """Every configured symbol's book and order flow, advanced one step at a time.
 
     ``ts`` values are whatever the caller passes (the server passes wall-clock µs); they only
-    label messages, so two runs with the same seed and step calls differ in ``ts`` alone.
+    label messages, so two runs with the same seed and step calls differ in ``ts`` alone —
+    and in trade ids when ``first_trade_id`` differs (the server makes each session's ids new,
+    because a database de-duplicates trades by id and would drop a rerun's trades).
     """
 
-    def __init__(self, seed: int, symbols: Sequence[str], ts: int = 0) -> None:
+    def __init__(
+        self, seed: int, symbols: Sequence[str], ts: int = 0, *, first_trade_id: int = 0
+    ) -> None:
         self.symbols: tuple[str, ...] = tuple(symbols)
-        self._books = {symbol: _Book(symbol, seed, ts) for symbol in self.symbols}
+        self._books = {symbol: _Book(symbol, seed, ts, first_trade_id) for symbol in self.symbols}
 
     def step(self, symbol: str, ts: int, limit: int | None = None) -> list[Message]:
         """Apply one order to ``symbol`` and return its messages (trades first, then a delta).

@@ -269,14 +269,15 @@ def parse_trades_query(query: str) -> tuple[int, int]:
 class TradeTape:
     """One symbol's trades for ``/trades`` paging, oldest dropped in blocks past ``cap``.
 
-    Trade ids are consecutive from 1, so a page is a list slice found by arithmetic. Trimming
-    in blocks of ``cap // 8`` keeps appends O(1) amortised; at least ``cap`` trades remain.
+    Trade ids are consecutive from ``first_id``, so a page is a list slice found by
+    arithmetic. Trimming in blocks of ``cap // 8`` keeps appends O(1) amortised; at least
+    ``cap`` trades remain.
     """
 
-    def __init__(self, cap: int = TRADE_CAP) -> None:
+    def __init__(self, cap: int = TRADE_CAP, *, first_id: int = 1) -> None:
         self.cap = cap
         self._trades: list[Trade] = []
-        self._first_id = 1
+        self._first_id = first_id
 
     def append(self, trade: Trade) -> None:
         self._trades.append(trade)
@@ -601,9 +602,13 @@ class SimServer:
         self._listener: socket.socket | None = None
         self._port: int | None = None
         self._ledger = _Ledger(None)
-        self._market = Market(config.seed, config.symbols, _wall_us())
+        started = _wall_us()
+        # Trade ids count on from the start time (×1000: room for 1000 trades per µs), so a
+        # session recorded into a database that holds an earlier session reuses no id.
+        first_trade_id = started * 1000
+        self._market = Market(config.seed, config.symbols, started, first_trade_id=first_trade_id)
         self._injector = FaultInjector(config.seed, config.fault_rates)
-        self._tapes = {symbol: TradeTape() for symbol in config.symbols}
+        self._tapes = {symbol: TradeTape(first_id=first_trade_id + 1) for symbol in config.symbols}
         self._subscribers: dict[str, list[_Conn]] = {s: [] for s in config.symbols}
         self._burst: _BurstStream | None = None
         self._last_ts = 0
