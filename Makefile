@@ -14,12 +14,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# Opens the tour in whatever browser the desktop has (or prints the URL); nothing to download.
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ip=127.0.0.1 --allow-root notebooks/01_live_market_data.ipynb
 
 demo: $(STAMP)
 	$(BIN)/python -m workbench demo
 
+# Everything, the notebooks (nbclient) and the real-browser test included; screenshots and
+# latency figures land in tests/artifacts/ (or $WB_ARTIFACTS).
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
@@ -32,4 +35,4 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) build *.egg-info data/*.duckdb data/*.duckdb.wal
+	rm -rf $(VENV) build *.egg-info data/*.duckdb data/*.duckdb.wal tests/artifacts

@@ -163,12 +163,15 @@ def test_recorded_trades_clean_and_resample_in_one_line_each(wb: Workbench, sim:
 def test_a_second_simulator_session_into_the_same_database_keeps_all_its_trades(
     wb: Workbench,
 ) -> None:
-    recorded = 0
-    for _ in range(2):  # same seed both times: only the trade ids tell the sessions apart
-        with SimServer(SimConfig(port=0, seed=21, symbols=(SYM,), rate=200)) as server:
-            feed = wb.start_feed("sim", [SYM], ws_url=server.ws_url, rest_url=server.rest_url)
-            assert wait_for(lambda: feed.status().trades >= 20, 10)
-            feed.stop()
-            recorded += feed.status().trades
-        wb.flush()
+    # same seed both times: only the trade ids tell the sessions apart
+    recorded = record_one_sim_session(wb) + record_one_sim_session(wb)
+    wb.flush()
     assert stored_trades(wb) == recorded
+
+
+def record_one_sim_session(wb: Workbench) -> int:
+    with SimServer(SimConfig(port=0, seed=21, symbols=(SYM,), rate=200)) as server:
+        feed = wb.start_feed("sim", [SYM], ws_url=server.ws_url, rest_url=server.rest_url)
+        assert wait_for(lambda: feed.status().trades >= 20, 10)
+        feed.stop()
+    return feed.status().trades

@@ -1,9 +1,13 @@
 """workbench: live market data into DuckDB from background threads, for notebooks and headless runs.
 
 The public API is exactly ``__all__`` (a test guards it); everything else is internal.
+``load_ipython_extension``/``unload_ipython_extension`` are here for ``%load_ext workbench``
+and import IPython only when called, so headless imports stay light.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from workbench.analysis.bars import mid_spread, resample
 from workbench.analysis.csv_import import read_ohlcv_csv
@@ -33,6 +37,9 @@ from workbench.feeds.status import FeedStatus
 from workbench.sim import SimConfig, SimServer
 from workbench.store import Store
 from workbench.workbench import DEFAULT_DB, Workbench, open
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
 
 __version__ = "0.1.0"
 
@@ -73,3 +80,17 @@ __all__ = [
     "rolling_vol",
     "sma",
 ]
+
+
+def load_ipython_extension(ipython: InteractiveShell) -> None:
+    """``%load_ext workbench``: the ``%wb`` magics (see ``%wb?``)."""
+    from workbench.notebook.extension import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: InteractiveShell) -> None:
+    """``%unload_ext workbench``: close widgets, stop feeds and simulators, close the database."""
+    from workbench.notebook.extension import unload_ipython_extension as unload
+
+    unload(ipython)

@@ -290,7 +290,8 @@ class Feed:
         with self._lock:
             total = st.tape_total
             new = min(total - after, len(st.tape))
-            trades = list(islice(st.tape, len(st.tape) - new, None)) if new > 0 else []
+            # walk back from the newest end: the tape is long, a reader's backlog short
+            trades = list(islice(reversed(st.tape), new))[::-1] if new > 0 else []
         return total, trades
 
     def locked(self) -> threading.Lock:

@@ -1,0 +1,246 @@
+"""The tour notebook in a real browser: JupyterLab on 127.0.0.1, Debian's Chromium driven by
+Playwright, assertions on the rendered DOM.
+
+The test runs the tour up to the cell that stops the feeds, checks that the order-book and
+price charts render and keep changing, measures how long a trivial cell takes while they
+stream (reported, not asserted against a tight bound: wall-clock figures belong in benchmarks),
+then runs the rest of the tour. Screenshots, the latency figures, the server log and the
+browser console go to the artifacts directory (``$WB_ARTIFACTS`` or ``tests/artifacts``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Locator, Page, expect, sync_playwright
+
+from tests.helpers.lab import JupyterLab, alive
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+TOUR = "01_live_market_data.ipynb"
+STOP_CELL = "%wb feed stop"  # the tour's first cell that ends the stream
+PROBE = "1+1"
+PROBE_RUNS = 20
+SLOW = 30_000  # ms: generous upper bounds, only there so a hang fails instead of stalling
+
+
+ARTIFACTS = Path(os.environ.get("WB_ARTIFACTS", ROOT / "tests" / "artifacts")) / "browser"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fresh_artifacts() -> None:
+    """Start from an empty artifacts directory: a stale failure.png must not outlive a pass."""
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True)
+
+
+@pytest.fixture
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing (apt-get install chromium)"
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail(f"{reason}: CI must run the browser test (.ci/run installs it)")
+        pytest.skip(reason)
+    return CHROMIUM
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[JupyterLab]:
+    """A server on a scratch copy of the layout, so the tour's ../data/ stays in tmp_path."""
+    root = tmp_path / "root"
+    shutil.copytree(ROOT / "notebooks", root / "notebooks", ignore=shutil.ignore_patterns(".*"))
+    (root / "data").mkdir()
+    server = JupyterLab(root, tmp_path / "state", ARTIFACTS / "jupyterlab.log").start()
+    yield server
+    server.stop()  # no-op when the test already stopped it
+
+
+def code_cell(page: Page, text: str) -> Locator:
+    """The code cell whose source contains ``text`` (markdown may quote the same words)."""
+    return page.locator(".jp-Notebook .jp-CodeCell").filter(
+        has=page.locator(".cm-content", has_text=text)
+    )
+
+
+def select(cell: Locator) -> None:
+    """Select a cell in command mode (clicking the prompt never enters the editor)."""
+    cell.locator(".jp-InputPrompt").first.click()
+
+
+def run_menu(page: Page, item: str) -> None:
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name=item, exact=True).click()
+
+
+def wait_ran_above(page: Page, text: str) -> None:
+    """Wait until every code cell above the one containing ``text`` has run: a number in its
+    prompt, not ``*`` (the widgets render before the slower cells below them finish)."""
+    page.wait_for_function(
+        """(text) => {
+            const cells = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell')];
+            const source = (c) => c.querySelector('.cm-content').textContent;
+            const stop = cells.findIndex(c => source(c).includes(text));
+            return stop > 0 && cells.slice(0, stop).every(c => /^\\[\\d+\\]:$/.test(
+                c.querySelector('.jp-InputPrompt').textContent.trim()));
+        }""",
+        arg=text,
+        timeout=120_000,
+        polling=200,
+    )
+
+
+def chart_paths(page: Page, widget: str) -> list[str]:
+    """The ``d`` of every line a bqplot figure inside ``widget`` draws (depth curves, price
+    and SMA lines): a chart that renders data has non-empty ones, a live one changes them."""
+    paths: list[str] = page.eval_on_selector_all(
+        f"{widget} svg path.line", "els => els.map(e => e.getAttribute('d') || '')"
+    )
+    return paths
+
+
+def drawn(paths: list[str]) -> bool:
+    return any(d.count("L") >= 1 for d in paths)
+
+
+# Installs a one-shot stopwatch in the page: starts on the Ctrl+Enter keydown (window capture
+# phase, before JupyterLab sees it) and stops in the DOM mutation that shows the probe's new
+# execution count with its result, i.e. when the user would see the answer.
+ARM_STOPWATCH = """(cell) => {
+    const prompt = () => cell.querySelector('.jp-InputPrompt').textContent.trim();
+    const before = prompt();
+    const watch = {t0: null, t1: null};
+    window.__wbWatch = watch;
+    const onKey = (e) => {
+        if (e.key === 'Enter' && e.ctrlKey && watch.t0 === null) watch.t0 = performance.now();
+    };
+    window.addEventListener('keydown', onKey, {capture: true});
+    const observer = new MutationObserver(() => {
+        const out = cell.querySelector('.jp-OutputArea-output');
+        const p = prompt();
+        if (watch.t0 !== null && p !== before && /^\\[\\d+\\]:$/.test(p)
+                && out && out.textContent.trim() === '2') {
+            watch.t1 = performance.now();
+            observer.disconnect();
+            window.removeEventListener('keydown', onKey, {capture: true});
+        }
+    });
+    observer.observe(cell, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def probe_latencies(page: Page, probe: Locator, runs: int) -> list[float]:
+    """Milliseconds from Ctrl+Enter to the visible result of the trivial cell, per run."""
+    out = []
+    for _ in range(runs):
+        select(probe)
+        probe.evaluate(ARM_STOPWATCH)
+        page.keyboard.press("Control+Enter")
+        page.wait_for_function("() => window.__wbWatch.t1 !== null", timeout=SLOW, polling=50)
+        out.append(page.evaluate("() => window.__wbWatch.t1 - window.__wbWatch.t0"))
+        time.sleep(0.2)
+    return out
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20, method="inclusive")[-1]
+
+
+def test_tour_streams_live_charts_and_a_trivial_cell_still_completes(
+    chromium: Path, lab: JupyterLab
+) -> None:
+    out = ARTIFACTS
+    console: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 2000})  # fits a book
+        page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+        try:
+            page.goto(lab.url(f"/lab/tree/notebooks/{TOUR}"))
+            page.wait_for_function(
+                """() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]
+                       .some(e => /Python 3.*\\| Idle/.test(e.textContent))""",
+                timeout=60_000,
+                polling=200,
+            )
+            page.keyboard.press("Control+b")  # fold the file browser: room for the charts
+
+            # A trivial cell above the tour, timed once before anything streams (baseline).
+            select(page.locator(".jp-Notebook .jp-Cell").first)
+            page.keyboard.press("Escape")
+            page.keyboard.press("a")
+            page.keyboard.press("Enter")
+            page.keyboard.type(PROBE)
+            page.keyboard.press("Escape")
+            probe = code_cell(page, PROBE).first
+            probe_latencies(page, probe, 1)  # warm-up: the kernel's first execution
+            baseline = probe_latencies(page, probe, PROBE_RUNS)
+
+            # Run the tour up to the cell that stops the feeds.
+            stop = code_cell(page, STOP_CELL).first
+            select(stop)
+            run_menu(page, "Run All Above Selected Cell")
+            for widget in (".wb-orderbook", ".wb-price"):
+                page.wait_for_selector(f"{widget} svg path.line", timeout=60_000)
+            wait_ran_above(page, STOP_CELL)
+
+            book = page.locator(".wb-orderbook").first
+            price = page.locator(".wb-price").first
+            expect(book.locator(".wb-book-valid")).to_be_visible()
+            book.scroll_into_view_if_needed()
+            first = {w: chart_paths(page, w) for w in (".wb-orderbook", ".wb-price")}
+            time.sleep(2.5)
+            second = {w: chart_paths(page, w) for w in (".wb-orderbook", ".wb-price")}
+            page.screenshot(path=str(out / "01_streaming.png"))
+            book.screenshot(path=str(out / "orderbook.png"))
+            price.screenshot(path=str(out / "price.png"))
+            for widget in first:
+                assert drawn(first[widget]) and drawn(second[widget]), widget
+                assert first[widget] != second[widget], f"{widget} did not change in 2.5 s"
+
+            # The same trivial cell while both widgets stream.
+            streaming = probe_latencies(page, probe, PROBE_RUNS)
+            third = {w: chart_paths(page, w) for w in first}
+            assert all(third[w] != second[w] for w in first), "charts froze during the probe"
+
+            figures = {
+                "runs": PROBE_RUNS,
+                "baseline_ms": [round(x, 1) for x in baseline],
+                "streaming_ms": [round(x, 1) for x in streaming],
+                "baseline_p50_ms": round(statistics.median(baseline), 1),
+                "streaming_p50_ms": round(statistics.median(streaming), 1),
+                "streaming_p95_ms": round(p95(streaming), 1),
+                "added_p50_ms": round(
+                    statistics.median(streaming) - statistics.median(baseline), 1
+                ),
+            }
+            (out / "trivial_cell_latency.json").write_text(json.dumps(figures, indent=2) + "\n")
+            print("trivial cell latency while widgets stream:", json.dumps(figures))
+
+            # The rest of the tour: stop the feeds, final assertions.
+            select(stop)
+            run_menu(page, "Run Selected Cell and All Below")
+            last = page.locator(".jp-Notebook .jp-CodeCell").last
+            done = last.locator(".jp-OutputArea-output", has_text="tour complete")
+            done.wait_for(timeout=60_000)
+            done.scroll_into_view_if_needed()
+            page.screenshot(path=str(out / "02_tour_complete.png"))
+        except Exception:
+            page.screenshot(path=str(out / "failure.png"))
+            raise
+        finally:
+            (out / "browser-console.log").write_text("\n".join(console) + "\n")
+            browser.close()
+    server = lab.pid
+    assert lab.stop() == [], "processes survived the server shutdown"
+    assert lab.started, "the server never started a kernel"
+    assert not alive(server)

@@ -1,0 +1,166 @@
+"""The UI pump: one daemon thread per widget that calls its ``render()`` at a fixed rate.
+
+Why a thread and a fixed-rate schedule (see DESIGN.md, "Threads, not the kernel's event
+loop"): a coroutine on the kernel's loop would stall while a cell runs. Ticks are scheduled
+on ``time.monotonic`` at ``start + k / rate``; a render that overruns makes the pump skip the
+ticks it missed (counted) rather than fire them back to back, so a slow frontend or a busy
+GIL can lower the frame rate but never builds a backlog.
+
+A render exception never ends the thread: it is counted and handed to ``on_error`` (widgets
+append it to their ``ipywidgets.Output`` with ``append_stderr``, the route that stays with
+the widget under ipykernel 7 instead of landing in whichever cell ran last).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from workbench.errors import UsageError
+
+RECENT = 1000
+"""Render times kept for the percentiles in :class:`PumpStats` (the newest ones)."""
+
+
+@dataclass(frozen=True)
+class PumpStats:
+    """A consistent snapshot of a pump's counters; times in seconds unless named ``_ms``."""
+
+    ticks: int
+    """Renders run (successful or not)."""
+    skipped: int
+    """Scheduled ticks dropped because a render overran them."""
+    errors: int
+    last_error: str | None
+    render_seconds: float
+    """Total time spent in ``render()``: with ``ticks`` a mean over any interval."""
+    lag_seconds: float
+    """Total delay of tick starts behind their scheduled times."""
+    lag_max_ms: float
+    render_p50_ms: float
+    render_p99_ms: float
+    render_max_ms: float
+    """Percentiles and max over the newest ``RECENT`` renders (NaN before the first)."""
+
+
+class UIPump:
+    """Calls ``render`` at ``rate`` Hz on a daemon thread named ``wb-pump-<name>``."""
+
+    def __init__(
+        self,
+        render: Callable[[], None],
+        *,
+        rate: float = 10.0,
+        name: str,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> None:
+        if not (math.isfinite(rate) and rate > 0):
+            raise UsageError(f"pump rate must be a positive number of Hz, got {rate!r}")
+        self.name = name
+        self.rate = rate
+        self._render = render
+        self._on_error = on_error
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"wb-pump-{name}", daemon=True)
+        self._lock = threading.Lock()
+        self._ticks = 0
+        self._skipped = 0
+        self._errors = 0
+        self._last_error: str | None = None
+        self._render_total = 0.0
+        self._lag_total = 0.0
+        self._lag_max = 0.0
+        self._recent: deque[float] = deque(maxlen=RECENT)
+
+    def start(self) -> UIPump:
+        if self._thread.ident is not None:
+            raise UsageError(f"pump {self.name} was already started")
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """Ask the loop to end and join it; from inside ``render`` it ends after this tick."""
+        self._stop.set()
+        if self._thread.ident is not None and threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
+    def thread_name(self) -> str:
+        return self._thread.name
+
+    @property
+    def stats(self) -> PumpStats:
+        with self._lock:
+            recent = sorted(self._recent)
+            return PumpStats(
+                ticks=self._ticks,
+                skipped=self._skipped,
+                errors=self._errors,
+                last_error=self._last_error,
+                render_seconds=self._render_total,
+                lag_seconds=self._lag_total,
+                lag_max_ms=self._lag_max * 1e3,
+                render_p50_ms=_percentile(recent, 0.50) * 1e3,
+                render_p99_ms=_percentile(recent, 0.99) * 1e3,
+                render_max_ms=(recent[-1] if recent else float("nan")) * 1e3,
+            )
+
+    def _run(self) -> None:
+        period = 1.0 / self.rate
+        due = time.monotonic()
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now < due:
+                self._stop.wait(due - now)
+                continue  # re-check stop, and the clock (wait may return early)
+            scheduled = due
+            started = time.perf_counter()
+            failure: str | None = None
+            try:
+                self._render()
+            except Exception as exc:
+                failure = f"{type(exc).__name__}: {exc}"
+                self._report(exc)
+            elapsed = time.perf_counter() - started
+            due = scheduled + period
+            after = time.monotonic()
+            missed = 0
+            if after >= due:  # overran the next tick(s): skip them, keep the grid
+                missed = int((after - due) // period) + 1
+                due += missed * period
+            self._record(now - scheduled, elapsed, missed, failure)
+
+    def _record(self, lag: float, elapsed: float, missed: int, failure: str | None) -> None:
+        with self._lock:
+            self._ticks += 1
+            self._skipped += missed
+            self._render_total += elapsed
+            self._lag_total += lag
+            self._lag_max = max(self._lag_max, lag)
+            self._recent.append(elapsed)
+            if failure is not None:
+                self._errors += 1
+                self._last_error = failure
+
+    def _report(self, exc: Exception) -> None:
+        if self._on_error is None:
+            return
+        # If showing the error fails too (a closed widget), the error count still records it.
+        with contextlib.suppress(Exception):
+            self._on_error(exc)
+
+
+def _percentile(ordered: list[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list; NaN when empty."""
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]

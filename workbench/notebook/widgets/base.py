@@ -1,0 +1,134 @@
+"""What every live widget shares: a UI pump, an error area, batched updates, clean close.
+
+One writer per widget (DESIGN.md): only the widget's pump thread assigns its traits while it
+runs; ``update()`` renders synchronously for tests and benchmarks that run without a pump.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import threading
+import traceback
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import ipywidgets  # type: ignore[import-untyped, unused-ignore]
+
+from workbench.notebook.pump import PumpStats, UIPump
+
+MAX_SHOWN_ERRORS = 10
+"""Distinct render errors written to a widget's error area; later ones are only counted."""
+
+
+@contextlib.contextmanager
+def held(*widgets: Any) -> Iterator[None]:
+    """Batch every trait change of ``widgets`` into one comm message per widget.
+
+    ``hold_sync`` is per widget: holding the container alone would still send one message
+    per assignment of each child."""
+    with contextlib.ExitStack() as stack:
+        for widget in widgets:
+            stack.enter_context(widget.hold_sync())
+        yield
+
+
+def close_tree(root: Any) -> None:
+    """Close every widget ``root`` references, however deep (children, marks, axes, scales,
+    layouts): closing a box leaves them open in the kernel, each holding a comm."""
+    seen = {id(root)}
+    stack = [root]
+    while stack:
+        widget = stack.pop()
+        for name in widget.keys:
+            for item in _widgets_in(getattr(widget, name)):
+                if id(item) not in seen:
+                    seen.add(id(item))
+                    stack.append(item)
+        if widget is not root:
+            widget.close()
+
+
+def _widgets_in(value: Any) -> list[Any]:
+    """The widgets a trait value holds: itself, or those in a list, tuple or dict."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if not isinstance(value, list | tuple):
+        value = [value]
+    return [item for item in value if isinstance(item, ipywidgets.Widget)]
+
+
+def escape(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+class LiveWidget(ipywidgets.VBox):  # type: ignore[misc, unused-ignore]
+    """A VBox that renders itself from live data on a :class:`UIPump` until closed.
+
+    Subclasses set up their state and child widgets, then call ``super().__init__`` (which
+    may start the pump) with the children to show. They implement ``_render`` (one frame;
+    assign only what changed, under :func:`held`) and optionally ``_finished`` (the source
+    can never change again: the pump renders once more, then ends).
+    """
+
+    def __init__(
+        self,
+        children: Sequence[Any],
+        *,
+        css_class: str,
+        name: str,
+        rate: float,
+        autostart: bool,
+    ) -> None:
+        self.error_output = ipywidgets.Output()
+        self.error_output.add_class("wb-errors")
+        self._shown_errors: set[str] = set()
+        self._error_lock = threading.Lock()
+        super().__init__(children=[*children, self.error_output])
+        self.add_class("wb-live")
+        self.add_class(css_class)
+        self.pump = UIPump(self._tick, rate=rate, name=name, on_error=self._show_error)
+        if autostart:
+            self.pump.start()
+
+    def update(self) -> None:
+        """Render one frame now, on the calling thread (errors propagate)."""
+        self._render()
+
+    @property
+    def stats(self) -> PumpStats:
+        return self.pump.stats
+
+    def close(self) -> None:
+        """Stop and join the pump, then close every widget inside and the box itself."""
+        pump = getattr(self, "pump", None)
+        if pump is not None:
+            pump.stop()
+        close_tree(self)
+        super().close()
+
+    def _render(self) -> None:
+        raise NotImplementedError
+
+    def _finished(self) -> bool:
+        return False
+
+    def _tick(self) -> None:
+        finished = self._finished()  # read first: the last render then sees the final state
+        try:
+            self._render()
+        finally:
+            if finished:
+                self.pump.stop()
+
+    def _show_error(self, exc: Exception) -> None:
+        """Write each distinct error once into the widget (not to the last-run cell)."""
+        key = f"{type(exc).__name__}: {exc}"
+        with self._error_lock:
+            if key in self._shown_errors or len(self._shown_errors) >= MAX_SHOWN_ERRORS:
+                return
+            self._shown_errors.add(key)
+        text = "".join(traceback.format_exception(exc))
+        self.error_output.append_stderr(
+            f"{self.pump.thread_name}: render failed, still updating: {key}\n{text}"
+        )

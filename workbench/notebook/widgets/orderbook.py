@@ -1,0 +1,232 @@
+"""The order-book widget: depth chart, price/size ladder, best bid/ask, spread, mid, validity.
+
+Each frame copies ``top(depth)`` under the feed's lock (microseconds: the feed thread waits
+on that lock) and does all formatting after releasing it. A frame whose book is unchanged —
+same sequence number, time and validity, or the same top levels for venues without
+sequence numbers — assigns nothing, so an idle book costs one lock round trip per tick.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bqplot  # type: ignore[import-untyped, unused-ignore]
+import ipywidgets  # type: ignore[import-untyped, unused-ignore]
+import numpy as np
+import numpy.typing as npt
+
+from workbench.errors import UsageError
+from workbench.events import Level
+from workbench.feeds.feed import Feed
+from workbench.notebook.widgets.base import LiveWidget, escape, held
+
+BID_COLOR = "#2e7d32"
+ASK_COLOR = "#c62828"
+MAX_DECIMALS = 8
+
+Floats = npt.NDArray[np.float64]
+LadderRow = tuple[str, float, float, float]
+"""``(side, price, size, cumulative size from the best level)``; side is "ask" or "bid"."""
+
+_VALID_HTML = '<span class="wb-book-flag">book valid</span>'
+_INVALID_HTML = (
+    '<span class="wb-book-flag" style="color:#fff;background:#c62828;padding:1px 6px;'
+    'font-weight:bold;border-radius:3px">BOOK INVALID — resyncing</span>'
+)
+
+
+def depth_curve(levels: list[Level]) -> tuple[Floats, Floats]:
+    """Prices best first and the cumulative size available up to each: one depth-chart side."""
+    if not levels:
+        return np.zeros(0), np.zeros(0)
+    table = np.array(levels, dtype=np.float64)
+    return table[:, 0].copy(), np.cumsum(table[:, 1])
+
+
+def decimals(prices: Floats) -> int:
+    """Digits after the point that show every price exactly (at most ``MAX_DECIMALS``)."""
+    if len(prices) == 0:
+        return 0
+    for digits in range(MAX_DECIMALS):
+        scaled = prices * 10.0**digits
+        # relative tolerance: a few ulps of the scaled price, far below one digit's step
+        if np.abs(scaled - np.rint(scaled)).max() <= 1e-12 * np.abs(scaled).max():
+            return digits
+    return MAX_DECIMALS
+
+
+class OrderBookWidget(LiveWidget):
+    """Live view of ``feed``'s book for ``symbol``, refreshed at ``rate`` Hz."""
+
+    def __init__(
+        self,
+        feed: Feed,
+        symbol: str,
+        *,
+        depth: int = 20,
+        rate: float = 10.0,
+        autostart: bool = True,
+    ) -> None:
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+            raise UsageError(f"depth must be an integer >= 1, got {depth!r}")
+        feed.book(symbol)  # an unknown symbol is a UsageError now, not a render error later
+        self.feed = feed
+        self.symbol = symbol
+        self.depth = depth
+        self.ladder_rows: list[LadderRow] = []
+        self._key: tuple[Any, ...] | None = None
+        self._shown: tuple[Any, ...] | None = None
+
+        x = bqplot.LinearScale()
+        y = bqplot.LinearScale(min=0.0)
+        self.depth_line = bqplot.Lines(
+            scales={"x": x, "y": y},
+            interpolation="step-after",
+            fill="bottom",
+            colors=[BID_COLOR, ASK_COLOR],
+            fill_colors=[BID_COLOR, ASK_COLOR],
+            fill_opacities=[0.3, 0.3],
+            labels=["bids", "asks"],
+        )
+        axes = [
+            bqplot.Axis(scale=x, label="price", num_ticks=5),
+            bqplot.Axis(scale=y, side="left", label="cumulative size", num_ticks=4),
+        ]
+        self.depth_chart = bqplot.Figure(
+            marks=[self.depth_line],
+            axes=axes,
+            fig_margin={"top": 10, "bottom": 40, "left": 60, "right": 10},
+            layout=ipywidgets.Layout(height="260px", flex="1 1 auto"),
+        )
+        self.depth_chart.add_class("wb-depth-chart")
+        self.valid_indicator = ipywidgets.HTML(_INVALID_HTML)
+        self.valid_indicator.add_class("wb-book-invalid")
+        self.state_label = ipywidgets.HTML("")
+        self.ladder = ipywidgets.HTML(
+            _quote_html(None, None, 0), layout=ipywidgets.Layout(flex="0 0 auto")
+        )
+        self.ladder.add_class("wb-ladder")
+        title = ipywidgets.HTML(f"<b>{escape(symbol)}</b> · {escape(feed.name)}")
+        header = ipywidgets.HBox(
+            [title, self.valid_indicator, self.state_label],
+            layout=ipywidgets.Layout(grid_gap="12px", align_items="baseline"),
+        )
+        body = ipywidgets.HBox(
+            [self.depth_chart, self.ladder], layout=ipywidgets.Layout(align_items="flex-start")
+        )
+        super().__init__(
+            [header, body],
+            css_class="wb-orderbook",
+            name=f"book-{feed.name}-{symbol}",
+            rate=rate,
+            autostart=autostart,
+        )
+
+    def _finished(self) -> bool:
+        return not self.feed.running
+
+    def _render(self) -> None:
+        running = self.feed.running
+        with self.feed.locked():
+            book = self.feed.book(self.symbol)
+            key = (book.seq, book.ts, book.valid, running)
+            if key == self._key and book.seq is not None:
+                return
+            top = book.top(self.depth)
+            valid = book.valid
+        self._key = key
+        shown = (top, valid, running)
+        if shown == self._shown:
+            return  # e.g. a trade advanced the sequence number but the levels did not move
+        self._shown = shown
+        self._show(top, valid, running)
+
+    def _show(self, top: tuple[list[Level], list[Level]], valid: bool, running: bool) -> None:
+        bids, asks = top
+        bid_x, bid_y = depth_curve(bids)
+        ask_x, ask_y = depth_curve(asks)
+        digits = decimals(np.concatenate((bid_x, ask_x)))
+        ask_rows = [("ask", p, s, float(c)) for (p, s), c in zip(asks, ask_y, strict=True)]
+        bid_rows = [("bid", p, s, float(c)) for (p, s), c in zip(bids, bid_y, strict=True)]
+        self.ladder_rows = ask_rows[::-1] + bid_rows
+        best_bid = bids[0][0] if bids else None
+        best_ask = asks[0][0] if asks else None
+        # Every comm message costs ~0.1-0.2 ms of kernel time whatever its size, so a frame
+        # sends two: one mark with a row per side, and one HTML for the quote and the ladder.
+        with held(self.depth_line, self.ladder, self.valid_indicator, self.state_label):
+            self.depth_line.x = _rows(bid_x, ask_x)
+            self.depth_line.y = _rows(bid_y, ask_y)
+            self._show_validity(valid)
+            self.state_label.value = "" if running else "<i>feed not running</i>"
+            self.ladder.value = _quote_html(best_bid, best_ask, digits) + _ladder_html(
+                self.ladder_rows, digits
+            )
+
+    def _show_validity(self, valid: bool) -> None:
+        wanted, other = ("wb-book-valid", "wb-book-invalid")
+        if not valid:
+            wanted, other = other, wanted
+        if wanted in self.valid_indicator._dom_classes:
+            return
+        self.valid_indicator.remove_class(other)
+        self.valid_indicator.add_class(wanted)
+        self.valid_indicator.value = _VALID_HTML if valid else _INVALID_HTML
+
+    @property
+    def book_valid_shown(self) -> bool:
+        """What the indicator says right now (from its CSS class, as a browser sees it)."""
+        return "wb-book-valid" in self.valid_indicator._dom_classes
+
+
+def _rows(bids: Floats, asks: Floats) -> Floats:
+    """Both sides as the rows of one array; the shorter one repeats its last point (drawn as
+    nothing), an empty one is NaN (not drawn). At least two columns: bqplot squeezes a
+    ``(2, 1)`` array into a single line of two points."""
+    out = np.full((2, max(len(bids), len(asks), 2)), np.nan)
+    for row, values in enumerate((bids, asks)):
+        if len(values):
+            out[row, : len(values)] = values
+            out[row, len(values) :] = values[-1]
+    return out
+
+
+def _price(value: float | None, digits: int) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def _quote_html(best_bid: float | None, best_ask: float | None, digits: int) -> str:
+    spread = mid = None
+    if best_bid is not None and best_ask is not None:
+        spread, mid = best_ask - best_bid, (best_ask + best_bid) / 2
+    parts = (
+        ("wb-best-bid", "bid", _price(best_bid, digits), BID_COLOR),
+        ("wb-best-ask", "ask", _price(best_ask, digits), ASK_COLOR),
+        ("wb-spread", "spread", _price(spread, digits), "inherit"),
+        ("wb-mid", "mid", _price(mid, digits + 1), "inherit"),
+    )
+    spans = " ".join(
+        f'<span class="{cls}">{name} <b style="color:{color}">{value}</b></span>'
+        for cls, name, value, color in parts
+    )
+    return f'<div class="wb-quote">{spans}</div>'
+
+
+_LADDER_STYLE = (
+    "<style>.wb-ladder-table{font-family:monospace;font-size:12px;line-height:1.25;"
+    "text-align:right;border-collapse:collapse}.wb-ladder-table td,.wb-ladder-table th"
+    f"{{padding:0 6px}}.wb-ladder-table .wb-ask{{color:{ASK_COLOR}}}"
+    f".wb-ladder-table .wb-bid{{color:{BID_COLOR}}}</style>"
+)
+
+
+def _ladder_html(rows: list[LadderRow], digits: int) -> str:
+    """Asks above bids, best levels meeting in the middle; sizes as given by the venue."""
+    body = "".join(
+        f'<tr class="wb-{side}"><td>{price:,.{digits}f}</td><td>{size:,.6g}</td>'
+        f"<td>{total:,.6g}</td></tr>"
+        for side, price, size, total in rows
+    )
+    return (
+        f'{_LADDER_STYLE}<table class="wb-ladder-table"><thead><tr><th>price</th><th>size</th>'
+        f"<th>total</th></tr></thead><tbody>{body}</tbody></table>"
+    )

@@ -1,0 +1,143 @@
+"""The price widget: last price, a price line with SMA overlays, and volume bars.
+
+New trades come from the feed's in-memory tape through a cursor (``recent_trades``), so a
+frame reads only what arrived since the last one and never queries DuckDB. They go through a
+:class:`~workbench.core.tradewindow.TradeWindow`: O(1) per trade for the SMAs, at most
+``window`` points on screen. The price and SMA lines are one bqplot mark with one row per
+line, so a frame sends the x array once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import bqplot  # type: ignore[import-untyped, unused-ignore]
+import ipywidgets  # type: ignore[import-untyped, unused-ignore]
+
+from workbench.core.tradewindow import TradeWindow, volume_buckets
+from workbench.events import Trade
+from workbench.feeds.feed import Feed
+from workbench.notebook.widgets.base import LiveWidget, escape, held
+
+PRICE_COLOR = "#1f4e79"
+SMA_COLORS = ("#ff8f00", "#8e24aa", "#00897b", "#6d4c41", "#e91e63")
+VOLUME_COLOR = "#78909c"
+VOLUME_BARS = 60
+"""Volume buckets across the window at most (about): round widths, see ``volume_buckets``."""
+
+
+class PriceWidget(LiveWidget):
+    """Live price chart of ``symbol`` over its last ``window`` trades, at ``rate`` Hz."""
+
+    def __init__(
+        self,
+        feed: Feed,
+        symbol: str,
+        *,
+        sma: Sequence[int] = (20, 50),
+        window: int = 2000,
+        rate: float = 10.0,
+        autostart: bool = True,
+    ) -> None:
+        feed.book(symbol)  # an unknown symbol is a UsageError now, not a render error later
+        self.feed = feed
+        self.symbol = symbol
+        self.trades = TradeWindow(window, sma)
+        self.window = window
+        self.sma = self.trades.periods
+        self.missed_trades = 0
+        """Trades that left the feed's tape before a frame could read them (none at normal
+        rates: the tape holds thousands per symbol and frames come every 100 ms)."""
+        self._cursor = 0
+        self._running_shown: bool | None = None
+        self._last: Trade | None = None
+
+        x = bqplot.DateScale()
+        y = bqplot.LinearScale()
+        volume_y = bqplot.LinearScale(min=0.0)
+        names = ["price", *(f"SMA {n}" for n in self.sma)]
+        colors = [PRICE_COLOR, *(SMA_COLORS[i % len(SMA_COLORS)] for i in range(len(self.sma)))]
+        self.lines = bqplot.Lines(
+            scales={"x": x, "y": y},
+            colors=colors,
+            labels=names,
+            display_legend=True,
+            stroke_width=1.5,
+        )
+        self.volume_bars = bqplot.Bars(
+            scales={"x": x, "y": volume_y}, colors=[VOLUME_COLOR], padding=0.1
+        )
+        price_axes = [
+            bqplot.Axis(scale=x, num_ticks=5),
+            bqplot.Axis(scale=y, side="left", label="price", num_ticks=5),
+        ]
+        volume_axes = [
+            bqplot.Axis(scale=x, num_ticks=5),
+            bqplot.Axis(scale=volume_y, side="left", label="volume", num_ticks=3),
+        ]
+        margin = {"top": 10, "bottom": 30, "left": 70, "right": 10}
+        self.price_chart = bqplot.Figure(
+            marks=[self.lines],
+            axes=price_axes,
+            fig_margin=margin,
+            legend_location="top-left",
+            layout=ipywidgets.Layout(height="260px", width="100%"),
+        )
+        self.price_chart.add_class("wb-price-chart")
+        self.volume_chart = bqplot.Figure(
+            marks=[self.volume_bars],
+            axes=volume_axes,
+            fig_margin=margin,
+            layout=ipywidgets.Layout(height="120px", width="100%"),
+        )
+        self.volume_chart.add_class("wb-volume-chart")
+        self.last_label = ipywidgets.HTML("last —")
+        self.last_label.add_class("wb-last-price")
+        title = ipywidgets.HTML(f"<b>{escape(symbol)}</b> · {escape(feed.name)}")
+        header = ipywidgets.HBox(
+            [title, self.last_label],
+            layout=ipywidgets.Layout(grid_gap="12px", align_items="baseline"),
+        )
+        super().__init__(
+            [header, self.price_chart, self.volume_chart],
+            css_class="wb-price",
+            name=f"price-{feed.name}-{symbol}",
+            rate=rate,
+            autostart=autostart,
+        )
+
+    def _finished(self) -> bool:
+        return not self.feed.running
+
+    def _render(self) -> None:
+        running = self.feed.running
+        cursor, new = self.feed.recent_trades(self.symbol, self._cursor)
+        if self._cursor:  # on the first read, older trades were simply before our time
+            self.missed_trades += cursor - self._cursor - len(new)
+        self._cursor = cursor
+        if not new and running == self._running_shown:
+            return
+        self._running_shown = running
+        window = self.trades
+        window.extend([t.ts for t in new], [t.price for t in new], [t.size for t in new])
+        self._last = new[-1] if new else self._last
+        with held(self.lines, self.volume_bars, self.last_label):
+            if len(window) >= 2 and new:  # bqplot squeezes a 1-point 2-D array: wait for 2
+                times = window.times()
+                self.lines.x, self.lines.y = times.view("datetime64[us]"), window.price_and_smas()
+                bucket_x, volume = volume_buckets(times, window.sizes(), VOLUME_BARS)
+                if len(volume) >= 2:  # a Bars mark first drawn with one bar never recovers
+                    self.volume_bars.x = bucket_x.view("datetime64[us]")
+                    self.volume_bars.y = volume
+            self.last_label.value = _last_html(self._last, running)
+
+
+def _last_html(last: Trade | None, running: bool) -> str:
+    stopped = "" if running else " <i>feed not running</i>"
+    if last is None:
+        return f"last —{stopped}"
+    color = "#2e7d32" if last.side == "buy" else "#c62828"
+    return (
+        f'last <b style="color:{color}">{last.price:,.10g}</b> '
+        f"<small>({escape(last.side)} {last.size:,.6g})</small>{stopped}"
+    )
