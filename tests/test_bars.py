@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workbench.analysis.bars import BAR_COLUMNS, mid_spread, resample, update_bars
+from workbench.analysis.bars import _LAST_BARS, BAR_COLUMNS, mid_spread, resample, update_bars
 from workbench.core.intervals import parse_interval
 from workbench.errors import UsageError
 from workbench.store import Store
@@ -138,7 +138,9 @@ def store_with(trades: pd.DataFrame) -> Iterator[Store]:
 def insert_trades(store: Store, trades: pd.DataFrame) -> None:
     """Append trades in DataFrame order, so table order is arrival order (set-based insert)."""
     with store.cursor() as cursor:
-        [(first_id,)] = cursor.execute("SELECT count(*) FROM trades").fetchall()
+        [(first_id,)] = cursor.execute(
+            "SELECT coalesce(max(trade_id::BIGINT) + 1, 0) FROM trades"
+        ).fetchall()
         ids = np.arange(len(trades)) + first_id
         batch = trades.assign(trade_id=ids.astype(str), recv_ts=trades["ts"])
         cursor.register("batch", batch)
@@ -474,6 +476,140 @@ def test_an_update_of_one_symbol_leaves_the_other_series_alone() -> None:
         assert_bars_equal(got[~eth], before[before["symbol"] != "ETH-USD"])
         update_bars(store, "1m")
         assert_bars_equal(stored(store, "1m"), reference(pd.concat([first, second]), "1m", "omit"))
+
+
+def assert_remembered_last_bars_are_stored(store: Store, interval: str) -> None:
+    """What the speed of an update rests on: the process remembers each series' last bar
+    right (or nothing), so it need not search for them. A wrong memory is caught and
+    searched past, which these tests would not see in the bars, only in the time taken."""
+    remembered = _LAST_BARS.get(store, parse_interval(interval))
+    if remembered is not None:
+        rows = store.sql(
+            "SELECT exchange, symbol, max(ts) AS ts FROM bars WHERE interval = ? GROUP BY ALL",
+            [interval],
+        )
+        assert remembered == {(e, s): ts for e, s, ts in rows.itertuples(index=False)}
+
+
+selections = st.sampled_from(
+    [{}, {"symbol": "ETH-USD"}, {"symbol": "BTC-USD"}, {"exchange": "other"}]
+)
+
+
+@given(
+    st.data(),
+    intervals,
+    policies,
+    st.lists(st.tuples(st.floats(0, 1), selections, st.booleans()), min_size=1, max_size=4),
+)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_any_mix_of_selected_and_full_updates_ends_where_a_full_recompute_does(
+    data: st.DataObject,
+    interval: str,
+    empty: str,
+    steps: list[tuple[float, dict[str, str], bool]],
+) -> None:
+    """Parts of the trades arrive, each followed by an update of some series, full or not.
+
+    Every series trades before the first update, so none is new later (a series whose
+    trades predate the stored bars needs ``full=True``, as documented). After each update
+    the remembered last bars are the stored ones; a last update of everything gives the bars
+    of a full recompute.
+    """
+    opening = trades_frame([(s, 0, 100.0, 1.0, "buy") for s in SERIES])
+    trades = data.draw(trade_frames(interval)).sort_values("ts", kind="stable")
+    bounds = [0, *sorted(int(f * len(trades)) for f, *_ in steps), len(trades)]
+    parts = [trades.iloc[a:b] for a, b in itertools.pairwise(bounds)]
+    with store_with(opening) as store:
+        update_bars(store, interval, empty=empty)
+        for part, (_, selection, full) in zip(parts, steps, strict=False):
+            insert_trades(store, part)
+            update_bars(store, interval, empty=empty, full=full, **selection)
+            assert_remembered_last_bars_are_stored(store, interval)
+        insert_trades(store, parts[-1])
+        update_bars(store, interval, empty=empty)
+        assert_remembered_last_bars_are_stored(store, interval)
+        got = stored(store, interval)
+    assert_bars_equal(got, reference(pd.concat([opening, trades]), interval, empty))
+
+
+def test_updates_after_the_first_remember_the_last_bars_instead_of_searching() -> None:
+    trades = trades_frame(
+        [(s, i * 20_000_000, 10.0 + i, 1.0, "buy") for s in SERIES for i in range(9)]
+    )
+    with store_with(trades) as store:
+        update_bars(store, "1m")  # a first build: nothing to remember yet
+        assert _LAST_BARS.get(store, parse_interval("1m")) is None
+        update_bars(store, "1m")  # searches, then remembers
+        for step in range(3):
+            insert_trades(
+                store, trades_frame([(s, 200_000_000 + step, 20.0, 1.0, "sell") for s in SERIES])
+            )
+            update_bars(store, "1m", symbol=None if step else "ETH-USD")
+            assert _LAST_BARS.get(store, parse_interval("1m")) is not None
+            assert_remembered_last_bars_are_stored(store, "1m")
+        store.close()
+        with Store.open(store.path) as reopened:
+            assert _LAST_BARS.get(reopened, parse_interval("1m")) is None
+            assert update_bars(reopened, "1m") == len(SERIES)  # searched: each last bar again
+            assert_remembered_last_bars_are_stored(reopened, "1m")
+
+
+def test_bars_changed_by_sql_since_the_last_update_are_searched_for_again() -> None:
+    """Deleted last bars, bars added after them, a whole interval dropped: each time the
+    update notices that the remembered last bars are not the stored ones, searches, and
+    ends where a full recompute does."""
+    first = trades_frame(
+        [(s, i * 20_000_000, 10.0 + i, 1.0, "buy") for s in SERIES for i in range(9)]
+    )
+    more = [
+        trades_frame([(s, at + i, 20.0 + i, 1.0, "sell") for s in SERIES for i in range(3)])
+        for at in (200_000_000, 330_000_000, 450_000_000)
+    ]
+    edits = [
+        "DELETE FROM bars WHERE interval = '1m' AND symbol = 'ETH-USD' AND ts >= ?",
+        "INSERT INTO bars (exchange, symbol, interval, ts, open, high, low, close, volume) "
+        "SELECT exchange, symbol, interval, ts + INTERVAL 1 MINUTE, 1, 1, 1, 1, 1 "
+        "FROM bars WHERE interval = '1m' AND ts >= ?",
+        "DELETE FROM bars WHERE interval = '1m' AND ts <= ?",
+    ]
+    with store_with(first) as store:
+        update_bars(store, "1m")
+        update_bars(store, "1m")
+        arrived = [first]
+        for trades, edit in zip(more, edits, strict=True):
+            [last] = store.sql("SELECT max(ts) AS ts FROM bars")["ts"]
+            store.sql(edit, [last])
+            insert_trades(store, trades)
+            arrived.append(trades)
+            update_bars(store, "1m")
+            assert_remembered_last_bars_are_stored(store, "1m")
+            assert_bars_equal(stored(store, "1m"), reference(pd.concat(arrived), "1m", "omit"))
+
+
+def test_a_last_bar_whose_trades_were_deleted_is_found_again() -> None:
+    """Cleaning drops BTC's trades of its last minute: the next update removes that bar, and
+    the one after knows BTC's last bar moved back, so a late BTC trade before ETH's last bar
+    is read."""
+    btc = trades_frame([(SERIES[0], i * 60_000_000, 100.0 + i, 1.0, "buy") for i in range(5)])
+    eth = trades_frame([(SERIES[1], i * 60_000_000, 50.0 + i, 1.0, "sell") for i in range(6)])
+    late = trades_frame([(SERIES[0], 210_000_000, 90.0, 2.0, "sell")])  # in BTC's minute 3
+    with store_with(pd.concat([btc, eth])) as store:
+        update_bars(store, "1m")
+        update_bars(store, "1m")
+        store.sql(
+            "DELETE FROM trades WHERE symbol = 'BTC-USD' AND ts >= ?",
+            [T0 + pd.Timedelta(minutes=4)],
+        )
+        insert_trades(store, trades_frame([(SERIES[1], 330_000_000, 55.5, 1.0, "buy")]))
+        update_bars(store, "1m")
+        assert_remembered_last_bars_are_stored(store, "1m")
+        insert_trades(store, late)
+        update_bars(store, "1m")
+        got = stored(store, "1m")
+        kept = store.sql("SELECT * EXCLUDE (recv_ts, trade_id) FROM trades ORDER BY rowid")
+    assert_bars_equal(got, reference(kept, "1m", "omit"))
+    assert got.query("symbol == 'BTC-USD'")["close"].tolist() == [100.0, 101.0, 102.0, 90.0]
 
 
 def test_update_selects_series_and_names_what_exists_when_nothing_matches() -> None:

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import functools
+import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -130,11 +132,18 @@ def update_bars(
     cleaning trades older than the last stored bar, to add a series whose trades all predate
     the existing bars, or to switch the empty-bucket policy.
 
-    Cost of an incremental update (``benchmarks/bench_bars.py``): about 4-5 ms whatever the
-    tail — five statements (DuckDB plans each; the commit syncs its WAL), of which finding
-    each series' last bar scans that interval's bars (~1 ms for 30k bars, ~10 ms for 1.5M) —
-    plus 30-100 ns per trade read (the high end for trades not yet checkpointed, which DuckDB
-    keeps uncompressed in memory). An hour of a liquid pair, ~42k trades: ~9-10 ms.
+    The process remembers each store's last bars per interval, so only its first update of
+    an interval searches the stored bars for them, and later ones cost the same however many
+    bars are stored. The replacement checks that memory: the DELETE takes every bar from the
+    remembered last ones on and must return exactly those, and the INSERT fails on any other
+    bar in its way; if bars were changed by other means (an import, SQL), the update runs
+    again with a fresh search.
+
+    Cost of an incremental update (``benchmarks/bench_bars.py``, shared 2-core machine): about
+    3.5-4.5 ms whatever the tail — four statements (DuckDB plans each, ~1 ms for the INSERT;
+    the commit syncs its WAL) — plus 40-130 ns per trade read (the high end for a tail that
+    fits one row group, scanned on one thread, and not yet checkpointed, which DuckDB keeps
+    uncompressed in memory). An hour of a liquid pair, ~42k trades: ~8.5-9.5 ms.
     """
     target = parse_interval(interval)
     _check_policy(empty)
@@ -144,18 +153,16 @@ def update_bars(
         if finer == target:
             raise UsageError(f"--from-interval {finer} is the interval being built")
     selection = _Selection(exchange, symbol, finer)
+    last = None if full else _LAST_BARS.get(store, target)
     try:
-        with store.cursor() as cursor:
-            cursor.begin()
+        if last is not None:
             try:
-                written = _update(cursor, target, selection, empty, full)
-                cursor.commit()
-            except BaseException:
-                cursor.rollback()
-                raise
+                return _transaction(store, target, selection, empty, full, last)
+            except (_Stale, duckdb.ConstraintException):
+                _LAST_BARS.forget(store, target)  # bars changed behind our back: search
+        return _transaction(store, target, selection, empty, full, None)
     except duckdb.Error as exc:
         raise StoreError(f"updating {target} bars in {store.path} failed: {exc}") from exc
-    return written
 
 
 def mid_spread(
@@ -341,6 +348,11 @@ class _Selection:
                 params[column] = value
         return conditions, params
 
+    def matches(self, series: tuple[str, str]) -> bool:
+        """Whether the --exchange/--symbol filters select ``series`` (exchange, symbol)."""
+        exchange, symbol = series
+        return self.exchange in (None, exchange) and self.symbol in (None, symbol)
+
     def bars(
         self,
         target: Interval,
@@ -380,6 +392,69 @@ class _Selection:
 
 _INSERT = f"INSERT INTO bars ({', '.join(BAR_COLUMNS)}, interval) "
 
+_Series = tuple[str, str]
+"""(exchange, symbol)."""
+
+
+class _Stale(Exception):
+    """The remembered last bars are not the stored ones: bars were changed by other means."""
+
+
+class _LastBars:
+    """Each store's last stored bar per series, by interval, as this process last saw them.
+
+    A record covers every series with bars at its interval (a search is never limited to
+    the selected series), so an update can tell a series without bars from one it does not
+    know. Records are replaced whole after each committed update and dropped when unsure;
+    a store closed and opened again is a new Store, with no records.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: weakref.WeakKeyDictionary[Store, dict[str, dict[_Series, datetime]]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def get(self, store: Store, interval: Interval) -> dict[_Series, datetime] | None:
+        with self._lock:
+            record = self._records.get(store, {}).get(interval.name)
+            return None if record is None else dict(record)
+
+    def put(self, store: Store, interval: Interval, record: dict[_Series, datetime] | None) -> None:
+        with self._lock:
+            records = self._records.setdefault(store, {})
+            if record is None:
+                records.pop(interval.name, None)
+            else:
+                records[interval.name] = record
+
+    def forget(self, store: Store, interval: Interval) -> None:
+        self.put(store, interval, None)
+
+
+_LAST_BARS = _LastBars()
+
+
+def _transaction(
+    store: Store,
+    target: Interval,
+    selection: _Selection,
+    empty: str,
+    full: bool,
+    last: dict[_Series, datetime] | None,
+) -> int:
+    """Run :func:`_update` in one transaction; remember the last bars once it is committed."""
+    with store.cursor() as cursor:
+        cursor.begin()
+        try:
+            written, after = _update(cursor, target, selection, empty, full, last)
+            cursor.commit()
+        except BaseException:
+            cursor.rollback()
+            raise
+    _LAST_BARS.put(store, target, after)
+    return written
+
 
 def _update(
     cursor: duckdb.DuckDBPyConnection,
@@ -387,76 +462,106 @@ def _update(
     selection: _Selection,
     empty: str,
     full: bool,
-) -> int:
-    """Recompute the selected bars inside the caller's transaction; return how many."""
+    last: dict[_Series, datetime] | None,
+) -> tuple[int, dict[_Series, datetime] | None]:
+    """Recompute the selected bars inside the caller's transaction.
+
+    ``last`` holds every series' last bar at ``target`` as remembered, or None to search the
+    table. Returns how many bars were written and every series' last bar afterwards (None
+    when unknown: after a full build, or when a series' last bar moved back).
+    """
     conditions, params = selection.series("b")
     params["interval"] = target.name
     target_where = " AND ".join(["b.interval = $interval", *conditions])
-    cuts: dict[tuple[str, str], datetime] = {}
-    if not full:
-        cuts = {
-            (e, s): cut
-            for e, s, cut in _run(
-                cursor,
-                f"SELECT exchange, symbol, max(ts) FROM bars b WHERE {target_where} GROUP BY ALL",
-                params,
-            )
-        }
+    if full:
+        return _rebuild(cursor, target, selection, empty, target_where, params), None
+    if last is None:
+        search = (
+            "SELECT exchange, symbol, max(ts) FROM bars WHERE interval = $interval GROUP BY ALL"
+        )
+        last = {(e, s): cut for e, s, cut in _run(cursor, search, {"interval": target.name})}
+    cuts = {series: cut for series, cut in last.items() if selection.matches(series)}
     if not cuts:
-        _run(cursor, f"DELETE FROM bars b WHERE {target_where}", params)
-        bars, bars_params = selection.bars(target, empty)
-        [(written,)] = _run(cursor, _INSERT + bars, bars_params)
-        if written == 0 and (selection.exchange or selection.symbol):
-            _no_such_series(cursor, selection)
-        return int(written)
+        return _rebuild(cursor, target, selection, empty, target_where, params), None
     # The tail. A series' last stored bucket is the only stored one that trades arriving
-    # after the last update can change: it is deleted, then every bucket from it on is
-    # aggregated from the source rows at or after the oldest series' cut (one constant ts
-    # range, which DuckDB prunes with zone maps) and inserted. A series whose cut is later
-    # keeps its stored buckets before that cut (a join, only when the cuts differ).
+    # after the last update can change: it is deleted (the DELETE takes every bar from it
+    # on and returns them, which must be exactly the last bars), then every bucket from it
+    # on is aggregated from the source rows at or after the oldest series' cut (one constant
+    # ts range, which DuckDB prunes with zone maps) and inserted. A series whose cut is
+    # later keeps its stored buckets before that cut (a join, only when the cuts differ).
     lower = min(cuts.values())
     origin = _epoch_us(lower) // target.micros * target.micros
     start = _EPOCH + timedelta(microseconds=origin)
     keep, keep_params = "", dict[str, Any]()
     if len(set(cuts.values())) == 1:
-        _run(
+        deleted = _run(
             cursor,
-            f"DELETE FROM bars b WHERE {target_where} AND b.ts = $lower",
+            f"DELETE FROM bars b WHERE {target_where} AND b.ts >= $lower "
+            "RETURNING exchange, symbol",
             {**params, "lower": lower},
         )
     else:
         values, keep_params = _series_values(cuts)
-        _run(
+        deleted = _run(
             cursor,
             f"DELETE FROM bars b USING {values} WHERE {target_where} AND b.ts >= $lower "
-            "AND b.exchange = c.exchange AND b.symbol = c.symbol AND b.ts = c.cut",
+            "AND b.exchange = c.exchange AND b.symbol = c.symbol AND b.ts >= c.cut "
+            "RETURNING b.exchange, b.symbol",
             {**params, **keep_params, "lower": lower},
         )
         keep = (
             f"LEFT JOIN {values} ON b.exchange = c.exchange AND b.symbol = c.symbol "
             "WHERE c.cut IS NULL OR b.ts >= c.cut"
         )
+    if len(deleted) != len(cuts) or set(deleted) != cuts.keys():
+        raise _Stale  # a last bar is missing, or there are bars after it
     bars, bars_params = selection.bars(target, empty, lower=start, origin=origin)
     if keep:
         bars = f"SELECT b.* FROM ({bars}) b {keep}"
     inserted = _run(
-        cursor, f"{_INSERT}{bars} RETURNING exchange, symbol", {**bars_params, **keep_params}
+        cursor, f"{_INSERT}{bars} RETURNING exchange, symbol, ts", {**bars_params, **keep_params}
     )
-    fresh = set(inserted) - cuts.keys()
-    if not fresh:
-        return len(inserted)
-    # A series first seen in the tail got bars from the tail only: compute it whole.
-    series, series_params = _series_values(dict.fromkeys(fresh))
-    _run(
-        cursor,
-        f"DELETE FROM bars b USING {series} "
-        f"WHERE {target_where} AND b.exchange = c.exchange AND b.symbol = c.symbol",
-        {**params, **series_params},
-    )
-    join = f"SEMI JOIN {series} ON s.exchange = c.exchange AND s.symbol = c.symbol"
-    bars, bars_params = selection.bars(target, empty, join=join)
-    [(written,)] = _run(cursor, _INSERT + bars, {**bars_params, **series_params})
-    return int(written) + sum(pair not in fresh for pair in inserted)
+    after = dict(last)
+    for exchange, symbol, ts in inserted:
+        known = after.get((exchange, symbol))
+        if known is None or ts > known:
+            after[exchange, symbol] = ts
+    written = len(inserted)
+    fresh = after.keys() - last.keys()
+    if fresh:
+        # A series first seen in the tail got bars from the tail only: compute it whole.
+        series_list, series_params = _series_values(dict.fromkeys(fresh))
+        _run(
+            cursor,
+            f"DELETE FROM bars b USING {series_list} "
+            f"WHERE {target_where} AND b.exchange = c.exchange AND b.symbol = c.symbol",
+            {**params, **series_params},
+        )
+        join = f"SEMI JOIN {series_list} ON s.exchange = c.exchange AND s.symbol = c.symbol"
+        bars, bars_params = selection.bars(target, empty, join=join)
+        [(whole,)] = _run(cursor, _INSERT + bars, {**bars_params, **series_params})
+        written = int(whole) + sum((e, s) not in fresh for e, s, _ in inserted)
+    # A series whose source rows from its cut on were deleted has no bar there any more:
+    # its last bar is an older one, which only a search can tell.
+    moved_back = cuts.keys() - {(e, s) for e, s, _ in inserted}
+    return written, None if moved_back else after
+
+
+def _rebuild(
+    cursor: duckdb.DuckDBPyConnection,
+    target: Interval,
+    selection: _Selection,
+    empty: str,
+    target_where: str,
+    params: Mapping[str, Any],
+) -> int:
+    """Replace every selected bar at ``target``; return how many were written."""
+    _run(cursor, f"DELETE FROM bars b WHERE {target_where}", params)
+    bars, bars_params = selection.bars(target, empty)
+    [(written,)] = _run(cursor, _INSERT + bars, bars_params)
+    if written == 0 and (selection.exchange or selection.symbol):
+        _no_such_series(cursor, selection)
+    return int(written)
 
 
 _PARSED: dict[str, duckdb.Statement] = {}
