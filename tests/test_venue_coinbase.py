@@ -240,6 +240,74 @@ def test_symbols_keep_the_users_spelling_and_usdc_reads_the_usd_book() -> None:
     assert [e.symbol for e in events if isinstance(e, BookSnapshot)] == ["BTC-USD", "BTC-USDC"]
 
 
+def test_update_times_on_the_fast_path_equal_the_general_parser() -> None:
+    """Updates on the fast path in ``parse`` are timed by ``rfc3339_us``, cached per second:
+    every form, a second boundary either way and an offset must give ``iso_us``'s time."""
+    proto = fresh()
+    proto.parse(SNAPSHOT, 1)
+    forms = [
+        "2023-02-09T20:32:50.713541421Z",
+        "2023-02-09T20:32:50.713541999Z",  # truncated, not rounded
+        "2023-02-09T20:32:50.999999999Z",
+        "2023-02-09T20:32:51.000000001Z",  # the next second
+        "2023-02-09T20:32:51Z",
+        "2023-02-09T20:32:51.7Z",
+        "2023-02-09T20:32:51.7149+01:00",  # 30 characters, but not the fast form
+        "2023-02-09T20:32:51.714964855Z",
+        "2023-02-09T20:32:49.000000000Z",  # back across a boundary
+        "2023-02-09T20:32:50.713541421Z",
+    ]
+    for seq, when in enumerate(forms, start=2):
+        (delta,) = proto.parse(book(seq, "update", [level("bid", "5", "1", when)]), seq)
+        assert isinstance(delta, BookDelta) and delta.ts == iso_us(when), when
+    for bad in (
+        "2023-02-09T20:32:50.71354142xZ",
+        "2023-02-09T20:32:50.-13541421Z",
+        "2023-02-09T20:32:50.\u0667\u0661\u0663541421Z",  # non-ASCII digits
+        "2023-02-09T20:32:50.713541421z",
+    ):
+        proto = fresh()  # a failed message counts as lost: start over for each
+        proto.parse(SNAPSHOT, 1)
+        proto.parse(book(2, "update", [level("bid", "5", "1", forms[0])]), 2)
+        with pytest.raises(ProtocolError):
+            proto.parse(book(3, "update", [level("bid", "5", "1", bad)]), 3)
+
+
+def test_the_fast_path_and_the_general_path_make_the_same_delta() -> None:
+    """The next message takes the fast path in ``parse``; the same update after a gap takes
+    the general one: the deltas must be equal."""
+    updates = [level("bid", "21921.73", "0"), level("offer", "21922.01", "2.5")]
+    fast = fresh()
+    fast.parse(SNAPSHOT, 1)
+    (by_fast,) = fast.parse(book(2, "update", updates), 9)
+    general = fresh()
+    general.parse(SNAPSHOT, 1)
+    lost, by_general = general.parse(book(3, "update", updates), 9)
+    assert isinstance(lost, SyncLost)
+    assert (
+        by_fast
+        == by_general
+        == BookDelta(
+            "coinbase",
+            "BTC-USD",
+            iso_us("2023-02-09T20:32:50.713541421Z"),
+            9,
+            [(21921.73, 0.0)],
+            [(21922.01, 2.5)],
+        )
+    )
+
+
+def test_a_product_feeding_two_symbols_updates_both() -> None:
+    proto = CoinbaseProtocol(["BTC-USD", "BTC-USDC"])
+    proto.parse(book(1, "snapshot", [level("bid", "1", "1")], "BTC-USD"), 1)
+    events = proto.parse(book(2, "update", [level("bid", "1", "2")], "BTC-USD"), 2)
+    assert [(e.symbol, e.bids) for e in events if isinstance(e, BookDelta)] == [
+        ("BTC-USD", [(1.0, 2.0)]),
+        ("BTC-USDC", [(1.0, 2.0)]),
+    ]
+
+
 def test_unknown_products_pass_through_for_the_feed_to_quarantine() -> None:
     proto = fresh()
     events = proto.parse(book(1, "update", [level("bid", "1", "1")], "DOGE-USD"), 1)

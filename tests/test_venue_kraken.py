@@ -446,23 +446,89 @@ def test_level_texts_are_fixed_digits_exactly(
 
 
 def test_updates_take_every_timestamp_form_on_the_fast_path() -> None:
+    """The fast path keeps the current second and adds the µs: every form, a second
+    boundary either way and an offset must still give the exact time."""
     venue, _ = synced()
     forms = [
         TS,
         "2023-10-06T17:35:55.440296Z",
-        "2023-10-06T17:35:56.000001Z",  # the next second
+        "2023-10-06T17:35:55.999999Z",
+        "2023-10-06T17:35:56Z",  # the next second, at its first µs
+        "2023-10-06T17:35:56.000001Z",
         "2023-10-06T17:35:55.440295123Z",
         "2023-10-06T17:35:55Z",
         "2023-10-06T17:35:55.440295+00:00",
+        "2023-10-06T19:05:55.440295+01:30",  # TS again, in the cached second's bounds
+        "2023-10-06T17:35:54.999999Z",  # back across a boundary
+        "1969-12-31T23:59:59.999999Z",
         TS,
     ]
     for ts in forms:
         (delta,) = venue.parse(book("update", "MATIC/USD", [(0.5657, 1.0)], [], 1, ts=ts), 2)
         assert isinstance(delta, BookDelta) and delta.ts == iso_us(ts), ts
         assert delta.checksum == 1
-    for bad in ("2023-10-06T17:35:55.4402x5Z", "2023-10-06T17:35:55.+40295Z", "yesterday"):
+    for bad in (
+        "2023-10-06T17:35:55.4402x5Z",
+        "2023-10-06T17:35:55.+40295Z",
+        "2023-10-06T17:35:60Z",
+        "2023-10-06T17:35:55.440295",  # RFC 3339 requires the offset
+        "yesterday",
+    ):
         with pytest.raises(ProtocolError):
             venue.parse(book("update", "MATIC/USD", [(0.5657, 1.0)], [], 1, ts=bad), 3)
+
+
+def test_a_fraction_beyond_microseconds_is_rounded() -> None:
+    venue, _ = synced()
+    raw = book("update", "MATIC/USD", [(0.5657, 1.0)], [], 1, ts="2023-10-06T17:35:55.4402959Z")
+    (delta,) = venue.parse(raw, 2)
+    assert isinstance(delta, BookDelta) and delta.ts == TS_US + 1
+
+
+def test_the_last_second_a_datetime_holds_is_still_a_time() -> None:
+    venue, _ = synced()
+    ts = "9999-12-31T23:59:59.5Z"
+    for _ in range(2):
+        (delta,) = venue.parse(book("update", "MATIC/USD", [(0.5657, 1.0)], [], 1, ts=ts), 2)
+        assert isinstance(delta, BookDelta) and delta.ts == iso_us(ts)
+
+
+def test_one_update_per_message_gives_what_the_general_path_gives() -> None:
+    """The single-symbol fast path in ``parse`` and ``_book_event`` must agree: the same
+    updates, sent one per message and all in one message, make the same events."""
+    venue, _ = synced()
+    updates = [
+        {
+            "symbol": "MATIC/USD",
+            "bids": [{"price": 0.5657, "qty": 1.5}, {"price": 0.5656, "qty": 0.0}],
+            "asks": [],
+            "checksum": 11,
+            "timestamp": TS,
+        },
+        {
+            "symbol": "MATIC/USD",
+            "bids": [],
+            "asks": [{"price": 0.5669, "qty": 2.0}],
+            "checksum": 12,
+            "timestamp": "2023-10-06T17:35:56.000007Z",
+        },
+        {"symbol": "MATIC/USD", "bids": [], "asks": [], "checksum": 13},
+    ]
+    one_by_one = [
+        event
+        for data in updates
+        for event in venue.parse(dumps({"channel": "book", "type": "update", "data": [data]}), 5)
+    ]
+    together = venue.parse(dumps({"channel": "book", "type": "update", "data": updates}), 5)
+    assert one_by_one == together
+    assert [(e.ts, e.checksum) for e in together if isinstance(e, BookDelta)] == [
+        (TS_US, 11),
+        (iso_us("2023-10-06T17:35:56.000007Z"), 12),
+        (5, 13),
+    ]
+    assert together[0] == BookDelta(
+        "kraken", "MATIC/USD", TS_US, 5, [(0.5657, 1.5), (0.5656, 0.0)], [], checksum=11
+    )
 
 
 def test_one_message_mixing_a_synced_and_an_unsubscribed_symbol() -> None:

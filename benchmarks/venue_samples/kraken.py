@@ -5,8 +5,9 @@ The updates walk a BTC/USD book on the 0.1 tick (price precision 1, qty precisio
 changes 1-3 levels — resizes, new levels inside the 25 (the worst one then leaves silently,
 as on Kraken) and deletes (Kraken then sends the level that moves up into the 25th place in
 the same message). Prices and quantities are JSON numbers in their shortest spelling, as
-Kraken sends them (``30000.0``, ``0.5``). Each checksum is computed here from a plain dict
-book with ``Decimal`` formatting, independently of the venue class.
+Kraken sends them (``30000.0``, ``0.5``), and timestamps advance by a few ms per message, so
+a new second begins every few hundred messages, as in live traffic. Each checksum is computed
+here from a plain dict book with ``Decimal`` formatting, independently of the venue class.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import random
 import zlib
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +25,7 @@ VENUE = "kraken"
 SYMBOL = "BTC/USD"
 _DEPTH = 25
 _MID = 300_000  # ticks of 0.1: 30000.0
-_TS = "2023-10-06T17:35:55.440295Z"
+_T0 = 1_696_613_755  # 2023-10-06T17:35:55Z
 
 
 def _price(ticks: int) -> float:
@@ -47,15 +49,30 @@ def _checksum(walk: BookWalk[float]) -> int:
     return zlib.crc32("".join(asks[:10] + bids[:10]).encode())
 
 
+def _time(i: int) -> str:
+    seconds, micros = divmod(440_295 + i * 3_712, 10**6)  # ~270 messages per second
+    whole = datetime.fromtimestamp(_T0 + seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{whole}.{micros:06d}Z"
+
+
 def _level(ticks: int, qty: float) -> dict[str, float]:
     return {"price": _price(ticks), "qty": qty}
 
 
 def _book_message(
-    kind: str, levels: tuple[list[dict[str, float]], list[dict[str, float]]], checksum: int
+    kind: str,
+    levels: tuple[list[dict[str, float]], list[dict[str, float]]],
+    checksum: int,
+    i: int,
 ) -> bytes:
     bids, asks = levels
-    data = {"symbol": SYMBOL, "bids": bids, "asks": asks, "checksum": checksum, "timestamp": _TS}
+    data = {
+        "symbol": SYMBOL,
+        "bids": bids,
+        "asks": asks,
+        "checksum": checksum,
+        "timestamp": _time(i),
+    }
     return json.dumps(
         {"channel": "book", "type": kind, "data": [data]}, separators=(",", ":")
     ).encode()
@@ -88,10 +105,10 @@ def messages(n: int) -> tuple[list[bytes], list[bytes]]:
     walk = BookWalk(rng, _qty, 0.0, mid=_MID, levels=_DEPTH, floor=0, reach=None, depth=_DEPTH)
     setup = [
         _instrument(),
-        _book_message("snapshot", walk.split(walk.levels(), _level), _checksum(walk)),
+        _book_message("snapshot", walk.split(walk.levels(), _level), _checksum(walk), 0),
     ]
     deltas: list[bytes] = []
-    for _ in range(n):
+    for i in range(1, n + 1):
         changes = walk.step()
         sent = {(side, ticks) for side, ticks, _ in changes}
         for side, levels, sign in (("b", walk.bids, -1), ("a", walk.asks, 1)):
@@ -101,7 +118,7 @@ def messages(n: int) -> tuple[list[bytes], list[bytes]]:
                     ticks += sign
                 levels[ticks] = _qty(rng)
                 changes.append((side, ticks, levels[ticks]))
-        deltas.append(_book_message("update", walk.split(changes, _level), _checksum(walk)))
+        deltas.append(_book_message("update", walk.split(changes, _level), _checksum(walk), i))
     return setup, deltas
 
 

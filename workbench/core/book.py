@@ -44,7 +44,7 @@ class OrderBook:
     def set_bid(self, price: float, size: float) -> None:
         """Set the absolute size at a bid price; 0 deletes (an unknown level is ignored)."""
         levels = self._bids
-        if size > 0:
+        if size > 0.0:  # a float literal: no int-float comparison on the hot path
             if price not in levels:
                 insort(self._bid_prices, price)
             levels[price] = size
@@ -56,7 +56,7 @@ class OrderBook:
     def set_ask(self, price: float, size: float) -> None:
         """Set the absolute size at an ask price; 0 deletes (an unknown level is ignored)."""
         levels = self._asks
-        if size > 0:
+        if size > 0.0:
             if price not in levels:
                 insort(self._ask_prices, price)
             levels[price] = size

@@ -65,6 +65,7 @@ from workbench.events import (
 from workbench.venues.base import VenueProtocol
 from workbench.venues.numbers import iso_us
 
+VENUE = "coinbase"
 PRODUCT_CHANNELS = ("level2", "market_trades")
 """Subscribed per product, one message each; re-subscribed for a fresh book and recent trades."""
 HEARTBEAT_CHANNEL = "heartbeats"
@@ -147,6 +148,7 @@ class _Error(msgspec.Struct):
 
 
 _Message = _L2Data | _MarketTrades | _Heartbeats | _Subscriptions
+_decode = msgspec.json.Decoder(_Message, strict=False).decode
 _error_decoder = msgspec.json.Decoder(_Error)
 _seconds: dict[str, int] = {}
 
@@ -205,14 +207,12 @@ def routes(symbols: list[str], aliases: dict[str, str]) -> dict[str, tuple[str, 
 
 
 class CoinbaseProtocol(VenueProtocol):
-    name: ClassVar[str] = "coinbase"
+    name: ClassVar[str] = VENUE
     default_ws_url: ClassVar[str] = "wss://advanced-trade-ws.coinbase.com"
     heartbeat_interval: ClassVar[float] = 0.0  # Coinbase sends heartbeats every second
     stale_after: ClassVar[float] = 5.0
     numeric_trade_ids: ClassVar[bool] = False
     sequenced: ClassVar[bool] = False
-
-    _decoder = msgspec.json.Decoder(_Message, strict=False)
 
     def __init__(self, symbols: list[str]) -> None:
         super().__init__(symbols)
@@ -220,6 +220,9 @@ class CoinbaseProtocol(VenueProtocol):
         self._last_seq: int | None = None
         self._synced: set[str] = set()
         """Wire products whose snapshot arrived since they were (re)subscribed."""
+        self._ready: dict[str, str] = {}
+        """Synced wire product → its symbol, for the products that feed one symbol: their
+        updates take the fast path in :meth:`parse`."""
 
     def subscribe_messages(self) -> list[str]:
         products = [s.upper() for s in self.symbols]
@@ -231,6 +234,7 @@ class CoinbaseProtocol(VenueProtocol):
         for product, owners in self._route.items():
             if symbol in owners:
                 self._synced.discard(product)
+                self._ready.pop(product, None)
         return [
             self._request(action, channel, [symbol.upper()])
             for channel in PRODUCT_CHANNELS
@@ -262,11 +266,28 @@ class CoinbaseProtocol(VenueProtocol):
         Errors come without an envelope: ``{"type":"error","message":"failure to subscribe"}``.
         """
         try:
-            msg = self._decoder.decode(payload)
+            msg = _decode(payload)
         except msgspec.DecodeError as exc:
             raise rejection(payload, exc) from None
         seq = msg.sequence_num
         last = self._last_seq
+        if type(msg) is _L2Data and last is not None and seq == last + 1:
+            events = msg.events
+            if len(events) == 1:
+                # The hot path, written out: the next message, one update of a synced
+                # product that feeds one symbol (``_ready``). Anything else (the first
+                # message, a gap, a snapshot, aliases) takes the general path below.
+                event = events[0]
+                symbol = self._ready.get(event.product_id)
+                if symbol is not None and event.type == "update":
+                    updates = event.updates
+                    bids: list[Level] = []
+                    asks: list[Level] = []
+                    for u in updates:
+                        (bids if u.side == "bid" else asks).append((u.price_level, u.new_quantity))
+                    ts = rfc3339_us(updates[-1].event_time) if updates else recv_ts
+                    self._last_seq = seq
+                    return [BookDelta(VENUE, symbol, ts, recv_ts, bids, asks)]
         out: list[MarketEvent] = []
         if last is not None:
             if seq <= last:
@@ -295,6 +316,9 @@ class CoinbaseProtocol(VenueProtocol):
                 (bids if u.side == "bid" else asks).append((u.price_level, u.new_quantity))
             if event.type == "snapshot":
                 self._synced.add(product)
+                owners = route.get(product, ())
+                if len(owners) == 1:
+                    self._ready[product] = owners[0]
                 ts = rfc3339_us(msg.timestamp)  # a snapshot's event_time can be the epoch
                 bids.sort(reverse=True)
                 asks.sort()

@@ -39,6 +39,8 @@ from __future__ import annotations
 import itertools
 import zlib
 from collections.abc import Callable, Mapping
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
 from itertools import compress
 from operator import is_not, itemgetter
 from typing import Annotated, ClassVar, Literal, cast
@@ -49,8 +51,8 @@ from workbench.core.book import OrderBook
 from workbench.errors import ProtocolError
 from workbench.events import BookDelta, BookSnapshot, Heartbeat, MarketEvent, Trade
 from workbench.venues.base import VenueProtocol
-from workbench.venues.numbers import iso_us
 
+VENUE = "kraken"
 DEPTH = 25
 """Subscribed book depth; Kraken offers 10, 25, 100, 500 or 1000."""
 CHECKSUM_LEVELS = 10
@@ -64,6 +66,13 @@ error, so these bounds are the whole validation."""
 Qty = Annotated[float, msgspec.Meta(ge=0.0)]
 Precision = Annotated[int, msgspec.Meta(ge=0, le=18)]
 Checksum = Annotated[int, msgspec.Meta(ge=0, le=0xFFFFFFFF)]
+Stamp = Annotated[datetime, msgspec.Meta(tz=True)]
+"""An RFC 3339 time with an offset (Kraken sends ``Z`` and 6 fraction digits), parsed and
+validated by msgspec in C; a longer fraction is rounded to the µs."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_SECOND = timedelta(seconds=1)
 
 
 # ``gc=False`` on the book structs: built from JSON, they hold scalars and lists of them and
@@ -78,7 +87,7 @@ class _BookData(msgspec.Struct, gc=False):
     bids: list[_Level]
     asks: list[_Level]
     checksum: Checksum
-    timestamp: str | None = None
+    timestamp: Stamp | None = None
 
 
 class _Book(msgspec.Struct, tag="book", tag_field="channel", gc=False):
@@ -92,7 +101,7 @@ class _TradeData(msgspec.Struct):
     price: Price
     qty: Annotated[float, msgspec.Meta(gt=0.0)]
     trade_id: int
-    timestamp: str
+    timestamp: Stamp
     ord_type: str | None = None
 
 
@@ -134,6 +143,8 @@ class _Reply(msgspec.Struct):
 
 
 _Channel = _Book | _Trades | _Heartbeat | _Status | _Instrument
+_decode = msgspec.json.Decoder(_Channel, strict=True).decode
+_decode_reply = msgspec.json.Decoder(_Reply, strict=True).decode
 
 
 class _LevelTexts(dict[tuple[float, float], bytes]):
@@ -241,7 +252,7 @@ class _Checksummer:
 
 
 class KrakenProtocol(VenueProtocol):
-    name: ClassVar[str] = "kraken"
+    name: ClassVar[str] = VENUE
     default_ws_url: ClassVar[str] = "wss://ws.kraken.com/v2"
     heartbeat_interval: ClassVar[float] = 20.0
     """Kraken closes a connection after about a minute without traffic from the client."""
@@ -249,9 +260,6 @@ class KrakenProtocol(VenueProtocol):
     """Kraken sends a ``heartbeat`` every second when nothing else flows."""
     sequenced: ClassVar[bool] = False
     book_depth: int | None = DEPTH
-
-    _decoder = msgspec.json.Decoder(_Channel, strict=True)
-    _reply_decoder = msgspec.json.Decoder(_Reply, strict=True)
 
     def __init__(self, symbols: list[str]) -> None:
         super().__init__(symbols)
@@ -265,7 +273,7 @@ class KrakenProtocol(VenueProtocol):
         self._summers: dict[str, _Checksummer] = {}
         self.unverified: dict[str, int] = {}
         """Book messages per symbol sent on before the symbol's precisions were known."""
-        self._second = ("", 0)
+        self._second = (_EPOCH, _EPOCH, 0)
 
     def pair(self, symbol: str) -> tuple[str, str]:
         base, quote = super().pair(symbol)
@@ -298,10 +306,54 @@ class KrakenProtocol(VenueProtocol):
 
     def parse(self, payload: bytes, recv_ts: int) -> list[MarketEvent]:
         try:
-            msg = self._decoder.decode(payload)
+            msg = _decode(payload)
         except msgspec.DecodeError as exc:
             return self._reply(payload, exc)
         if type(msg) is _Book:
+            datas = msg.data
+            if msg.type == "update" and len(datas) == 1:
+                # The hot path, written out: one symbol's update. ``_ready`` holds the
+                # symbols with nothing left to decide (subscribed, snapshot seen on this
+                # connection, precisions known); the time is ``_micros`` with its test for
+                # the current second inlined; a side of one level, the most common, is
+                # built without the function call a comprehension costs.
+                data = datas[0]
+                symbol = self._ready.get(data.symbol)
+                if symbol is not None:
+                    stamp = data.timestamp
+                    if stamp is None:
+                        ts = recv_ts
+                    else:
+                        start, end, second = self._second
+                        if start <= stamp < end:
+                            ts = second + stamp.microsecond
+                        else:
+                            ts = self._micros(stamp)
+                    bids = data.bids
+                    asks = data.asks
+                    if len(bids) == 1:
+                        level = bids[0]
+                        bid_levels = [(level.price, level.qty)]
+                    else:
+                        bid_levels = [(level.price, level.qty) for level in bids] if bids else []
+                    if len(asks) == 1:
+                        level = asks[0]
+                        ask_levels = [(level.price, level.qty)]
+                    else:
+                        ask_levels = [(level.price, level.qty) for level in asks] if asks else []
+                    return [
+                        BookDelta(
+                            VENUE,
+                            symbol,
+                            ts,
+                            recv_ts,
+                            bid_levels,
+                            ask_levels,
+                            None,
+                            None,
+                            data.checksum,
+                        )
+                    ]
             return self._book(msg, recv_ts)
         if type(msg) is _Trades:
             return self._trades(msg, recv_ts)
@@ -347,47 +399,13 @@ class KrakenProtocol(VenueProtocol):
 
     # -- message kinds -------------------------------------------------------------------
     def _book(self, msg: _Book, recv_ts: int) -> list[MarketEvent]:
-        if msg.type == "snapshot":
-            return [self._book_event(data, True, recv_ts) for data in msg.data]
-        # Updates: the hot path. ``_ready`` holds the symbols with nothing left to decide
-        # (subscribed, snapshot seen on this connection, precisions known); anything else
-        # goes through ``_book_event``, which applies every rule.
-        ready = self._ready
-        name = self.name
-        events: list[MarketEvent] = []
-        for data in msg.data:
-            symbol = ready.get(data.symbol)
-            if symbol is None:
-                events.append(self._book_event(data, False, recv_ts))
-                continue
-            text = data.timestamp
-            if text is None:
-                ts = recv_ts
-            else:
-                micros = text[20:26]
-                head, second = self._second
-                if text[:20] == head and text[26:] == "Z" and micros.isdecimal():
-                    ts = second + int(micros)
-                else:
-                    ts = self._time(text)
-            events.append(
-                BookDelta(
-                    name,
-                    symbol,
-                    ts,
-                    recv_ts,
-                    [(level.price, level.qty) for level in data.bids] if data.bids else [],
-                    [(level.price, level.qty) for level in data.asks] if data.asks else [],
-                    None,
-                    None,
-                    data.checksum,
-                )
-            )
-        return events
+        """Snapshots, and the updates :meth:`parse` does not take on its fast path."""
+        snapshot = msg.type == "snapshot"
+        return [self._book_event(data, snapshot, recv_ts) for data in msg.data]
 
     def _book_event(self, data: _BookData, snapshot: bool, recv_ts: int) -> MarketEvent:
         symbol = self._user.get(data.symbol, data.symbol)
-        ts = self._time(data.timestamp) if data.timestamp is not None else recv_ts
+        ts = self._micros(data.timestamp) if data.timestamp is not None else recv_ts
         bids = [(level.price, level.qty) for level in data.bids] if data.bids else []
         asks = [(level.price, level.qty) for level in data.asks] if data.asks else []
         subscribed = symbol in self._wire
@@ -422,7 +440,7 @@ class KrakenProtocol(VenueProtocol):
             Trade(
                 name,
                 user.get(t.symbol, t.symbol),
-                self._time(t.timestamp),
+                self._micros(t.timestamp),
                 recv_ts,
                 t.price,
                 t.qty,
@@ -443,24 +461,24 @@ class KrakenProtocol(VenueProtocol):
                 self._summers.pop(symbol, None)
                 self._update_ready(symbol)
 
-    def _time(self, text: str) -> int:
-        """RFC 3339 µs time; the whole-second part is parsed once per second, not per message
-        (a full ``iso_us`` costs more than the rest of a book update). ``_second`` holds the
-        text up to the fraction's ``.`` and its µs; :meth:`_book` inlines the first test."""
-        micros = text[20:26]
-        head, second = self._second
-        if text[:20] == head and text[26:] == "Z" and micros.isdecimal():
-            return second + int(micros)
-        if len(text) == 27 and text[19] == "." and text[26] == "Z" and micros.isdecimal():
-            second = iso_us(text[:19] + "Z")
-            self._second = (text[:20], second)
-            return second + int(micros)
-        return iso_us(text)
+    def _micros(self, stamp: datetime) -> int:
+        """µs since the epoch. A datetime subtraction and division would cost a tenth of a
+        book update, so they run once per second: ``_second`` holds the current second's
+        bounds and its µs, and a time inside it is that plus its ``microsecond`` (offsets
+        are whole minutes, so that field is the UTC one). :meth:`parse` inlines the test."""
+        start, end, second = self._second
+        if start <= stamp < end:
+            return second + stamp.microsecond
+        micros: int = (stamp - _EPOCH) // _MICROSECOND
+        start = stamp.replace(microsecond=0)
+        with suppress(OverflowError):  # the last second a datetime holds has no end to cache
+            self._second = (start, start + _SECOND, micros - stamp.microsecond)
+        return micros
 
     def _reply(self, payload: bytes, error: msgspec.DecodeError) -> list[MarketEvent]:
         """Requests' acknowledgements carry ``method`` instead of ``channel``."""
         try:
-            reply = self._reply_decoder.decode(payload)
+            reply = _decode_reply(payload)
         except msgspec.DecodeError:
             raise ProtocolError(str(error)) from None
         if not reply.success:
