@@ -73,20 +73,40 @@ def initial_snapshot_seq(events: list[tuple[str, str, dict[str, Any]]], symbol: 
     )
 
 
-def assert_no_trade_lost(db: Path, ledger: list[dict[str, Any]], events: Any) -> None:
+def assert_no_trade_lost(
+    db: Path, ledger: list[dict[str, Any]], events: Any, *, unless_only_copy_lost: bool = False
+) -> None:
+    """Every trade after the first snapshot is stored exactly once, with its values.
+
+    ``unless_only_copy_lost``: for a redundant feed without backfill. The simulator spoils a
+    message on one of the connections subscribed at that moment; while the twin reconnects
+    that is the only copy, so such a trade may be missing — nothing else may, and most
+    spoiled trades must have been saved by the twin.
+    """
     stored = query(db, "SELECT symbol, trade_id, price, size, side FROM trades")
     assert len(stored) == len({(s, t) for s, t, *_ in stored})
     stored_map = {(s, t): (p, q, side) for s, t, p, q, side in stored}
+    spoiled_seqs = {(r["symbol"], r["seq"]) for r in ledger if r["kind"] in ("gap", "malformed")}
     for symbol in ("BTC-USD", "ETH-USD"):
         first = initial_snapshot_seq(events, symbol)
+        trades = [
+            r for r in ledger if r["kind"] == "trade" and r["symbol"] == symbol and r["seq"] > first
+        ]
         expected = {
             (symbol, str(r["trade_id"])): (float(r["price"]), float(r["size"]), r["side"])
-            for r in ledger
-            if r["kind"] == "trade" and r["symbol"] == symbol and r["seq"] > first
+            for r in trades
         }
         got = {k: v for k, v in stored_map.items() if k[0] == symbol}
         assert len(expected) > 200
-        assert got == expected
+        if not unless_only_copy_lost:
+            assert got == expected
+            continue
+        spoiled = {
+            (symbol, str(r["trade_id"])) for r in trades if (symbol, r["seq"]) in spoiled_seqs
+        }
+        assert got.items() <= expected.items()
+        assert expected.keys() - got.keys() <= spoiled
+        assert len(spoiled & got.keys()) >= len(spoiled) / 2
 
 
 def assert_final_book_is_true_book(db: Path, ledger: list[dict[str, Any]]) -> None:
@@ -161,10 +181,10 @@ def test_recording_through_faults_loses_nothing(tmp_path: Path) -> None:
     assert "sim:BTC-USD,ETH-USD" in stdout and "backfilled" in stdout
 
 
-def test_redundant_connection_without_backfill_loses_nothing(tmp_path: Path) -> None:
+def test_redundant_connection_without_backfill_loses_only_trades_it_never_received(tmp_path: Path) -> None:
     db, ledger, _ = run_session(tmp_path, "--redundant", "--no-backfill")
     events = quality(db)
     assert not any(k == "backfill" for _, k, _ in events)
-    assert_no_trade_lost(db, ledger, events)
+    assert_no_trade_lost(db, ledger, events, unless_only_copy_lost=True)
     assert_final_book_is_true_book(db, ledger)
     assert_every_fault_shows(db, ledger, events)
