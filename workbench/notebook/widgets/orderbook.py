@@ -28,10 +28,11 @@ Floats = npt.NDArray[np.float64]
 LadderRow = tuple[str, float, float, float]
 """``(side, price, size, cumulative size from the best level)``; side is "ask" or "bid"."""
 
-_VALID_HTML = '<span class="wb-book-flag">book valid</span>'
+_BADGE = "color:#fff;padding:1px 6px;border-radius:3px;background:"
+_VALID_HTML = f'<span class="wb-book-flag" style="{_BADGE}{BID_COLOR}">book valid</span>'
 _INVALID_HTML = (
-    '<span class="wb-book-flag" style="color:#fff;background:#c62828;padding:1px 6px;'
-    'font-weight:bold;border-radius:3px">BOOK INVALID — resyncing</span>'
+    f'<span class="wb-book-flag" style="{_BADGE}{ASK_COLOR};font-weight:bold">'
+    "BOOK INVALID — resyncing</span>"
 )
 
 
