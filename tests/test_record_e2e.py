@@ -181,7 +181,9 @@ def test_recording_through_faults_loses_nothing(tmp_path: Path) -> None:
     assert "sim:BTC-USD,ETH-USD" in stdout and "backfilled" in stdout
 
 
-def test_redundant_connection_without_backfill_loses_only_trades_it_never_received(tmp_path: Path) -> None:
+def test_redundant_connection_without_backfill_loses_only_trades_it_never_received(
+    tmp_path: Path,
+) -> None:
     db, ledger, _ = run_session(tmp_path, "--redundant", "--no-backfill")
     events = quality(db)
     assert not any(k == "backfill" for _, k, _ in events)
