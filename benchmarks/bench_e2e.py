@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import websocket
 from bench_book import SortingBook
-from common import line, report
+from common import line, report, start_sim, stop_sim
 
 from workbench.workbench import Workbench
 
@@ -32,41 +32,14 @@ BASELINE_N = 15_000
 SYMBOLS = "BTC-USD,ETH-USD"
 
 
-def start_sim(burst: int, ledger: Path) -> tuple[subprocess.Popen[str], int]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "workbench",
-            "sim",
-            "--port",
-            "0",
-            "--seed",
-            "3",
-            "--symbols",
-            SYMBOLS,
-            "--burst",
-            str(burst),
-            "--ledger",
-            str(ledger),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    first = proc.stdout.readline()
-    port = int(first.split("ws://127.0.0.1:")[1].split("/")[0])
-    return proc, port
-
-
-def stop_sim(proc: subprocess.Popen[str]) -> None:
-    proc.terminate()
-    proc.wait(timeout=10)
+def burst_sim(burst: int, ledger: Path) -> tuple[subprocess.Popen[str], int]:
+    flags = ("--seed", "3", "--symbols", SYMBOLS, "--burst", str(burst), "--ledger", str(ledger))
+    return start_sim(*flags)
 
 
 def ours(tmp: Path) -> tuple[float, bool]:
     ledger = tmp / "ledger.jsonl"
-    proc, port = start_sim(N, ledger)
+    proc, port = burst_sim(N, ledger)
     try:
         truth = {}
         for symbol in SYMBOLS.split(","):
@@ -106,7 +79,7 @@ def ours(tmp: Path) -> tuple[float, bool]:
 
 
 def baseline(tmp: Path) -> float:
-    proc, port = start_sim(BASELINE_N, tmp / "baseline-ledger.jsonl")
+    proc, port = burst_sim(BASELINE_N, tmp / "baseline-ledger.jsonl")
     try:
         con = duckdb.connect(str(tmp / "baseline.duckdb"))
         con.execute(

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import ast
 import json
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -37,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import line, report
+from common import line, report, start_sim, stop_sim
 from jupyter_client.manager import KernelManager
 
 HERE = Path(__file__).resolve().parent
@@ -114,31 +112,6 @@ class Kernel:
         self.manager.shutdown_kernel(now=False)
 
 
-def start_sim() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "workbench",
-            "sim",
-            "--port",
-            "0",
-            "--seed",
-            "5",
-            "--symbols",
-            ",".join(SYMBOLS),
-            "--rate",
-            str(SIM_RATE),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    first = proc.stdout.readline()
-    port = int(first.split("ws://127.0.0.1:")[1].split("/")[0])
-    return proc, f"127.0.0.1:{port}"
-
-
 def pings(kernel: Kernel, count: int, gap: float) -> list[float]:
     out = []
     for _ in range(count):
@@ -165,7 +138,10 @@ def measure(tmp: Path) -> dict[str, Any]:
             "json.dumps(cost)",
         )
         idle = pings(kernel, PASSES, PASS_GAP)  # no feed, no widgets
-        sim, address = start_sim()
+        sim, port = start_sim(
+            "--seed", "5", "--symbols", ",".join(SYMBOLS), "--rate", str(SIM_RATE)
+        )  # fmt: skip
+        address = f"127.0.0.1:{port}"
         kernel.run(
             "stream = widget_kernel.Stream("
             f"{str(tmp / 'bench.duckdb')!r}, 'ws://{address}/ws', 'http://{address}', "
@@ -185,8 +161,7 @@ def measure(tmp: Path) -> dict[str, Any]:
     finally:
         kernel.close()
         if sim is not None:
-            sim.terminate()
-            sim.wait(10)
+            stop_sim(sim)
     return {
         "cost": cost,
         "stream": stream,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import platform
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -43,3 +45,21 @@ def line(
         text += f"  target {target}"
     print(text, flush=True)
     return text
+
+
+def start_sim(*flags: str) -> tuple[subprocess.Popen[str], int]:
+    """``workbench sim --port 0 FLAGS`` in its own process (so it does not share our GIL);
+    returns it and the port it bound, read from its first line."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workbench", "sim", "--port", "0", *flags],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    return proc, int(first.split("ws://127.0.0.1:")[1].split("/")[0])
+
+
+def stop_sim(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    proc.wait(timeout=10)

@@ -19,6 +19,7 @@ from tests.venue_e2e import (
     RefBook,
     final_book,
     quality_events,
+    quality_kinds,
     quarantined,
     query,
     record_venue,
@@ -116,10 +117,6 @@ def taker_trades(symbol: str, trades: list[dict[str, Any]]) -> list[tuple[Any, .
     return sorted(rows, key=lambda r: (r[0], r[1]))
 
 
-def kinds(db: Path) -> list[str]:
-    return [kind for _, kind, _ in quality_events(db, EXCHANGE)]
-
-
 def test_initial_sync_buffers_drops_stale_diffs_and_records_taker_sides(
     tmp_path: Path, servers: list[ReplayServer]
 ) -> None:
@@ -179,7 +176,7 @@ def test_initial_sync_buffers_drops_stale_diffs_and_records_taker_sides(
     assert stored_trades(db, EXCHANGE) == taker_trades("BTCUSDT", trades)
     reasons = [reason for reason, _ in quarantined(db, EXCHANGE)]
     assert len(reasons) == 2 and "invalid stream" in reasons[1]
-    assert kinds(db) == ["resync"]  # the initial sync, nothing else went wrong
+    assert quality_kinds(db, EXCHANGE) == ["resync"]  # the initial sync, nothing else went wrong
 
 
 def test_gap_in_update_ids_refetches_the_snapshot_and_ends_valid(

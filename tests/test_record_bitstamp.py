@@ -21,6 +21,7 @@ from tests.venue_e2e import (
     RefBook,
     final_book,
     quality_events,
+    quality_kinds,
     quarantined,
     query,
     record_venue,
@@ -150,10 +151,6 @@ def taker_trades(symbol: str, frames: list[bytes]) -> list[tuple[Any, ...]]:
     return sorted(rows, key=lambda r: (r[0], r[1]))
 
 
-def kinds(db: Path) -> list[str]:
-    return [kind for _, kind, _ in quality_events(db, EXCHANGE)]
-
-
 def test_initial_sync_drops_diffs_the_snapshot_holds_and_records_taker_sides(
     tmp_path: Path, servers: list[ReplayServer]
 ) -> None:
@@ -193,7 +190,7 @@ def test_initial_sync_drops_diffs_the_snapshot_holds_and_records_taker_sides(
     assert stored_trades(db, EXCHANGE) == taker_trades("BTCUSD", frames)
     reasons = [reason for reason, _ in quarantined(db, EXCHANGE)]
     assert len(reasons) == 2 and "Bad subscription" in reasons[1]
-    assert kinds(db) == ["resync"]  # the initial sync, nothing else went wrong
+    assert quality_kinds(db, EXCHANGE) == ["resync"]  # the initial sync, nothing else went wrong
 
 
 def test_reconnect_rebuilds_the_book_from_a_fresh_snapshot(
@@ -227,7 +224,7 @@ def test_reconnect_rebuilds_the_book_from_a_fresh_snapshot(
     ref = reference(second_snapshot, after)
     assert valid and (bids, asks) == ref.top(20) == truth.book.top(20)
     assert stored_trades(db, EXCHANGE) == taker_trades("btcusd", before + after)
-    events = kinds(db)
+    events = quality_kinds(db, EXCHANGE)
     for kind in ("disconnect", "reconnect", "resync"):
         assert kind in events
     assert "backfill" not in events  # Bitstamp has no id-paged trade history

@@ -17,6 +17,7 @@ from tests.venue_e2e import (
     RefBook,
     final_book,
     quality_events,
+    quality_kinds,
     quarantined,
     record_venue,
     serve,
@@ -92,10 +93,6 @@ def expected_trades(frames: list[bytes]) -> list[tuple[str, str, float, float, s
     return sorted(rows)
 
 
-def kinds(db: Path) -> list[str]:
-    return [kind for _, kind, _ in quality_events(db, EXCHANGE)]
-
-
 def test_records_the_50_level_book_and_taker_trades(
     servers: list[ReplayServer], tmp_path: Path
 ) -> None:
@@ -130,7 +127,7 @@ def test_records_the_50_level_book_and_taker_trades(
     assert (got_bids, got_asks) == (want_bids, want_asks)
     assert stored_trades(db, EXCHANGE) == expected_trades(frames)
     assert [t[4] for t in stored_trades(db, EXCHANGE)] == ["buy", "sell", "sell"]
-    assert kinds(db) == ["resync"]  # the initial sync only
+    assert quality_kinds(db, EXCHANGE) == ["resync"]  # the initial sync only
     ((reason, raw),) = quarantined(db, EXCHANGE)
     assert "Invalid symbol" in reason and raw == REJECTED.decode()
 
@@ -166,7 +163,7 @@ def test_a_skipped_u_is_a_gap_repaired_by_resubscribing(
     events = quality_events(db, EXCHANGE)
     gap = next(detail for _, kind, detail in events if kind == "gap")
     assert gap["from_seq"] == 103
-    assert kinds(db) == ["resync", "gap", "resync"]
+    assert quality_kinds(db, EXCHANGE) == ["resync", "gap", "resync"]
     valid, bids, asks = final_book(db, EXCHANGE, SYM)
     assert valid and (bids, asks) == reference(frames + fresh).top(20)
     assert (bids, asks) == ([(100.0, 4.0)], [(100.2, 2.0), (100.3, 6.0), (100.4, 1.0)])
@@ -194,7 +191,7 @@ def test_a_disconnect_rebuilds_the_book_from_the_next_connections_snapshot(
     record_venue(EXCHANGE, [SYM], server, db, duration=2.5)
 
     assert server.connections >= 2
-    seen = kinds(db)
+    seen = quality_kinds(db, EXCHANGE)
     assert {"disconnect", "reconnect"} <= set(seen) and seen.count("resync") == 2
     valid, bids, asks = final_book(db, EXCHANGE, SYM)
     assert valid and (bids, asks) == reference(first + second).top(20)
@@ -221,4 +218,6 @@ def test_a_snapshot_after_a_bybit_restart_resets_the_book_and_its_u(
     valid, bids, asks = final_book(db, EXCHANGE, SYM)
     assert valid and (bids, asks) == reference(frames).top(20)
     assert (bids, asks) == ([(10.0, 2.5), (9.8, 1.0)], [(10.3, 1.0)])
-    assert "gap" not in kinds(db) and "duplicate" not in kinds(db)
+    assert "gap" not in quality_kinds(db, EXCHANGE) and "duplicate" not in quality_kinds(
+        db, EXCHANGE
+    )

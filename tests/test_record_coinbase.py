@@ -19,6 +19,7 @@ from tests.venue_e2e import (
     RefBook,
     final_book,
     quality_events,
+    quality_kinds,
     quarantined,
     record_venue,
     serve,
@@ -134,10 +135,6 @@ def expected_trades(*frames: bytes) -> list[tuple[str, str, float, float, str]]:
     return sorted(rows)
 
 
-def kinds(db: Path) -> list[str]:
-    return [kind for _, kind, _ in quality_events(db, EXCHANGE)]
-
-
 def test_records_the_book_with_offers_and_taker_trades(
     servers: list[ReplayServer], tmp_path: Path
 ) -> None:
@@ -193,7 +190,7 @@ def test_records_the_book_with_offers_and_taker_trades(
         ("995098664", "buy"),
         ("995098665", "sell"),
     ]
-    assert kinds(db) == ["resync"]  # the initial sync only
+    assert quality_kinds(db, EXCHANGE) == ["resync"]  # the initial sync only
     reasons = [reason for reason, _ in quarantined(db, EXCHANGE)]
     assert len(reasons) == 2 and "venue error reply: failure to subscribe" in reasons
 
@@ -233,7 +230,7 @@ def test_a_sequence_num_jump_resyncs_by_resubscribing_and_recovers_the_lost_trad
     events = quality_events(db, EXCHANGE)
     gap = next(detail for _, kind, detail in events if kind == "gap")
     assert (gap["rule"], gap["expected"], gap["got"]) == ("sequence", 4, 5)
-    assert kinds(db) == ["resync", "gap", "resync"]
+    assert quality_kinds(db, EXCHANGE) == ["resync", "gap", "resync"]
     valid, bids, asks = final_book(db, EXCHANGE, SYM)
     assert valid and (bids, asks) == reference(frames + fresh).top(20)
     assert (bids, asks) == ([(100.0, 4.0)], [(100.02, 2.0), (100.03, 6.0), (100.04, 1.0)])
@@ -267,7 +264,7 @@ def test_a_disconnect_rebuilds_the_book_from_the_next_connections_snapshot(
     record_venue(EXCHANGE, [SYM], server, db, duration=2.5)
 
     assert server.connections >= 2
-    seen = kinds(db)
+    seen = quality_kinds(db, EXCHANGE)
     assert {"disconnect", "reconnect"} <= set(seen) and seen.count("resync") == 2
     assert "gap" not in seen  # sequence_num restarting on a new connection is no gap
     valid, bids, asks = final_book(db, EXCHANGE, SYM)

@@ -18,6 +18,7 @@ from tests.venue_e2e import (
     RefBook,
     final_book,
     quality_events,
+    quality_kinds,
     quarantined,
     record_venue,
     stored_trades,
@@ -111,10 +112,6 @@ def expected_trades(rows: list[dict[str, Any]]) -> list[tuple[str, str, float, f
     return sorted(unique)
 
 
-def kinds(db: Path) -> list[str]:
-    return [kind for _, kind, _ in quality_events(db, EXCHANGE)]
-
-
 def test_records_the_book_and_converts_maker_sides_to_taker_sides(
     servers: list[ReplayServer], tmp_path: Path
 ) -> None:
@@ -156,7 +153,9 @@ def test_records_the_book_and_converts_maker_sides_to_taker_sides(
     got = stored_trades(db, EXCHANGE)
     assert got == expected_trades(rows)
     assert [(t[1], t[4]) for t in got] == [("100", "sell"), ("101", "buy"), ("102", "sell")]
-    assert kinds(db) == ["resync"]  # the initial sync only: no backfill, nothing missing
+    assert quality_kinds(db, EXCHANGE) == [
+        "resync"
+    ]  # the initial sync only: no backfill, nothing missing
     assert server.rest_requests == []
     reasons = [reason for reason, _ in quarantined(db, EXCHANGE)]
     assert len(reasons) == 2
@@ -201,7 +200,7 @@ def test_trades_missed_while_disconnected_are_backfilled_once_and_the_book_rebui
 
     assert server.connections >= 2
     assert server.rest_requests == [path]  # fetched once
-    seen = kinds(db)
+    seen = quality_kinds(db, EXCHANGE)
     assert {"disconnect", "reconnect"} <= set(seen) and seen.count("resync") == 2
     backfill = [detail for _, kind, detail in quality_events(db, EXCHANGE) if kind == "backfill"]
     assert [(b["after_id"], b["count"]) for b in backfill] == [(102, 3)]
@@ -239,7 +238,7 @@ def test_a_crossed_book_is_resynced_by_resubscribing_on_the_same_connection(
         {"type": "subscribe", "product_ids": [SYM], "channels": ["level2_batch"]},
     ]
     assert server.connections == 1
-    assert kinds(db) == ["resync", "crossed", "resync"]
+    assert quality_kinds(db, EXCHANGE) == ["resync", "crossed", "resync"]
     valid, bids, asks = final_book(db, EXCHANGE, SYM)
     assert valid and (bids, asks) == reference(frames + fresh).top(20)
     assert (bids, asks) == ([(100.0, 4.0)], [(100.02, 2.0), (100.03, 6.0), (100.04, 1.0)])

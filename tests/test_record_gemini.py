@@ -17,6 +17,7 @@ from tests.venue_e2e import (
     RefBook,
     final_book,
     quality_events,
+    quality_kinds,
     quarantined,
     record_venue,
     serve,
@@ -105,10 +106,6 @@ def expected_trades(frames: list[bytes]) -> list[tuple[str, str, float, float, s
     return sorted(rows)
 
 
-def kinds(db: Path) -> list[str]:
-    return [kind for _, kind, _ in quality_events(db, EXCHANGE)]
-
-
 def l2_requests(server: ReplayServer) -> list[tuple[str, list[str]]]:
     out = []
     for raw in server.received:
@@ -150,7 +147,7 @@ def test_first_update_is_the_book_then_updates_and_taker_trades(
     stored = stored_trades(db, EXCHANGE)
     assert stored == expected_trades(frames) and len(stored) == 4
     assert sorted(t[4] for t in stored) == ["buy", "buy", "sell", "sell"]
-    assert kinds(db) == ["resync"]  # the initial book only
+    assert quality_kinds(db, EXCHANGE) == ["resync"]  # the initial book only
     ((reason, raw),) = quarantined(db, EXCHANGE)
     assert raw == TRUNCATED.decode() and reason
 
@@ -216,7 +213,7 @@ def test_a_disconnect_rebuilds_the_book_and_recovers_recent_trades(
     record_venue(EXCHANGE, [SYM], server, db, duration=2.5)
 
     assert server.connections >= 2
-    seen = kinds(db)
+    seen = quality_kinds(db, EXCHANGE)
     assert {"disconnect", "reconnect"} <= set(seen) and seen.count("resync") == 2
     valid, bids, asks = final_book(db, EXCHANGE, SYM)
     assert valid and (bids, asks) == reference(first + second).top(20)

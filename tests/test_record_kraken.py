@@ -21,6 +21,7 @@ from tests.venue_e2e import (
     RefBook,
     final_book,
     quality_events,
+    quality_kinds,
     quarantined,
     record_venue,
     serve,
@@ -197,10 +198,6 @@ def expected_trades(frames: list[bytes]) -> list[tuple[str, str, float, float, s
     return sorted(rows)
 
 
-def kinds(db: Path) -> list[str]:
-    return [kind for _, kind, _ in quality_events(db, EXCHANGE)]
-
-
 def opening(venue: Kraken) -> list[bytes]:
     """What Kraken sends after our three subscribes: acks, instruments, snapshots."""
     return [
@@ -249,7 +246,7 @@ def test_book_trades_truncation_and_a_checksum_mismatch_resubscribed(
         ("subscribe", {"channel": "book", "symbol": [SYM], "depth": DEPTH, "snapshot": True}),
     ]
     events = quality_events(db, EXCHANGE)
-    assert kinds(db) == ["resync", "checksum", "resync"]
+    assert quality_kinds(db, EXCHANGE) == ["resync", "checksum", "resync"]
     mismatch = next(detail for _, kind, detail in events if kind == "checksum")
     assert mismatch["expected"] != mismatch["computed"]
 
@@ -285,7 +282,7 @@ def test_a_lost_update_is_caught_by_the_next_checksum(
     db = tmp_path / "kraken.duckdb"
     record_venue(EXCHANGE, [SYM], server, db, "--depth", "30", duration=2.5)
 
-    assert kinds(db) == ["resync", "checksum", "resync"]
+    assert quality_kinds(db, EXCHANGE) == ["resync", "checksum", "resync"]
     valid, bids, asks = final_book(db, EXCHANGE, SYM)
     assert valid and (bids, asks) == reference(frames + fresh).top(30)
     assert (29999.0, 9.5) in bids  # the lost level is back, from the fresh snapshot
@@ -324,7 +321,7 @@ def test_a_disconnect_rebuilds_the_book_and_the_trade_snapshot_fills_the_hole_on
     record_venue(EXCHANGE, [SYM], server, db, "--depth", "30", duration=3.0)
 
     assert server.connections >= 2
-    seen = kinds(db)
+    seen = quality_kinds(db, EXCHANGE)
     assert {"disconnect", "reconnect"} <= set(seen)
     assert "checksum" not in seen and seen.count("resync") >= 2
     valid, bids, asks = final_book(db, EXCHANGE, SYM)

@@ -22,7 +22,7 @@ from tests.helpers.replay_server import ReplayServer, Script
 from tests.venue_e2e import (
     RefBook,
     final_book,
-    quality_events,
+    quality_kinds,
     quarantined,
     record_venue,
     serve,
@@ -187,10 +187,6 @@ def expected_trades(frames: list[bytes]) -> list[tuple[str, str, float, float, s
     )
 
 
-def kinds(db: Path) -> list[str]:
-    return [kind for _, kind, _ in quality_events(db, EXCHANGE)]
-
-
 def resubscribe_requests(server: ReplayServer) -> list[dict[str, Any]]:
     sent = [json.loads(m) for m in server.received if m.startswith(b"{")]
     return [{"op": m["op"], "args": m["args"]} for m in sent[1:]]
@@ -223,7 +219,7 @@ def test_book_trades_keep_alive_reset_and_a_crossed_auction_book(
         {"channel": "books", "instId": SYM},
         {"channel": "trades", "instId": SYM},
     ]
-    assert kinds(db) == ["resync", "crossed"]
+    assert quality_kinds(db, EXCHANGE) == ["resync", "crossed"]
     valid, bids, asks = final_book(db, EXCHANGE, SYM)
     assert valid and (bids, asks) == reference([f for f in frames if f != NEGATIVE_SIZE]).top(40)
     assert (bids, asks) == okx.book.top(40)
@@ -260,7 +256,7 @@ def test_a_broken_seq_chain_is_a_gap_repaired_by_resubscribing(
         {"op": "unsubscribe", "args": [{"channel": "books", "instId": SYM}]},
         {"op": "subscribe", "args": [{"channel": "books", "instId": SYM}]},
     ]
-    assert kinds(db) == ["resync", "gap", "resync"]
+    assert quality_kinds(db, EXCHANGE) == ["resync", "gap", "resync"]
     valid, bids, asks = final_book(db, EXCHANGE, SYM)
     assert valid and (bids, asks) == reference(frames + fresh).top(20)
     assert (bids, asks) == okx.book.top(20)
@@ -290,7 +286,7 @@ def test_older_data_with_checksums_resyncs_on_a_mismatch(
     assert resubscribe_requests(server)[:1] == [
         {"op": "unsubscribe", "args": [{"channel": "books", "instId": SYM}]}
     ]
-    assert kinds(db) == ["resync", "checksum", "resync"]
+    assert quality_kinds(db, EXCHANGE) == ["resync", "checksum", "resync"]
     valid, bids, asks = final_book(db, EXCHANGE, SYM)
     assert valid and (bids, asks) == reference(frames + fresh).top(30)
     assert (bids, asks) == okx.book.top(30)
@@ -326,7 +322,7 @@ def test_a_disconnect_and_a_maintenance_notice_each_rebuild_the_book(
     record_venue(EXCHANGE, [SYM], server, db, duration=3.5)
 
     assert server.connections >= 3
-    seen = kinds(db)
+    seen = quality_kinds(db, EXCHANGE)
     assert seen.count("disconnect") >= 2 and seen.count("reconnect") >= 2
     assert "gap" not in seen and "checksum" not in seen
     valid, bids, asks = final_book(db, EXCHANGE, SYM)

@@ -147,6 +147,10 @@ def quality_events(db: Path, exchange: str) -> list[tuple[str | None, str, dict[
     ]
 
 
+def quality_kinds(db: Path, exchange: str) -> list[str]:
+    return [kind for _, kind, _ in quality_events(db, exchange)]
+
+
 def quarantined(db: Path, exchange: str) -> list[tuple[str, str]]:
     """(reason, raw) of every quarantined message."""
     return [

@@ -15,6 +15,7 @@ from typing import Any
 
 import ipywidgets  # type: ignore[import-untyped, unused-ignore]
 
+from workbench.feeds.feed import Feed
 from workbench.notebook.pump import PumpStats, UIPump
 
 MAX_SHOWN_ERRORS = 10
@@ -132,3 +133,21 @@ class LiveWidget(ipywidgets.VBox):  # type: ignore[misc, unused-ignore]
         self.error_output.append_stderr(
             f"{self.pump.thread_name}: render failed, still updating: {key}\n{text}"
         )
+
+
+class FeedWidget(LiveWidget):
+    """A live view of one symbol of one feed; it finishes once the feed stops.
+
+    Subclasses call :meth:`_watch` first in ``__init__``, before building their children.
+    """
+
+    feed: Feed
+    symbol: str
+
+    def _watch(self, feed: Feed, symbol: str) -> None:
+        feed.book(symbol)  # an unknown symbol is a UsageError now, not a render error later
+        self.feed = feed
+        self.symbol = symbol
+
+    def _finished(self) -> bool:
+        return not self.feed.running

@@ -18,7 +18,7 @@ import numpy.typing as npt
 from workbench.errors import UsageError
 from workbench.events import Level
 from workbench.feeds.feed import Feed
-from workbench.notebook.widgets.base import LiveWidget, escape, held
+from workbench.notebook.widgets.base import FeedWidget, escape, held
 
 BID_COLOR = "#2e7d32"
 ASK_COLOR = "#c62828"
@@ -56,7 +56,7 @@ def decimals(prices: Floats) -> int:
     return MAX_DECIMALS
 
 
-class OrderBookWidget(LiveWidget):
+class OrderBookWidget(FeedWidget):
     """Live view of ``feed``'s book for ``symbol``, refreshed at ``rate`` Hz."""
 
     def __init__(
@@ -70,9 +70,7 @@ class OrderBookWidget(LiveWidget):
     ) -> None:
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
             raise UsageError(f"depth must be an integer >= 1, got {depth!r}")
-        feed.book(symbol)  # an unknown symbol is a UsageError now, not a render error later
-        self.feed = feed
-        self.symbol = symbol
+        self._watch(feed, symbol)
         self.depth = depth
         self.ladder_rows: list[LadderRow] = []
         self._key: tuple[Any, ...] | None = None
@@ -122,9 +120,6 @@ class OrderBookWidget(LiveWidget):
             rate=rate,
             autostart=autostart,
         )
-
-    def _finished(self) -> bool:
-        return not self.feed.running
 
     def _render(self) -> None:
         running = self.feed.running

@@ -17,7 +17,7 @@ import ipywidgets  # type: ignore[import-untyped, unused-ignore]
 from workbench.core.tradewindow import TradeWindow, volume_buckets
 from workbench.events import Trade
 from workbench.feeds.feed import Feed
-from workbench.notebook.widgets.base import LiveWidget, escape, held
+from workbench.notebook.widgets.base import FeedWidget, escape, held
 
 PRICE_COLOR = "#1f4e79"
 SMA_COLORS = ("#ff8f00", "#8e24aa", "#00897b", "#6d4c41", "#e91e63")
@@ -26,7 +26,7 @@ VOLUME_BARS = 60
 """Volume buckets across the window at most (about): round widths, see ``volume_buckets``."""
 
 
-class PriceWidget(LiveWidget):
+class PriceWidget(FeedWidget):
     """Live price chart of ``symbol`` over its last ``window`` trades, at ``rate`` Hz."""
 
     def __init__(
@@ -39,9 +39,7 @@ class PriceWidget(LiveWidget):
         rate: float = 10.0,
         autostart: bool = True,
     ) -> None:
-        feed.book(symbol)  # an unknown symbol is a UsageError now, not a render error later
-        self.feed = feed
-        self.symbol = symbol
+        self._watch(feed, symbol)
         self.trades = TradeWindow(window, sma)
         self.window = window
         self.sma = self.trades.periods
@@ -105,9 +103,6 @@ class PriceWidget(LiveWidget):
             rate=rate,
             autostart=autostart,
         )
-
-    def _finished(self) -> bool:
-        return not self.feed.running
 
     def _render(self) -> None:
         running = self.feed.running
