@@ -701,7 +701,8 @@ class SimServer:
 
     @property
     def halted(self) -> threading.Event:
-        """Set once ``duration`` has elapsed and order flow has stopped for good."""
+        """Set once ``duration`` has elapsed, order flow has stopped for good and the final
+        books are in the ledger."""
         return self._halted
 
     def true_book(self, symbol: str) -> Snapshot:
@@ -839,12 +840,14 @@ class SimServer:
         conn.subscriptions.clear()
 
     def _halt(self) -> None:
+        # Only this (the market) thread trades, so the books stay final while they are
+        # written; ``halted`` is set last, so whoever waits on it finds them in the ledger.
         with self._lock:
             books = [self._market.snapshot(symbol) for symbol in self._market.symbols]
-            self._halted.set()
         for book in books:
             self._ledger.write({"kind": "book", **book_fields(book)})
         self._ledger.flush()
+        self._halted.set()
 
     def _finish(self) -> None:
         """Grace is over: close every connection with 1001 "going away" and stop accepting."""
