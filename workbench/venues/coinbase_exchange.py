@@ -169,8 +169,8 @@ class CoinbaseExchangeProtocol(VenueProtocol):
         except msgspec.DecodeError as exc:
             raise rejection(payload, exc) from None
         name = self.name
-        kind = type(msg)
-        if kind is _L2Update:
+        # isinstance narrows the union for the type checker; _LastMatch is a _Match
+        if isinstance(msg, _L2Update):
             product = msg.product_id
             if product not in self._synced and product in self._user:
                 return []  # before the (fresh) snapshot, which supersedes it
@@ -180,7 +180,7 @@ class CoinbaseExchangeProtocol(VenueProtocol):
                 (bids if side == "buy" else asks).append((price, size))
             symbol = self._user.get(product, product)
             return [BookDelta(name, symbol, rfc3339_us(msg.time), recv_ts, bids, asks)]
-        if kind is _Match or kind is _LastMatch:
+        if isinstance(msg, _Match):
             symbol = self._user.get(msg.product_id, msg.product_id)
             return [
                 Trade(
@@ -194,14 +194,14 @@ class CoinbaseExchangeProtocol(VenueProtocol):
                     str(msg.trade_id),
                 )
             ]
-        if kind is _Snapshot:
+        if isinstance(msg, _Snapshot):
             product = msg.product_id
             self._synced.add(product)
             ts = rfc3339_us(msg.time) if msg.time else recv_ts
             bids = sorted(msg.bids, reverse=True)
             asks = sorted(msg.asks)
             return [BookSnapshot(name, self._user.get(product, product), ts, recv_ts, bids, asks)]
-        if kind is _Heartbeat:
+        if isinstance(msg, _Heartbeat):
             return [Heartbeat(name, rfc3339_us(msg.time), recv_ts)]
         return []  # the subscriptions ack
 
