@@ -298,3 +298,24 @@ def test_recent_trades_tape_hands_each_new_trade_to_a_reader_once(store: Store) 
     finally:
         feed.stop()
         server.stop()
+
+
+def test_a_failed_feed_stops_its_threads_and_says_why(store: Store) -> None:
+    server = ReplayServer([Script([BOOK, delta(2, bids=[["100.0", "4"]])])]).start()
+    feed = start(store, server)
+    try:
+        assert wait_for(lambda: feed.book(SYM).seq == 2, 10)
+        failer = threading.Thread(target=feed.fail, args=("rows cannot be stored",))
+        failer.start()
+        failer.join(5)
+        assert not feed.running
+        assert wait_for(lambda: not feed.threads_alive(), 5)
+        status = feed.status()
+        assert status.failed == "rows cannot be stored"
+        assert status.last_error == "rows cannot be stored"
+        assert "FAILED: rows cannot be stored" in status.summary()
+        feed.fail("a second reason")  # the first reason is the one that counts
+        assert feed.status().failed == "rows cannot be stored"
+    finally:
+        feed.stop()
+        server.stop()

@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -98,7 +98,7 @@ def _record(args: argparse.Namespace) -> int:
             poll_interval=args.poll,
         )
         print(f"recording {feed.name} into {args.db}", flush=True)
-        _wait(args.duration)
+        _wait(args.duration, until=lambda: not feed.running)
         wb.stop_all()
         wb.flush()
         statuses = wb.status()
@@ -110,7 +110,10 @@ def _record(args: argparse.Namespace) -> int:
     for status in statuses:
         print(status.summary())
     print("rows: " + ", ".join(f"{t}={n}" for t, n in counts.items()))
-    return 0
+    failures = [f"{s.name}: {s.failed}" for s in statuses if s.failed]
+    for failure in failures:
+        print(f"workbench record: feed failed: {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def _venue(exchange: str, mapping: Path | None) -> type[VenueProtocol]:
@@ -123,8 +126,8 @@ def _venue(exchange: str, mapping: Path | None) -> type[VenueProtocol]:
     return get_venue(exchange)
 
 
-def _wait(duration: float | None) -> None:
-    """Sleep until ``duration`` passes or SIGINT/SIGTERM arrives."""
+def _wait(duration: float | None, until: Callable[[], bool] = lambda: False) -> None:
+    """Sleep until ``duration`` passes, SIGINT/SIGTERM arrives or ``until()`` holds."""
     done = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -133,7 +136,7 @@ def _wait(duration: float | None) -> None:
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         deadline = None if duration is None else time.monotonic() + duration
-        while not done.is_set():
+        while not done.is_set() and not until():
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 break

@@ -13,6 +13,7 @@ unknown symbol or breaks an invariant goes to ``quarantine`` with the reason.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import deque
@@ -41,6 +42,8 @@ from workbench.store.batch import TableBatch
 from workbench.store.schema import raw_text
 from workbench.venues import VenueProtocol, get_venue
 from workbench.venues.base import SeqRule
+
+log = logging.getLogger(__name__)
 
 MAINTENANCE_INTERVAL = 0.05
 RESUBSCRIBE_TIMEOUT = 3.0
@@ -234,6 +237,8 @@ class Feed:
         self._connected_before: set[int] = set()
         self._polled_once = False
         self.last_error: str | None = None
+        self.failure: str | None = None
+        """Set by :meth:`fail`: why the feed stopped itself."""
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> Feed:
@@ -266,9 +271,25 @@ class Feed:
             self._write_snapshots(_now_us())
             self._flush_locked()
 
+    def fail(self, reason: str) -> None:
+        """Give up: the feed cannot do its job (its rows cannot be stored, a thread it needs
+        died). Safe from any thread, the feed's own included: it asks every thread to end
+        and returns at once; :meth:`stop` joins them. The reason shows in the status."""
+        with self._lock:
+            if self.failure is not None:
+                return
+            self.failure = reason
+            self.last_error = reason
+        log.error("feed %s failed: %s", self.name, reason)
+        self._stop.set()
+        if self.rest is not None:
+            self.rest.abort()
+        for connection in self._connections:
+            connection.stop()
+
     @property
     def running(self) -> bool:
-        return self._started and not self._stopped
+        return self._started and not self._stopped and self.failure is None
 
     def threads_alive(self) -> list[str]:
         names = [c.thread_name for c in self._connections if c.alive]
@@ -920,6 +941,7 @@ class Feed:
                 if self.venue_cls.has_book
                 else {},
                 last_error=self.last_error or self._connection_error(),
+                failed=self.failure,
             )
 
     def _connection_error(self) -> str | None:

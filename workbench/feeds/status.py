@@ -35,15 +35,19 @@ class FeedStatus(msgspec.Struct, frozen=True):
     quarantined: int
     book_valid: dict[str, bool]
     last_error: str | None
+    failed: str | None = None
+    """Why the feed gave up (it stopped itself: its rows could not be stored, a thread it
+    needs died); None while it runs or after a normal stop."""
 
     def summary(self) -> str:
         valid = ", ".join(f"{s}:{'ok' if v else 'INVALID'}" for s, v in self.book_valid.items())
         books = f"; books {valid}" if valid else ""
+        failed = f"; FAILED: {self.failed}" if self.failed else ""
         return (
             f"{self.name}: {self.messages} msgs, {self.trades} trades, {self.quotes} quotes, "
             f"{self.reconnects} reconnects, {self.gaps} gaps, {self.resyncs} resyncs, "
             f"{self.duplicates} duplicates, {self.crossed} crossed, {self.checksums} checksum "
             f"mismatches, {self.mismatches} twin mismatches, "
             f"{self.stale} stale, "
-            f"{self.backfilled} backfilled, {self.quarantined} quarantined{books}"
+            f"{self.backfilled} backfilled, {self.quarantined} quarantined{books}{failed}"
         )
