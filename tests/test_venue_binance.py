@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 
 from workbench.core.sequencer import SymbolSequencer
 from workbench.errors import ProtocolError, UsageError
-from workbench.events import BookDelta, BookSnapshot, ReconnectRequest, Trade
+from workbench.events import (
+    BookDelta,
+    BookSnapshot,
+    ReconnectRequest,
+    Subscribed,
+    SubscriptionRejected,
+    Trade,
+)
 from workbench.venues import get_venue
 from workbench.venues.binance import BinanceProtocol
 
@@ -90,8 +97,10 @@ def test_second_symbol_and_unknown_wire_symbols_keep_their_spelling() -> None:
     assert one_delta(unknown).symbol == "DOGEUSDT"  # the feed quarantines it
 
 
-def test_subscribe_ack_and_list_reply_produce_nothing() -> None:
-    assert P.parse(b'{"result":null,"id":1}', 0) == []
+def test_the_subscribe_reply_acknowledges_every_symbol_and_other_replies_produce_nothing() -> None:
+    assert P.parse(b'{"result":null,"id":1}', 4) == [
+        Subscribed("binance", ["btcusdt", "ETHBTC"], 4)
+    ]
     assert P.parse(b'{"result":["btcusdt@aggTrade"],"id":3}', 0) == []
 
 
@@ -114,9 +123,11 @@ def test_server_shutdown_asks_for_a_reconnect(raw: bytes) -> None:
         (b'{"code":0,"msg":"Unknown property","id":1}', "Unknown property"),
     ],
 )
-def test_error_replies_are_protocol_errors(raw: bytes, reason: str) -> None:
-    with pytest.raises(ProtocolError, match=reason):
-        P.parse(raw, 0)
+def test_error_replies_reject_the_subscription_of_every_symbol(raw: bytes, reason: str) -> None:
+    (event,) = P.parse(raw, 6)
+    assert isinstance(event, SubscriptionRejected)
+    assert (event.symbols, event.recv_ts) == (["btcusdt", "ETHBTC"], 6)
+    assert reason in event.reason and event.reason.startswith("venue error reply")
 
 
 @pytest.mark.parametrize(

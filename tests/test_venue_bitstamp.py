@@ -8,7 +8,15 @@ import pytest
 
 from workbench.core.sequencer import SymbolSequencer
 from workbench.errors import ProtocolError, UsageError
-from workbench.events import BookDelta, BookSnapshot, Heartbeat, ReconnectRequest, Trade
+from workbench.events import (
+    BookDelta,
+    BookSnapshot,
+    Heartbeat,
+    ReconnectRequest,
+    Subscribed,
+    SubscriptionRejected,
+    Trade,
+)
 from workbench.venues import get_venue
 from workbench.venues.bitstamp import BitstampProtocol
 
@@ -74,7 +82,9 @@ def test_trade_type_is_the_taker_side_and_prices_come_from_the_exact_strings() -
 
 def test_control_messages() -> None:
     ok = b'{"event":"bts:subscription_succeeded","channel":"live_trades_btcusd","data":{}}'
-    assert P.parse(ok, 1) == []
+    assert P.parse(ok, 1) == []  # the book channel's acknowledgement is the one that counts
+    book = b'{"event":"bts:subscription_succeeded","channel":"diff_order_book_etheur","data":{}}'
+    assert P.parse(book, 1) == [Subscribed("bitstamp", ["etheur"], 1)]
     beat = b'{"event":"bts:heartbeat","channel":"","data":{"status":"success"}}'
     assert P.parse(beat, 2) == [Heartbeat("bitstamp", 2, 2)]
     for data in (b'""', b"{}", b"null"):
@@ -82,10 +92,11 @@ def test_control_messages() -> None:
         assert P.parse(raw, 3) == [ReconnectRequest("bitstamp", 3, "bts:request_reconnect")]
 
 
-def test_error_reply_is_a_protocol_error() -> None:
+def test_error_reply_rejects_what_is_waiting_with_the_venues_words() -> None:
     raw = b'{"event":"bts:error","channel":"","data":{"code":null,"message":"Bad subscription"}}'
-    with pytest.raises(ProtocolError, match="Bad subscription"):
-        P.parse(raw, 0)
+    assert P.parse(raw, 2) == [
+        SubscriptionRejected("bitstamp", [], 2, "venue error reply: Bad subscription")
+    ]
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from workbench.errors import ProtocolError
-from workbench.events import BookDelta, BookSnapshot, Trade
+from workbench.events import BookDelta, BookSnapshot, Subscribed, SubscriptionRejected, Trade
 from workbench.venues import get_venue
 from workbench.venues.bybit import BybitProtocol
 
@@ -176,7 +176,6 @@ def test_pair_splits_on_the_longest_known_quote() -> None:
         b"",
         b"not json",
         b"[]",
-        b'{"success":false,"ret_msg":"Invalid symbol :[orderbook.50.NOPE]","op":"subscribe"}',
         b'{"topic":"orderbook.50.BTCUSDT","type":"delta","ts":1,'
         b'"data":{"s":"BTCUSDT","b":[],"a":[],"u":"7"}}',
         b'{"topic":"orderbook.50.BTCUSDT","type":"delta","ts":1,"data":{"s":"BTCUSDT","b":[],"a":[]}}',
@@ -209,3 +208,42 @@ def test_pair_splits_on_the_longest_known_quote() -> None:
 def test_malformed_or_unexpected_messages_raise_protocol_error(raw: bytes) -> None:
     with pytest.raises(ProtocolError):
         BybitProtocol(["BTCUSDT"]).parse(raw, 1)
+
+
+def reply(success: bool, ret_msg: str = "") -> bytes:
+    body = {"success": success, "ret_msg": ret_msg, "conn_id": "c1", "op": "subscribe"}
+    return json.dumps(body).encode()
+
+
+def test_subscribe_replies_answer_the_requests_in_the_order_they_were_sent() -> None:
+    symbols = [f"C{i}USDT" for i in range(7)]  # 14 topics: two requests of 10 and 4
+    p = BybitProtocol(symbols)
+    assert len(p.subscribe_messages()) == 2
+    assert p.parse(reply(True, "subscribe"), 1) == [Subscribed("bybit", symbols[:5], 1)]
+    assert p.parse(reply(True, "subscribe"), 2) == [Subscribed("bybit", symbols[5:], 2)]
+    p.resubscribe_messages("C3USDT")
+    unsubscribed = b'{"success":true,"ret_msg":"","conn_id":"c1","op":"unsubscribe"}'
+    assert p.parse(unsubscribed, 3) == []
+    assert p.parse(reply(True), 4) == [Subscribed("bybit", ["C3USDT"], 4)]
+
+
+def test_a_refusal_naming_a_book_topic_refuses_that_symbol_and_grants_the_rest() -> None:
+    p = BybitProtocol(["BTCUSDT", "BTCUSDX"])
+    p.subscribe_messages()
+    assert p.parse(reply(False, "Invalid symbol :[orderbook.50.BTCUSDX]"), 5) == [
+        SubscriptionRejected(
+            "bybit",
+            ["BTCUSDX"],
+            5,
+            "venue error reply to 'subscribe': Invalid symbol :[orderbook.50.BTCUSDX]",
+        ),
+        Subscribed("bybit", ["BTCUSDT"], 5),
+    ]
+
+
+def test_a_refusal_naming_nothing_refuses_the_whole_request_and_a_stray_one_whats_waiting() -> None:
+    p = BybitProtocol(["BTCUSDT"])
+    p.subscribe_messages()
+    reason = "venue error reply to 'subscribe': "
+    assert p.parse(reply(False), 1) == [SubscriptionRejected("bybit", ["BTCUSDT"], 1, reason)]
+    assert p.parse(reply(False, "x"), 2) == [SubscriptionRejected("bybit", [], 2, reason + "x")]

@@ -9,7 +9,16 @@ from typing import Any
 import pytest
 
 from workbench.errors import ProtocolError
-from workbench.events import BookDelta, BookSnapshot, Heartbeat, MarketEvent, SyncLost, Trade
+from workbench.events import (
+    BookDelta,
+    BookSnapshot,
+    Heartbeat,
+    MarketEvent,
+    Subscribed,
+    SubscriptionRejected,
+    SyncLost,
+    Trade,
+)
 from workbench.venues import get_venue
 from workbench.venues.coinbase import CoinbaseProtocol, rfc3339_us
 from workbench.venues.numbers import iso_us
@@ -387,9 +396,22 @@ def test_malformed_messages_raise_protocol_error(raw: bytes) -> None:
         fresh().parse(raw, 1)  # sequence_num 1 follows the ack's 0
 
 
-def test_venue_error_replies_are_protocol_errors_with_the_reason() -> None:
-    with pytest.raises(ProtocolError, match="venue error reply: failure to subscribe"):
-        fresh().parse(b'{"type":"error","message":"failure to subscribe"}', 1)
+def test_venue_error_replies_reject_the_subscription_with_the_reason() -> None:
+    assert fresh().parse(b'{"type":"error","message":"failure to subscribe"}', 1) == [
+        SubscriptionRejected("coinbase", [], 1, "venue error reply: failure to subscribe")
+    ]
+
+
+def test_a_symbol_is_subscribed_once_a_product_feeding_it_is_listed_on_level2() -> None:
+    proto = CoinbaseProtocol(["btc-usdc", "ETH-USD"])
+    held = {"market_trades": ["ETH-USD"], "level2": ["BTC-USD"]}  # USDC reads the USD book
+    assert proto.parse(envelope("subscriptions", 0, [{"subscriptions": held}]), 3) == [
+        Subscribed("coinbase", ["btc-usdc"], 3)
+    ]
+    held["level2"].append("ETH-USD")
+    assert proto.parse(envelope("subscriptions", 1, [{"subscriptions": held}]), 4) == [
+        Subscribed("coinbase", ["btc-usdc", "ETH-USD"], 4)
+    ]
 
 
 def replay(proto: CoinbaseProtocol, messages: list[bytes]) -> list[MarketEvent]:
@@ -405,4 +427,4 @@ def test_a_whole_session_in_order() -> None:
         book(4, "update", [level("bid", "21921.73", "0")]),
     ]
     kinds = [type(e).__name__ for e in replay(CoinbaseProtocol(["BTC-USD"]), session)]
-    assert kinds == ["BookSnapshot", "Trade", "Trade", "Heartbeat", "BookDelta"]
+    assert kinds == ["Subscribed", "BookSnapshot", "Trade", "Trade", "Heartbeat", "BookDelta"]

@@ -9,7 +9,14 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from workbench.errors import ProtocolError
-from workbench.events import BookDelta, BookSnapshot, Heartbeat, Trade
+from workbench.events import (
+    BookDelta,
+    BookSnapshot,
+    Heartbeat,
+    Subscribed,
+    SubscriptionRejected,
+    Trade,
+)
 from workbench.venues import get_venue
 from workbench.venues.coinbase_exchange import CoinbaseExchangeProtocol
 from workbench.venues.numbers import iso_us
@@ -130,7 +137,9 @@ def test_heartbeat_and_subscriptions_ack() -> None:
         Heartbeat("coinbase-exchange", iso_us("2014-11-07T08:19:28.464459Z"), 3)
     ]
     ack = b'{"type":"subscriptions","channels":[{"name":"level2_batch","product_ids":["BTC-USD"]}]}'
-    assert synced().parse(ack, 3) == []
+    assert synced().parse(ack, 3) == [Subscribed("coinbase-exchange", ["BTC-USD"], 3)]
+    others = b'{"type":"subscriptions","channels":[{"name":"matches","product_ids":["BTC-USD"]}]}'
+    assert synced().parse(others, 3) == []  # only the book channel makes a symbol subscribed
 
 
 def test_resubscribe_asks_for_a_fresh_book_and_drops_updates_until_it_arrives() -> None:
@@ -178,10 +187,20 @@ def test_malformed_messages_raise_protocol_error(raw: bytes) -> None:
         synced().parse(raw, 1)
 
 
-def test_venue_error_replies_are_protocol_errors_with_the_reason() -> None:
+def test_venue_error_replies_reject_the_products_they_name_with_the_reason() -> None:
     raw = b'{"type":"error","message":"Failed to subscribe","reason":"level2 requires auth"}'
-    with pytest.raises(ProtocolError, match="Failed to subscribe: level2 requires auth"):
-        synced().parse(raw, 1)
+    assert synced().parse(raw, 1) == [
+        SubscriptionRejected(
+            "coinbase-exchange",
+            [],
+            1,
+            "venue error reply: Failed to subscribe: level2 requires auth",
+        )
+    ]
+    proto = CoinbaseExchangeProtocol(["BTC-USD", "eth-xyz"])
+    raw = b'{"type":"error","message":"Failed to subscribe","reason":"ETH-XYZ is not a product"}'
+    (event,) = proto.parse(raw, 2)
+    assert isinstance(event, SubscriptionRejected) and event.symbols == ["eth-xyz"]
 
 
 # -- REST backfill ------------------------------------------------------------------------------

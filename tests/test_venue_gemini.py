@@ -7,7 +7,7 @@ import json
 import pytest
 
 from workbench.errors import ProtocolError
-from workbench.events import BookDelta, BookSnapshot, Heartbeat, Trade
+from workbench.events import BookDelta, BookSnapshot, Heartbeat, SubscriptionRejected, Trade
 from workbench.venues import get_venue
 from workbench.venues.gemini import GeminiProtocol
 
@@ -185,3 +185,13 @@ def test_pair_splits_on_the_longest_known_quote() -> None:
 def test_malformed_or_unexpected_messages_raise_protocol_error(raw: bytes) -> None:
     with pytest.raises(ProtocolError):
         GeminiProtocol(["BTCUSD"]).parse(raw, 1)
+
+
+def test_a_refused_request_is_a_rejection_in_geminis_words() -> None:
+    raw = b'{"result":"error","reason":"InvalidSymbol","message":"Unknown symbol BTCXYZ"}'
+    assert GeminiProtocol(["BTCUSD"]).parse(raw, 3) == [
+        SubscriptionRejected(
+            "gemini", [], 3, "venue error reply InvalidSymbol: Unknown symbol BTCXYZ"
+        )
+    ]
+    assert GeminiProtocol.acknowledged_by_data  # no acknowledgement: the first book proves it

@@ -15,7 +15,14 @@ from hypothesis import strategies as st
 from tests.test_checksums import MATIC_ASKS, MATIC_BIDS
 from workbench.core.book import OrderBook
 from workbench.errors import ProtocolError
-from workbench.events import BookDelta, BookSnapshot, Heartbeat, Trade
+from workbench.events import (
+    BookDelta,
+    BookSnapshot,
+    Heartbeat,
+    Subscribed,
+    SubscriptionRejected,
+    Trade,
+)
 from workbench.venues import get_venue
 from workbench.venues.checksums import fixed_digits
 from workbench.venues.kraken import KrakenProtocol, _LevelTexts
@@ -244,9 +251,9 @@ def test_pairs_use_the_v2_asset_names() -> None:
         b'"api_version":"v2","connection_id":12393906104898154338}]}',
         b'{"method":"pong","req_id":4,"time_in":"2023-09-24T14:10:23.799685Z",'
         b'"time_out":"2023-09-24T14:10:23.799703Z"}',
-        b'{"method":"subscribe","result":{"channel":"book","depth":25,"snapshot":true,'
+        b'{"method":"subscribe","result":{"channel":"trade","snapshot":true,'
         b'"symbol":"MATIC/USD"},"success":true,"time_in":"2023-10-06T17:35:55.219022Z",'
-        b'"time_out":"2023-10-06T17:35:55.219067Z","req_id":2}',
+        b'"time_out":"2023-10-06T17:35:55.219067Z","req_id":3}',
         b'{"method":"unsubscribe","result":{"channel":"book","depth":25,"symbol":"MATIC/USD"},'
         b'"success":true,"time_in":"2023-10-06T17:35:55.219022Z",'
         b'"time_out":"2023-10-06T17:35:55.219067Z","req_id":5}',
@@ -265,9 +272,7 @@ def test_control_messages(raw: bytes) -> None:
         b"not json",
         b"[1,2]",
         b'{"channel":"ticker","type":"update","data":[]}',
-        b'{"method":"subscribe","error":"Currency pair not supported XXX/USD","success":false,'
-        b'"symbol":"XXX/USD","time_in":"2023-10-06T17:35:55.219022Z",'
-        b'"time_out":"2023-10-06T17:35:55.219067Z"}',
+        b'{"method":"unsubscribe","error":"Subscription not found","success":false}',
         b'{"method":"surprise","success":true}',
         book("snapshot", "MATIC/USD", [(0.5, -1.0)], [], 1),
         book("snapshot", "MATIC/USD", [(0.0, 1.0)], [], 1),
@@ -293,13 +298,31 @@ def test_malformed_or_unexpected_messages_raise_protocol_error(raw: bytes) -> No
         venue.parse(raw, 1)
 
 
-def test_rejections_name_the_reason() -> None:
+def test_a_symbol_is_subscribed_when_its_book_subscription_is_acknowledged() -> None:
+    raw = (
+        b'{"method":"subscribe","result":{"channel":"book","depth":25,"snapshot":true,'
+        b'"symbol":"MATIC/USD"},"success":true,"time_in":"2023-10-06T17:35:55.219022Z",'
+        b'"time_out":"2023-10-06T17:35:55.219067Z","req_id":2}'
+    )
+    assert KrakenProtocol(["matic/usd"]).parse(raw, 5) == [Subscribed("kraken", ["matic/usd"], 5)]
+
+
+def test_rejections_name_the_symbol_and_the_reason() -> None:
     raw = (
         b'{"method":"subscribe","error":"Currency pair not supported XXX/USD",'
-        b'"success":false,"symbol":"XXX/USD"}'
+        b'"success":false,"symbol":"XXX/USD","time_in":"2023-10-06T17:35:55.219022Z",'
+        b'"time_out":"2023-10-06T17:35:55.219067Z"}'
     )
-    with pytest.raises(ProtocolError, match="Currency pair not supported"):
-        KrakenProtocol(["XXX/USD"]).parse(raw, 1)
+    assert KrakenProtocol(["BTC/USD", "XXX/USD"]).parse(raw, 1) == [
+        SubscriptionRejected(
+            "kraken",
+            ["XXX/USD"],
+            1,
+            "kraken rejected subscribe: Currency pair not supported XXX/USD",
+        )
+    ]
+    with pytest.raises(ProtocolError, match="kraken rejected unsubscribe"):
+        KrakenProtocol(["XXX/USD"]).parse(raw.replace(b'"subscribe"', b'"unsubscribe"'), 1)
 
 
 def test_timestamps_with_nanoseconds_or_no_fraction() -> None:

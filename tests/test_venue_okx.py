@@ -10,7 +10,14 @@ import pytest
 
 from workbench.core.book import OrderBook
 from workbench.errors import ProtocolError
-from workbench.events import BookDelta, BookSnapshot, ReconnectRequest, Trade
+from workbench.events import (
+    BookDelta,
+    BookSnapshot,
+    ReconnectRequest,
+    Subscribed,
+    SubscriptionRejected,
+    Trade,
+)
 from workbench.venues import get_venue
 from workbench.venues.okx import OkxProtocol
 
@@ -244,7 +251,9 @@ def test_pair_handles_spot_swap_and_futures_ids() -> None:
 def test_control_events() -> None:
     venue = OkxProtocol([SYM])
     ack = b'{"id":"1","event":"subscribe","arg":{"channel":"books","instId":"BTC-USDT"},'
-    assert venue.parse(ack + b'"connId":"a4d3ae55"}', 1) == []
+    assert venue.parse(ack + b'"connId":"a4d3ae55"}', 1) == [Subscribed("okx", [SYM], 1)]
+    trades_ack = b'{"event":"subscribe","arg":{"channel":"trades","instId":"BTC-USDT"}}'
+    assert venue.parse(trades_ack, 1) == []  # the book's acknowledgement is the one that counts
     unsub = b'{"event":"unsubscribe","arg":{"channel":"books","instId":"BTC-USDT"},"connId":"a"}'
     assert venue.parse(unsub, 1) == []
     count = b'{"event":"channel-conn-count","channel":"books","connCount":"2","connId":"a"}'
@@ -266,8 +275,6 @@ def test_control_events() -> None:
         b"[]",
         b"{}",
         b"ping",
-        b'{"id":"1","event":"error","code":"60012","msg":"Invalid request: {\\"op\\": '
-        b'\\"subscribe\\", \\"argss\\":[]}","connId":"a4d3ae55"}',
         b'{"event":"notice","code":"12345","msg":"something else"}',
         b'{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update"}',
         b'{"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[]}',
@@ -299,10 +306,14 @@ def test_malformed_or_unexpected_messages_raise_protocol_error(raw: bytes) -> No
         OkxProtocol([SYM]).parse(raw, 1)
 
 
-def test_error_replies_name_code_and_message() -> None:
+def test_error_replies_reject_with_code_and_message_and_the_instrument_they_name() -> None:
     raw = b'{"event":"error","code":"60018","msg":"Wrong URL or channel:books9","connId":"x"}'
-    with pytest.raises(ProtocolError, match=r"60018.*books9"):
-        OkxProtocol([SYM]).parse(raw, 1)
+    assert OkxProtocol([SYM]).parse(raw, 1) == [
+        SubscriptionRejected("okx", [], 1, "okx error 60018: Wrong URL or channel:books9")
+    ]
+    raw = b'{"event":"error","code":"60018","msg":"channel:books,instId:BTC-USDX doesn\'t exist"}'
+    (event,) = OkxProtocol([SYM, "btc-usdx"]).parse(raw, 2)
+    assert isinstance(event, SubscriptionRejected) and event.symbols == ["btc-usdx"]
 
 
 def test_millisecond_times_are_read_as_integers_from_text_or_number() -> None:

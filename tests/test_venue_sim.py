@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from workbench.errors import ProtocolError, UsageError
-from workbench.events import BookDelta, BookSnapshot, Heartbeat, Trade
+from workbench.events import (
+    BookDelta,
+    BookSnapshot,
+    Heartbeat,
+    Subscribed,
+    SubscriptionRejected,
+    Trade,
+)
 from workbench.venues import get_venue
 from workbench.venues.sim import SimProtocol
 
@@ -51,9 +58,14 @@ def test_snapshot_and_heartbeat() -> None:
     assert beat == Heartbeat("sim", 9, 10, {"BTC-USD": 3})
 
 
-def test_control_replies_produce_no_events() -> None:
+def test_pongs_produce_nothing_and_subscribe_replies_say_subscribed_or_rejected() -> None:
     assert P.parse(b'{"type":"pong","id":1,"ts":2}', 3) == []
-    assert P.parse(b'{"type":"subscribed","symbols":["BTC-USD"]}', 3) == []
+    assert P.parse(b'{"type":"subscribed","symbols":["BTC-USD"]}', 3) == [
+        Subscribed("sim", ["BTC-USD"], 3)
+    ]
+    assert P.parse(b'{"type":"error","message":"unknown symbols: XYZ"}', 4) == [
+        SubscriptionRejected("sim", [], 4, "venue error reply: unknown symbols: XYZ")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -71,7 +83,6 @@ def test_control_replies_produce_no_events() -> None:
         b'"price":"1","size":"0","side":"buy"}',
         b'{"type":"trade","symbol":"BTC-USD","seq":8,"ts":5,"trade_id":1,'
         b'"price":"1","size":"1","side":"maker"}',
-        b'{"type":"error","message":"unknown symbol"}',
         b'{"type":"surprise"}',
         b"[1,2,3]",
     ],

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from workbench.errors import ProtocolError, UsageError
-from workbench.events import MarketEvent, Quote, Trade
+from workbench.events import MarketEvent, Quote, Subscribed, Trade
 from workbench.venues import get_venue
 from workbench.venues.base import VenueProtocol
 from workbench.venues.vendor import VendorMapping, VendorProtocol, load_mapping, vendor_protocol
@@ -114,7 +114,8 @@ subscribe = { action = "subscribe", symbols = "{symbols}" }
 heartbeat = { action = "ping" }
 heartbeat_interval = 30
 stale_after = 75
-ignore = [{ type = "pong" }, { type = "subscribed" }]
+ignore = [{ type = "pong" }]
+ack = [{ type = "subscribed" }]
 message_path = "data"
 timestamp = { format = "iso", tz = "Asia/Hong_Kong" }
 volume_is_cumulative = true
@@ -270,10 +271,12 @@ def test_hk_tick_stream_quotes_and_cumulative_volume_trades() -> None:
     assert trades(venue.parse(hk_tick("2026-11-21 09:30:01", "1205700"), 9)) == []
 
 
-def test_acks_and_pongs_are_ignored_but_unknown_messages_are_malformed() -> None:
-    venue = vendor_protocol(load_mapping(HK))(["0700.HK"])
+def test_the_configured_ack_says_subscribed_once_pongs_are_ignored_unknowns_malformed() -> None:
+    venue = vendor_protocol(load_mapping(HK))(["0700.HK", "0005.HK"])
     assert venue.parse(b'{"type":"pong","ts":1}', 1) == []
-    assert venue.parse(b'{"type":"subscribed","symbols":["0700.HK"]}', 1) == []
+    ack = b'{"type":"subscribed","symbols":["0700.HK"]}'
+    assert venue.parse(ack, 1) == [Subscribed("hk-vendor", ["0700.HK", "0005.HK"], 1)]
+    assert venue.parse(ack, 2) == []  # later acknowledgements are skipped like ignored ones
     with pytest.raises(ProtocolError, match="no ticks at `data`"):
         venue.parse(b'{"type":"error","msg":"bad symbol"}', 1)
 
@@ -614,6 +617,7 @@ def test_a_top_level_list_is_a_batch_even_with_a_message_path() -> None:
     ("change", "message"),
     [
         ({"ignore": [{}]}, "`ignore[0]` is empty"),
+        ({"ack": [{"type": "ok"}, {}]}, "`ack[1]` is empty"),
         ({"ignore": [{"symbol.code": "x"}]}, "reads inside a value another key reads"),
         (
             {"fields": {**mapping()["fields"], "bid_size": "bid", "bid_price": "bid.px"}},

@@ -1,7 +1,10 @@
 """``workbench`` on the command line: the headless twin of everything a notebook does.
 
 Exit codes: 0 success (also after SIGINT/SIGTERM once everything is flushed), 1 a runtime
-failure the operator must look at (network, database), 2 a usage mistake.
+failure the operator must look at (network, database), 2 a usage mistake, 3 (``workbench
+record``) a feed whose subscription the venue never acknowledged: a wrong URL or path, a
+refused port, a server that never completes the handshake, a rejected symbol. Recording
+nothing is not success.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from workbench import demo
 from workbench.analysis import bars, csv_import
 from workbench.analysis import clean as clean_command
 from workbench.errors import SimulatorError, UsageError, WorkbenchError
+from workbench.feeds.feed import Feed
 from workbench.sim import command as sim_command
 from workbench.venues import VENUES, VenueProtocol, get_venue
 from workbench.venues.vendor import load_mapping, vendor_protocol
@@ -26,6 +30,17 @@ from workbench.workbench import DEFAULT_DB, Workbench
 
 VENDOR = "vendor"
 """The pseudo-venue name of a generic vendor tick feed configured by ``--mapping``."""
+EXIT_NOT_SUBSCRIBED = 3
+"""``workbench record``: some symbol's subscription was never acknowledged."""
+CONNECT_TIMEOUT = 15.0
+HANDSHAKE_TIMEOUT = 5.0
+"""The most one connection attempt's handshake may take (less if ``--connect-timeout`` is short)."""
+EXIT_CODES = (
+    "exit codes: 0 recorded; 1 runtime failure (network, database; the reason on stderr); "
+    "2 usage mistake; 3 never subscribed: the venue never acknowledged a symbol's "
+    "subscription (refused, wrong URL or path, no answer; the reason on stderr); with none "
+    "acknowledged the recording stops after --connect-timeout"
+)
 
 
 def _positive(text: str) -> float:
@@ -40,11 +55,11 @@ def _add_record(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "record",
         help="record trades and L2 books from a venue into DuckDB",
         description="Record until --duration elapses or SIGINT/SIGTERM, then flush and "
-        "print a per-feed summary.",
+        "print a per-feed summary. Connection errors are printed on stderr while it retries.",
+        epilog=EXIT_CODES,
     )
-    p.add_argument(
-        "exchange", help=f"venue: {', '.join(sorted(VENUES))}, or vendor (with --mapping)"
-    )
+    venues = ", ".join(sorted(v for v in VENUES if v != VENDOR))
+    p.add_argument("exchange", help=f"venue: {venues}, or {VENDOR} (with --mapping)")
     p.add_argument("symbols", nargs="+", metavar="SYMBOL", help="venue symbols, e.g. BTC-USD")
     p.add_argument(
         "--db", type=Path, default=DEFAULT_DB, help=f"DuckDB file (default {DEFAULT_DB})"
@@ -58,6 +73,15 @@ def _add_record(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--ws-url", help="override the venue's WebSocket URL")
     p.add_argument("--rest-url", help="override the venue's REST base URL")
     p.add_argument("--duration", type=_positive, help="seconds to record (default: until signal)")
+    p.add_argument(
+        "--connect-timeout",
+        type=_positive,
+        default=CONNECT_TIMEOUT,
+        metavar="SECONDS",
+        help="stop and exit 3 if the venue has acknowledged no subscription within SECONDS "
+        f"(default {CONNECT_TIMEOUT:g}); each connection attempt's handshake gets at most "
+        f"{HANDSHAKE_TIMEOUT:g} s, or half of SECONDS if that is shorter",
+    )
     p.add_argument("--depth", type=int, default=20, help="levels per side in book_snapshots")
     p.add_argument("--redundant", action="store_true", help="a second connection, deduplicated")
     p.add_argument("--no-backfill", action="store_true", help="no REST trade backfill")
@@ -96,9 +120,11 @@ def _record(args: argparse.Namespace) -> int:
             redundant=args.redundant,
             backfill=not args.no_backfill,
             poll_interval=args.poll,
+            handshake_timeout=min(HANDSHAKE_TIMEOUT, args.connect_timeout / 2),
         )
         print(f"recording {feed.name} into {args.db}", flush=True)
-        _wait(args.duration, until=lambda: not feed.running)
+        watch = _SubscriptionWatch(feed, args.connect_timeout)
+        _wait(args.duration, until=watch.done)
         wb.stop_all()
         wb.flush()
         statuses = wb.status()
@@ -113,7 +139,66 @@ def _record(args: argparse.Namespace) -> int:
     failures = [f"{s.name}: {s.failed}" for s in statuses if s.failed]
     for failure in failures:
         print(f"workbench record: feed failed: {failure}", file=sys.stderr)
-    return 1 if failures else 0
+    if failures:
+        return 1
+    if watch.status.unsubscribed():
+        print(f"workbench record: {watch.reason()}", file=sys.stderr)
+        return EXIT_NOT_SUBSCRIBED
+    return 0
+
+
+class _SubscriptionWatch:
+    """Polled by ``_wait``: prints each distinct connection error and refusal once on stderr
+    while the feed retries, and ends the recording when it has failed, when every symbol was
+    refused, or when ``timeout`` passed without any acknowledged subscription. A feed whose
+    subscriptions are partly acknowledged keeps recording; the rest are reported at the end."""
+
+    def __init__(self, feed: Feed, timeout: float) -> None:
+        self.feed = feed
+        self.timeout = timeout
+        self.started = time.monotonic()
+        self.waited = 0.0
+        self.status = feed.status()
+        self._said: set[str] = set()
+        self._warned = False
+
+    def done(self) -> bool:
+        status = self.status = self.feed.status()
+        self.waited = time.monotonic() - self.started
+        if status.connection_error:
+            self._say(f"{status.connection_error} (retrying)")
+        for symbol, reason in status.rejected.items():
+            self._say(f"subscription of {symbol} rejected: {reason}")
+        never = status.unsubscribed()
+        if not status.running or not never:
+            return not status.running
+        if not status.subscribed_once:
+            return self.waited >= self.timeout or all(s in status.rejected for s in never)
+        if self.waited >= self.timeout and not self._warned:
+            self._warned = True
+            self._say(f"still not subscribed after {self.timeout:g}s: {', '.join(never)}")
+        return False
+
+    def reason(self) -> str:
+        """One line: which symbols were never acknowledged, and the best known why."""
+        status = self.status
+        never = status.unsubscribed()
+        head = f"never subscribed to {', '.join(never)} ({status.exchange})"
+        refused = [status.rejected[s] for s in never if s in status.rejected]
+        if refused:
+            return f"{head}: rejected: {refused[0]}"
+        head += f" within {self.waited:.1f}s"
+        if status.connection_error:
+            return f"{head}: {status.connection_error}"
+        url = self.feed.ws_url if self.feed.poll_interval is None else "its REST URL"
+        if status.connections:
+            return f"{head}: connected to {url}, but the venue acknowledged no subscription"
+        return f"{head}: no connection to {url} completed (connect or handshake pending)"
+
+    def _say(self, message: str) -> None:
+        if message not in self._said:
+            self._said.add(message)
+            print(f"workbench record: {self.feed.name}: {message}", file=sys.stderr, flush=True)
 
 
 def _venue(exchange: str, mapping: Path | None) -> type[VenueProtocol]:

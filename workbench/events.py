@@ -110,4 +110,37 @@ class ReconnectRequest(msgspec.Struct, frozen=True, gc=False):
     reason: str
 
 
-MarketEvent = Trade | BookSnapshot | BookDelta | Quote | Heartbeat | SyncLost | ReconnectRequest
+class Subscribed(msgspec.Struct, frozen=True, gc=False):
+    """The venue acknowledged the subscription of ``symbols`` on this connection, in its own
+    words (a ``subscribed`` reply, or for a venue that sends none, the first message that can
+    only follow a working subscription). Until it arrives a connection that is up proves
+    nothing: a wrong path, a rejected symbol or a server that never answers all look alike.
+    A venue whose book starts from a REST snapshot fetches it now, so a pair that rarely
+    trades still gets a book."""
+
+    exchange: str
+    symbols: list[str]
+    recv_ts: int
+
+
+class SubscriptionRejected(msgspec.Struct, frozen=True, gc=False):
+    """The venue refused a subscription: ``reason`` in its words, ``symbols`` the ones it
+    named (empty when its reply names none: it answers whatever is still waiting)."""
+
+    exchange: str
+    symbols: list[str]
+    recv_ts: int
+    reason: str
+
+
+MarketEvent = (
+    Trade
+    | BookSnapshot
+    | BookDelta
+    | Quote
+    | Heartbeat
+    | SyncLost
+    | ReconnectRequest
+    | Subscribed
+    | SubscriptionRejected
+)

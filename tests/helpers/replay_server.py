@@ -4,9 +4,10 @@ Each accepted WebSocket connection waits for the client's first message (the sub
 sends the frames of the next script in ``scripts`` (the last script repeats for later
 connections) and either keeps the connection open or closes it. While it stays open, a later
 client message containing a ``replies`` key (e.g. a resubscribe) is answered with that key's
-frames, the first time only. REST answers GETs from a path (with its query string) → body
-mapping; a list of bodies is served in turn, the last one repeating. Frames are raw payload
-bytes; binary frames are marked with a tuple.
+frames, the first time only; ``push`` sends frames to every open WebSocket connection at a
+moment the test chooses (e.g. after the client fetched its REST snapshot). REST answers GETs
+from a path (with its query string) → body mapping; a list of bodies is served in turn, the
+last one repeating. Frames are raw payload bytes; binary frames are marked with a tuple.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class ReplayServer:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._clients: list[socket.socket] = []
+        self._websockets: list[socket.socket] = []
         self._lock = threading.Lock()
 
     @property
@@ -72,6 +74,18 @@ class ReplayServer:
                 c.shutdown(socket.SHUT_RDWR)
         for t in self._threads:
             t.join(2)
+
+    def push(self, frames: list[Frame]) -> int:
+        """Send ``frames`` to every WebSocket connection that has subscribed and is still
+        open; returns how many got them."""
+        with self._lock:
+            targets = list(self._websockets)
+        sent = 0
+        for client in targets:
+            with contextlib.suppress(OSError):
+                client.sendall(_encode(frames))
+                sent += 1
+        return sent
 
     def _spawn(self, target: object, *args: object) -> None:
         t = threading.Thread(target=target, args=args, daemon=True)  # type: ignore[arg-type]
@@ -126,6 +140,8 @@ class ReplayServer:
                     return
                 messages = decoder.feed(chunk)
             self.received.extend(payload for _, payload in messages)
+            with self._lock:
+                self._websockets.append(client)
             script = self.scripts[index]
             if script.delay:
                 self._stop.wait(script.delay)

@@ -9,6 +9,20 @@ the numbers). UTF-8 is never validated in Python: msgspec validates while it par
 The socket is opened by us and handed to websocket-client, so ``stop()`` can shut it down
 from another thread at any point, even mid-handshake, and the thread exits within the
 0.2 s receive timeout.
+
+Failing loudly and politely:
+
+- The opening handshake (TCP connect, TLS, HTTP upgrade) has ONE deadline,
+  ``connect_timeout`` after the attempt began: websocket-client reads the upgrade response a
+  byte at a time, so a per-read timeout would let a server trickling a byte a second hold the
+  thread indefinitely. :class:`_Deadline` gives every read only the time left.
+- ``last_error`` says what ended the latest attempt in words an operator can act on, with
+  the URL and the HTTP status or errno ("HTTP 404 on upgrade at ws://…", "connection
+  refused (errno 111) at ws://…"); it is cleared once a session is subscribed again.
+- The backoff starts over only after a session was HEALTHY: its subscription acknowledged
+  (the handler calls :meth:`Connection.mark_subscribed`) and data still arriving
+  ``healthy_after`` seconds later. Merely receiving bytes proves nothing: a server that
+  accepts, answers "rate limited" and hangs up must meet a growing wait, not a storm.
 """
 
 from __future__ import annotations
@@ -20,7 +34,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import websocket
@@ -36,6 +50,8 @@ from workbench.feeds.wsframe import (
 
 RECV_CHUNK = 256 * 1024
 POLL_INTERVAL = 0.2
+HEALTHY_AFTER = 30.0
+"""Seconds a subscribed session must keep receiving before the backoff starts over."""
 
 
 class ConnectionHandler(Protocol):
@@ -71,17 +87,73 @@ class Backoff:
         self.attempt = 0
 
 
-def open_socket(url: str, timeout: float) -> socket.socket:
+def _left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("deadline passed")
+    return left
+
+
+def open_socket(url: str, deadline: float) -> socket.socket:
+    """TCP (and TLS) to ``url``'s host, all done by ``deadline`` (``time.monotonic()``)."""
     parts = urlsplit(url)
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise ValueError(f"WebSocket URL must be ws(s)://host[:port]/path, got {url!r}")
     port = parts.port or (443 if parts.scheme == "wss" else 80)
-    sock = socket.create_connection((parts.hostname, port), timeout=timeout)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    if parts.scheme == "wss":
-        context = ssl.create_default_context()
-        return context.wrap_socket(sock, server_hostname=parts.hostname)
+    sock = socket.create_connection((parts.hostname, port), timeout=_left(deadline))
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if parts.scheme == "wss":
+            # The TLS handshake runs under the socket timeout as one total duration.
+            sock.settimeout(_left(deadline))
+            context = ssl.create_default_context()
+            return context.wrap_socket(sock, server_hostname=parts.hostname)
+    except BaseException:
+        sock.close()
+        raise
     return sock
+
+
+class _Deadline:
+    """The socket as websocket-client sees it: while ``deadline`` is set (during the opening
+    handshake) every read and write gets only the time left until it, so the handshake as a
+    whole cannot outlast it; afterwards a plain pass-through for its sends and pongs."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self.sock = sock
+        self.deadline: float | None = deadline
+
+    def _arm(self) -> None:
+        if self.deadline is not None:
+            self.sock.settimeout(_left(self.deadline))
+
+    def recv(self, bufsize: int) -> bytes:
+        self._arm()
+        return self.sock.recv(bufsize)
+
+    def send(self, data: bytes) -> int:
+        self._arm()
+        return self.sock.send(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sock, name)
+
+
+def describe_os_error(exc: OSError) -> str:
+    """An OS-level failure in an operator's words, with its errno."""
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the host ({exc.strerror})"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection refused (errno {exc.errno})"
+    if exc.errno is not None:
+        return f"{(exc.strerror or str(exc)).lower()} (errno {exc.errno})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+class HandshakeError(Exception):
+    """Why an opening handshake failed, in the words ``last_error`` shows."""
 
 
 class Connection:
@@ -98,6 +170,7 @@ class Connection:
         stale_after: float,
         max_message: int = 4 * 1024 * 1024,
         connect_timeout: float = 5.0,
+        healthy_after: float = HEALTHY_AFTER,
         backoff: Backoff | None = None,
         name: str = "feed",
     ) -> None:
@@ -109,9 +182,14 @@ class Connection:
         self.stale_after = stale_after
         self.max_message = max_message
         self.connect_timeout = connect_timeout
+        """Seconds the whole opening handshake of one attempt may take."""
+        self.healthy_after = healthy_after
         self.backoff = backoff or Backoff()
         self.connected = False
         self.last_error: str | None = None
+        """What ended the latest attempt or session, naming the URL; None once subscribed."""
+        self._subscribed_at: float | None = None
+        self._last_data: float | None = None
         self._stop = threading.Event()
         self._sock: socket.socket | None = None
         self._sock_lock = threading.Lock()
@@ -146,6 +224,14 @@ class Connection:
         with self._sock_lock:
             self._outbox.extend(messages)
 
+    def mark_subscribed(self) -> None:
+        """The venue acknowledged this session's subscription (the handler calls this, on
+        the connection's own thread): from now on the session can prove itself healthy."""
+        if self._subscribed_at is None:
+            # when the acknowledgement was read: the chunk that carried it
+            self._subscribed_at = self._last_data or time.monotonic()
+            self.last_error = None
+
     def drop(self, reason: str | None = None) -> None:
         """Close the current socket; the thread reconnects (used for resubscribing).
         ``reason`` replaces "closed by server" in what the handler hears."""
@@ -161,56 +247,96 @@ class Connection:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            received = self._session()
+            healthy = self._session()
             if self._stop.is_set():
                 break
-            if received:
+            if healthy:
                 self.backoff.reset()
             self._stop.wait(self.backoff.next_delay())
 
     def _session(self) -> bool:
-        """One connection's life, reported to the handler; returns whether data arrived."""
+        """One connection's life, reported to the handler; returns whether it was healthy."""
+        self._subscribed_at = self._last_data = None
+        deadline = time.monotonic() + self.connect_timeout
         try:
-            sock = open_socket(self.url, self.connect_timeout)
-        except (OSError, ValueError) as exc:
+            sock = open_socket(self.url, deadline)
+        except ValueError as exc:
             self.last_error = f"connect failed: {exc}"
+            return False
+        except OSError as exc:
+            self.last_error = f"connect failed: {describe_os_error(exc)} at {self.url}"
             return False
         with self._sock_lock:
             self._sock = sock
         if self._stop.is_set():
             self._close(sock)
             return False
-        received = False
         try:
-            ws = websocket.create_connection(
-                self.url, socket=sock, timeout=self.connect_timeout, skip_utf8_validation=True
-            )
+            ws = self._handshake(sock, deadline)
+        except HandshakeError as exc:
+            with self._sock_lock:
+                self._sock = None
+            self._close(sock)
+            self._drop_reason = None  # nothing to drop: the session never began
+            if not self._stop.is_set():
+                self.last_error = str(exc)
+            return False
+        try:
             self.connected = True
             with self._sock_lock:
                 self._outbox.clear()
             for message in self.handler.on_connected(self.conn):
                 ws.send(message)
-            reason, stale, received = self._receive(ws, sock)
+            reason, stale = self._receive(ws, sock)
         except (OSError, websocket.WebSocketException) as exc:
             reason, stale = f"{type(exc).__name__}: {exc}", False
         finally:
-            was_connected = self.connected
             self.connected = False
             with self._sock_lock:
                 self._sock = None
             self._close(sock)
+        healthy = self._was_healthy()
         if self._stop.is_set():
-            return received
+            return healthy
         if self._drop_reason is not None:
             reason, self._drop_reason = self._drop_reason, None
-        if was_connected:
-            self.last_error = reason
-            self.handler.on_disconnected(self.conn, reason, stale=stale)
-        else:
-            self.last_error = f"handshake failed: {reason}"
-        return received
+        self.last_error = f"{reason} at {self.url}"
+        self.handler.on_disconnected(self.conn, reason, stale=stale)
+        return healthy
 
-    def _receive(self, ws: websocket.WebSocket, sock: socket.socket) -> tuple[str, bool, bool]:
+    def _was_healthy(self) -> bool:
+        """Subscribed, and data still arrived ``healthy_after`` seconds after that."""
+        subscribed, last_data = self._subscribed_at, self._last_data
+        return (
+            subscribed is not None
+            and last_data is not None
+            and last_data - subscribed >= self.healthy_after
+        )
+
+    def _handshake(self, sock: socket.socket, deadline: float) -> websocket.WebSocket:
+        """The HTTP upgrade, done by ``deadline``; failures become :class:`HandshakeError`."""
+        guarded = _Deadline(sock, deadline)
+        url = self.url
+        try:
+            ws = websocket.create_connection(
+                url, socket=guarded, timeout=self.connect_timeout, skip_utf8_validation=True
+            )
+        except websocket.WebSocketBadStatusException as exc:
+            raise HandshakeError(f"HTTP {exc.status_code} on upgrade at {url}") from None
+        except (websocket.WebSocketTimeoutException, TimeoutError):
+            raise HandshakeError(
+                f"handshake timed out after {self.connect_timeout:g}s at {url}"
+            ) from None
+        except websocket.WebSocketConnectionClosedException:
+            raise HandshakeError(f"connection closed during the handshake at {url}") from None
+        except OSError as exc:
+            raise HandshakeError(f"handshake failed: {describe_os_error(exc)} at {url}") from None
+        except websocket.WebSocketException as exc:
+            raise HandshakeError(f"handshake failed: {exc} at {url}") from None
+        guarded.deadline = None
+        return ws
+
+    def _receive(self, ws: websocket.WebSocket, sock: socket.socket) -> tuple[str, bool]:
         decoder = FrameDecoder(self.max_message)
         handler = self.handler
         conn = self.conn
@@ -219,7 +345,6 @@ class Connection:
         clock = time.monotonic
         last_data = clock()
         next_beat = last_data + self.heartbeat_interval if self.heartbeat_interval > 0 else None
-        received = False
         while not self._stop.is_set():
             try:
                 chunk = recv(RECV_CHUNK)
@@ -228,9 +353,8 @@ class Connection:
             now = clock()
             if chunk is not None:
                 if not chunk:
-                    return "closed by server", False, received
-                last_data = now
-                received = True
+                    return "closed by server", False
+                last_data = self._last_data = now
                 recv_ts = time.time_ns() // 1000
                 payloads: list[bytes] = []
                 for opcode, payload in decoder.feed(chunk):
@@ -241,7 +365,7 @@ class Connection:
                     elif opcode == OP_CLOSE:
                         if payloads:
                             handler.on_messages(conn, payloads, recv_ts)
-                        return "close frame from server", False, received
+                        return "close frame from server", False
                     elif opcode == OP_OVERSIZED:
                         if payloads:
                             handler.on_messages(conn, payloads, recv_ts)
@@ -250,9 +374,9 @@ class Connection:
                 if payloads:
                     handler.on_messages(conn, payloads, recv_ts)
                 if decoder.error is not None:
-                    return f"framing error: {decoder.error}", False, received
+                    return f"framing error: {decoder.error}", False
             elif now - last_data > self.stale_after:
-                return f"no data for {now - last_data:.1f}s", True, received
+                return f"no data for {now - last_data:.1f}s", True
             if self._outbox:
                 with self._sock_lock:
                     outgoing, self._outbox = self._outbox, []
@@ -263,7 +387,7 @@ class Connection:
                 if message is not None:
                     ws.send(message)
                 next_beat = now + self.heartbeat_interval
-        return "stopped", False, received
+        return "stopped", False
 
     @staticmethod
     def _close(sock: socket.socket) -> None:

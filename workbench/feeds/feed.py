@@ -6,6 +6,12 @@ batches to the store's writer every 50 ms, writes top-N book snapshots every sec
 gaps that time out, and does the slow work — REST snapshots for resyncs and REST trade
 backfill — outside the lock, so receiving never waits on HTTP.
 
+A connection proves nothing until the venue acknowledges the subscription
+(:class:`~workbench.events.Subscribed`; for venues that send no acknowledgement, a symbol's
+first market data): only then is a symbol reported subscribed, may its connection count as
+healthy, and is a book that starts from REST fetched, at once, so a quiet pair gets one
+too. A refusal (:class:`~workbench.events.SubscriptionRejected`) shows in the status.
+
 Nothing a venue sends can kill a connection thread: a message that fails to parse, names an
 unknown symbol or breaks an invariant goes to ``quarantine`` with the reason.
 """
@@ -30,8 +36,11 @@ from workbench.events import (
     BookDelta,
     BookSnapshot,
     Heartbeat,
+    MarketEvent,
     Quote,
     ReconnectRequest,
+    Subscribed,
+    SubscriptionRejected,
     SyncLost,
     Trade,
 )
@@ -73,6 +82,8 @@ class _Symbol:
     """Everything the feed tracks for one symbol."""
 
     __slots__ = (
+        "acked",
+        "acked_once",
         "applied",
         "backfill_after",
         "book",
@@ -82,6 +93,7 @@ class _Symbol:
         "last_quote",
         "missing_since",
         "name",
+        "rejected",
         "resync_at",
         "resync_attempt",
         "seq",
@@ -109,6 +121,9 @@ class _Symbol:
         self.applied: dict[int, BookDelta] = {}
         self.tape: deque[Trade] = deque(maxlen=TAPE_LENGTH)
         self.tape_total = 0  # trades ever put on the tape: a reader's cursor
+        self.acked: set[int] = set()  # connections whose subscription the venue acknowledged
+        self.acked_once = False
+        self.rejected: str | None = None  # the venue's refusal, until an acknowledgement
 
     @property
     def wants_resync(self) -> bool:
@@ -134,6 +149,7 @@ class Feed:
         backfill_delay: float = 0.3,
         max_message: int = 4 * 1024 * 1024,
         poll_interval: float | None = None,
+        handshake_timeout: float = 5.0,
         name: str | None = None,
     ) -> None:
         if not symbols:
@@ -186,6 +202,7 @@ class Feed:
                 heartbeat_interval=venue_cls.heartbeat_interval,
                 stale_after=venue_cls.stale_after,
                 max_message=max_message,
+                connect_timeout=handshake_timeout,
                 backoff=Backoff(),
                 name=self.name,
             )
@@ -330,6 +347,7 @@ class Feed:
             self._live.add(conn)
             for st in self._symbols.values():
                 st.seq.connection_up(conn)
+                st.acked.discard(conn)  # a new session must be acknowledged afresh
             if conn in self._connected_before:
                 self.reconnects += 1
                 self._add_quality(None, "reconnect", {"conn": conn})
@@ -346,6 +364,7 @@ class Feed:
                 self._add_quality(None, "stale", {"conn": conn, "reason": reason})
             self._add_quality(None, "disconnect", {"conn": conn, "reason": reason})
             for st in self._symbols.values():
+                st.acked.discard(conn)
                 st.seq.connection_down(conn, now)
                 if not self._live:
                     st.seq.reset()
@@ -365,11 +384,17 @@ class Feed:
         now = time.monotonic()
         with self._lock:
             parse = self._venues[conn].parse
+            # (checked per batch: once every symbol is in, the per-event test is skipped)
+            data_acks = self.venue_cls.acknowledged_by_data and any(
+                conn not in st.acked for st in self._symbols.values()
+            )
             self.messages += len(payloads)
             self._last_message_at = now
             for payload in payloads:
                 try:
                     for event in parse(payload, recv_ts):
+                        if data_acks:
+                            self._ack_by_data(conn, event)
                         if isinstance(event, BookDelta):
                             self._on_delta(conn, event, now)
                         elif isinstance(event, Trade):
@@ -384,6 +409,10 @@ class Feed:
                             self._on_sync_lost(event)
                         elif isinstance(event, ReconnectRequest):
                             self._on_reconnect_request(conn, event)
+                        elif isinstance(event, Subscribed):
+                            self._on_subscribed(conn, event)
+                        elif isinstance(event, SubscriptionRejected):
+                            self._on_rejected(conn, event, payload)
                 except ProtocolError as exc:
                     self._add_quarantine(recv_ts, str(exc), payload)
                 except Exception as exc:  # a venue or feed bug must not kill the thread
@@ -520,6 +549,41 @@ class Feed:
         for st in states:
             self.gaps += 1
             self._lose_sync(st, "gap", {"rule": event.rule, **event.detail})
+
+    def _on_subscribed(self, conn: int, event: Subscribed) -> None:
+        """The venue acknowledged ``event.symbols`` on ``conn``: the connection may now prove
+        itself healthy (its backoff starts over only then), and a book that starts from a
+        REST snapshot is fetched by the maintenance thread right away, diffs or not."""
+        states = [self._symbols[s] for s in event.symbols if s in self._symbols]
+        for st in states:
+            if not st.acked_once:
+                log.info("feed %s: %s subscribed", self.name, st.name)
+            st.acked.add(conn)
+            st.acked_once = True
+            st.rejected = None
+        if states:
+            self._connections[conn - 1].mark_subscribed()
+
+    def _ack_by_data(self, conn: int, event: MarketEvent) -> None:
+        """For a venue that acknowledges nothing: a symbol's first market data on ``conn``."""
+        if isinstance(event, Trade | BookSnapshot | BookDelta | Quote):
+            st = self._symbols.get(event.symbol)
+            if st is not None and conn not in st.acked:
+                self._on_subscribed(conn, Subscribed(self.exchange, [st.name], event.recv_ts))
+
+    def _on_rejected(self, conn: int, event: SubscriptionRejected, payload: bytes) -> None:
+        """A refusal of the symbols it names, or (naming none of ours) of every symbol still
+        waiting for its acknowledgement on ``conn``. Loud: the status and ``workbench
+        record`` say it; the reply itself is kept in quarantine."""
+        states = [self._symbols[s] for s in event.symbols if s in self._symbols] or [
+            st for st in self._symbols.values() if conn not in st.acked
+        ]
+        for st in states:
+            st.rejected = event.reason
+        names = ", ".join(st.name for st in states)
+        self.last_error = f"subscription rejected{f' ({names})' if names else ''}: {event.reason}"
+        log.info("feed %s: %s", self.name, self.last_error)
+        self._add_quarantine(event.recv_ts, event.reason, payload)
 
     def _on_reconnect_request(self, conn: int, event: ReconnectRequest) -> None:
         self._connections[conn - 1].drop(f"venue asked to reconnect: {event.reason}")
@@ -680,7 +744,9 @@ class Feed:
                         or (
                             not self.venue_cls.snapshot_in_band
                             and not st.seq.synced
-                            and st.seq.buffered
+                            # a diff to match, or an acknowledged stream: a quiet pair
+                            # must not wait for its first diff to get a book
+                            and (st.seq.buffered or (st.acked and not st.book.valid))
                         )
                     ):
                         resync.append((st, st.generation))
@@ -730,6 +796,7 @@ class Feed:
         )
         with self._lock:
             if failed:
+                st.acked.discard(0)
                 if self._live:
                     self._live.clear()
                     self._add_quality(None, "disconnect", {"reason": self.last_error})
@@ -739,6 +806,8 @@ class Feed:
                 self._add_quality(None, "reconnect", {})
             self._polled_once = True
             self._live.add(0)
+            st.acked.add(0)  # polling: an answered poll is the acknowledgement
+            st.acked_once = True
             self.messages += 1
             self._last_message_at = time.monotonic()
             if quote is not None:
@@ -913,6 +982,7 @@ class Feed:
     def status(self) -> FeedStatus:
         now = time.monotonic()
         with self._lock:
+            connection_error = self._connection_error()
             age = None if self._last_message_at is None else now - self._last_message_at
             lag = None if self._last_lag_us is None else self._last_lag_us / 1000
             return FeedStatus(
@@ -940,12 +1010,23 @@ class Feed:
                 book_valid={s: st.book.valid for s, st in self._symbols.items()}
                 if self.venue_cls.has_book
                 else {},
-                last_error=self.last_error or self._connection_error(),
+                last_error=self._last_error(connection_error),
                 failed=self.failure,
+                connection_error=connection_error,
+                subscribed={s: bool(st.acked) for s, st in self._symbols.items()},
+                subscribed_once=[s for s, st in self._symbols.items() if st.acked_once],
+                rejected={s: st.rejected for s, st in self._symbols.items() if st.rejected},
             )
 
     def _connection_error(self) -> str | None:
-        """Why no connection is up (e.g. "connect failed: ..."), when that is the problem."""
-        if self._live:
-            return None
+        """What ended the latest connection attempt or session that has not been followed
+        by an acknowledged subscription (polling: the failed poll while none answers)."""
+        if self.poll_interval is not None:
+            return None if self._live else self.last_error
         return next((c.last_error for c in self._connections if c.last_error), None)
+
+    def _last_error(self, connection_error: str | None) -> str | None:
+        """The newest problem: with no connection up, the reason there is none."""
+        if connection_error is not None and not self._live:
+            return connection_error
+        return self.last_error or connection_error

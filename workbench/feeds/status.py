@@ -38,11 +38,34 @@ class FeedStatus(msgspec.Struct, frozen=True):
     failed: str | None = None
     """Why the feed gave up (it stopped itself: its rows could not be stored, a thread it
     needs died); None while it runs or after a normal stop."""
+    connection_error: str | None = None
+    """What ended the latest connection attempt or session, naming the URL and the HTTP
+    status or errno ("HTTP 404 on upgrade at ws://…", "connect failed: connection refused
+    (errno 111) at ws://…", "handshake timed out after 5s at ws://…"); None once a later
+    session's subscription was acknowledged."""
+    subscribed: dict[str, bool] = {}
+    """Per symbol: the venue acknowledged its subscription on a connection that is up now
+    (polling: the latest poll was answered). A connection that is merely open proves nothing."""
+    subscribed_once: list[str] = []
+    """The symbols whose subscription was acknowledged at least once since the feed started."""
+    rejected: dict[str, str] = {}
+    """Per symbol the venue refused: its reply, until an acknowledgement replaces it."""
+
+    def unsubscribed(self) -> list[str]:
+        """The symbols never acknowledged: recorded nothing, or nothing that can be trusted."""
+        return [s for s in self.symbols if s not in self.subscribed_once]
 
     def summary(self) -> str:
         valid = ", ".join(f"{s}:{'ok' if v else 'INVALID'}" for s, v in self.book_valid.items())
         books = f"; books {valid}" if valid else ""
         failed = f"; FAILED: {self.failed}" if self.failed else ""
+        never = self.unsubscribed()
+        if never:
+            why = {s: f" (rejected: {self.rejected[s]})" for s in never if s in self.rejected}
+            listed = ", ".join(f"{s}{why.get(s, '')}" for s in never)
+            failed += f"; never subscribed: {listed}"
+            if self.connection_error:
+                failed += f"; connection: {self.connection_error}"
         return (
             f"{self.name}: {self.messages} msgs, {self.trades} trades, {self.quotes} quotes, "
             f"{self.reconnects} reconnects, {self.gaps} gaps, {self.resyncs} resyncs, "

@@ -51,6 +51,12 @@ class VenueProtocol(ABC):
     """The venue sends a full book after subscribing. If False (Binance, Bitstamp) the feed
     buffers the stream and fetches the REST snapshot from :meth:`snapshot_path`."""
 
+    acknowledged_by_data: ClassVar[bool] = False
+    """The venue may send no acknowledgement of a subscription (Gemini, vendor feeds): the
+    first book, trade or quote of a symbol on a connection proves it subscribed. Every other
+    venue answers a subscribe, and its protocol turns the answer into
+    :class:`~workbench.events.Subscribed` or :class:`~workbench.events.SubscriptionRejected`."""
+
     has_book: ClassVar[bool] = True
     """False for sources of ticks and quotes only (vendor feeds): no book to sync or report."""
     crossed_is_desync: ClassVar[bool] = True

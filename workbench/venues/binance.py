@@ -24,7 +24,15 @@ from typing import Annotated, ClassVar
 import msgspec
 
 from workbench.errors import ProtocolError, UsageError
-from workbench.events import BookDelta, BookSnapshot, MarketEvent, ReconnectRequest, Trade
+from workbench.events import (
+    BookDelta,
+    BookSnapshot,
+    MarketEvent,
+    ReconnectRequest,
+    Subscribed,
+    SubscriptionRejected,
+    Trade,
+)
 from workbench.venues.base import SeqRule, VenueProtocol
 from workbench.venues.numbers import levels as _levels
 from workbench.venues.numbers import positive as _decimal
@@ -49,6 +57,11 @@ STREAMS: tuple[str, ...] = ("aggTrade", "depth@100ms")
 
 MAX_STREAMS = 1024
 """Binance closes a connection that asks for more streams than this."""
+
+SUBSCRIBE_ID = 1
+"""Request id of our one SUBSCRIBE: its reply ``{"result":null,"id":1}`` is the acknowledgement.
+(Binance acknowledges a stream of an unknown symbol too and then sends nothing; its REST
+snapshot, fetched right after the acknowledgement, is what fails loudly then.)"""
 
 SNAPSHOT_LIMIT = 1000
 """Levels per side of the REST snapshot (Binance allows up to 5000, at a higher weight)."""
@@ -157,7 +170,8 @@ class BinanceProtocol(VenueProtocol):
 
     def subscribe_messages(self) -> list[str]:
         params = [f"{s.lower()}@{stream}" for s in self.symbols for stream in STREAMS]
-        return [msgspec.json.encode({"method": "SUBSCRIBE", "params": params, "id": 1}).decode()]
+        body = {"method": "SUBSCRIBE", "params": params, "id": SUBSCRIBE_ID}
+        return [msgspec.json.encode(body).decode()]
 
     def parse(self, payload: bytes, recv_ts: int) -> list[MarketEvent]:
         """One stream message, combined-stream wrapped or raw.
@@ -214,12 +228,17 @@ class BinanceProtocol(VenueProtocol):
             ]
         if type(event) is _Shutdown:
             return [ReconnectRequest(self.name, recv_ts, "serverShutdown")]
+        # Errors answer a request; SUBSCRIBE is the only one we send, for every symbol.
         if frame.error is not None:
-            raise ProtocolError(f"venue error reply {frame.error.code}: {frame.error.msg}")
+            reason = f"venue error reply {frame.error.code}: {frame.error.msg}"
+            return [SubscriptionRejected(self.name, list(self.symbols), recv_ts, reason)]
         if frame.code is not None or frame.msg is not None:
-            raise ProtocolError(f"venue error reply {frame.code}: {frame.msg}")
+            reason = f"venue error reply {frame.code}: {frame.msg}"
+            return [SubscriptionRejected(self.name, list(self.symbols), recv_ts, reason)]
+        if frame.id == SUBSCRIBE_ID:
+            return [Subscribed(self.name, list(self.symbols), recv_ts)]
         if frame.id is not None:
-            return []  # the reply to our SUBSCRIBE
+            return []  # a reply to a request we did not send: nothing to act on
         raise ProtocolError("unexpected message: no stream data, event or request id")
 
     def snapshot_path(self, symbol: str) -> str:

@@ -29,6 +29,8 @@ from workbench.events import (
     Heartbeat,
     MarketEvent,
     ReconnectRequest,
+    Subscribed,
+    SubscriptionRejected,
     Trade,
 )
 from workbench.venues.base import SeqRule, VenueProtocol
@@ -237,9 +239,16 @@ class BitstampProtocol(VenueProtocol):
         if type(msg) is _Reconnect:
             return [ReconnectRequest(self.name, recv_ts, "bts:request_reconnect")]
         if type(msg) is _Error:
+            # The reply names no channel ("channel":""): it answers what is still waiting.
             code = "" if msg.data.code is None else f" {msg.data.code}"
-            raise ProtocolError(f"venue error reply{code}: {msg.data.message}")
-        return []  # bts:subscription_succeeded
+            reason = f"venue error reply{code}: {msg.data.message}"
+            return [SubscriptionRejected(self.name, [], recv_ts, reason)]
+        if isinstance(msg, _Subscribed) and msg.channel.startswith(BOOK_CHANNEL):
+            # The book channel is the subscription that matters: its diffs are what the REST
+            # snapshot is matched against, so the feed may fetch that snapshot now.
+            pair = msg.channel[len(BOOK_CHANNEL) :]
+            return [Subscribed(self.name, [self._by_pair.get(pair, pair)], recv_ts)]
+        return []  # the trades channel's acknowledgement
 
     def snapshot_path(self, symbol: str) -> str:
         return f"/api/v2/order_book/{symbol.lower()}/"

@@ -17,12 +17,21 @@ has no id-paged trade history, so trades missed during a disconnect cannot be ba
 
 from __future__ import annotations
 
+import re
+from collections import deque
 from typing import Annotated, ClassVar, Literal
 
 import msgspec
 
 from workbench.errors import ProtocolError
-from workbench.events import BookDelta, BookSnapshot, MarketEvent, Trade
+from workbench.events import (
+    BookDelta,
+    BookSnapshot,
+    MarketEvent,
+    Subscribed,
+    SubscriptionRejected,
+    Trade,
+)
 from workbench.venues.base import SeqRule, VenueProtocol
 from workbench.venues.numbers import positive as _decimal
 
@@ -38,6 +47,8 @@ QUOTES = (
 )  # fmt: skip
 """Quote currencies of Bybit spot symbols, matched as the longest suffix first."""
 _QUOTES_LONGEST_FIRST = tuple(sorted(QUOTES, key=len, reverse=True))
+_NAMED_BOOK = re.compile(r"orderbook\.\d+\.([A-Za-z0-9]+)")
+"""How a refusal's ``ret_msg`` names a book topic it refused, when it does."""
 
 Decimal = Annotated[str, msgspec.Meta(max_length=40)]
 _MAX = 1.7976931348623157e308
@@ -93,6 +104,13 @@ class BybitProtocol(VenueProtocol):
                   "L":"PlusTick","i":"20f43950-d8dd-5b31-9112-a178eb6023af","BT":false}]}
         {"success":true,"ret_msg":"pong","conn_id":"0970e817-426e-429a-a679-ff7f55e0b16a",
          "op":"ping"}
+        {"success":true,"ret_msg":"subscribe","conn_id":"2324d924-aa4d-45b0-a858-7b8be29ab52b",
+         "req_id":"","op":"subscribe"}
+        {"success":false,"ret_msg":"Invalid symbol :[orderbook.50.BTCUSDX]","conn_id":"c1",
+         "req_id":"","op":"subscribe"}
+
+    A subscribe reply names no topic: Bybit answers a connection's requests in order, so the
+    n-th reply answers the n-th subscribe request sent on it (:attr:`_unanswered`).
     """
 
     name: ClassVar[str] = "bybit"
@@ -111,6 +129,8 @@ class BybitProtocol(VenueProtocol):
         super().__init__(symbols)
         self._wire = {s: s.upper() for s in self.symbols}
         self._user = {w: s for s, w in self._wire.items()}
+        self._unanswered: deque[list[str]] = deque()
+        """Per subscribe request sent and not yet answered, the symbols whose book it asks for."""
 
     def pair(self, symbol: str) -> tuple[str, str]:
         wire = symbol.upper()
@@ -123,10 +143,12 @@ class BybitProtocol(VenueProtocol):
         topics: list[str] = []
         for wire in self._wire.values():
             topics += [BOOK_TOPIC.format(wire), TRADE_TOPIC.format(wire)]
-        return [
-            _op("subscribe", topics[i : i + MAX_ARGS_PER_REQUEST])
+        chunks = [
+            topics[i : i + MAX_ARGS_PER_REQUEST]
             for i in range(0, len(topics), MAX_ARGS_PER_REQUEST)
         ]
+        self._unanswered = deque(self._books_in(chunk) for chunk in chunks)
+        return [_op("subscribe", chunk) for chunk in chunks]
 
     def heartbeat_message(self) -> str:
         return '{"op":"ping"}'
@@ -136,7 +158,12 @@ class BybitProtocol(VenueProtocol):
         here waits for it (the feed buffers until it arrives)."""
         wire = self._wire.get(symbol, symbol.upper())
         topic = [BOOK_TOPIC.format(wire)]
+        self._unanswered.append(self._books_in(topic))
         return [_op("unsubscribe", topic), _op("subscribe", topic)]
+
+    def _books_in(self, topics: list[str]) -> list[str]:
+        books = {BOOK_TOPIC.format(wire): symbol for symbol, wire in self._wire.items()}
+        return [books[topic] for topic in topics if topic in books]
 
     def parse(self, payload: bytes, recv_ts: int) -> list[MarketEvent]:
         try:
@@ -149,10 +176,28 @@ class BybitProtocol(VenueProtocol):
         if type(data) is list:
             return self._trades(data, recv_ts)
         if msg.op is not None and msg.topic is None:
+            if msg.op == "subscribe":
+                return self._subscribe_reply(msg, recv_ts)
             if msg.success is False:
                 raise ProtocolError(f"venue error reply to {msg.op!r}: {msg.ret_msg}")
-            return []  # subscribe/unsubscribe acks and pongs
+            return []  # unsubscribe acks and pongs
         raise ProtocolError("unexpected message: neither a book, trades nor an op reply")
+
+    def _subscribe_reply(self, msg: _Message, recv_ts: int) -> list[MarketEvent]:
+        """The answer to the oldest unanswered subscribe request (none left: a reply we cannot
+        place, which answers whatever is still waiting). A refusal that names book topics
+        refuses those; one that names none refuses the whole request."""
+        asked = self._unanswered.popleft() if self._unanswered else []
+        if msg.success is not False:
+            return [Subscribed(self.name, asked, recv_ts)] if asked else []
+        reason = f"venue error reply to 'subscribe': {msg.ret_msg}"
+        named = [self._user[w] for w in _NAMED_BOOK.findall(msg.ret_msg or "") if w in self._user]
+        refused = named or asked
+        events: list[MarketEvent] = [SubscriptionRejected(self.name, refused, recv_ts, reason)]
+        granted = [s for s in asked if s not in refused]
+        if granted:
+            events.append(Subscribed(self.name, granted, recv_ts))
+        return events
 
     def _book(self, msg: _Message, data: _Book, recv_ts: int) -> list[MarketEvent]:
         if msg.ts is None or msg.type is None:

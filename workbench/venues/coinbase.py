@@ -59,6 +59,8 @@ from workbench.events import (
     Level,
     MarketEvent,
     Side,
+    Subscribed,
+    SubscriptionRejected,
     SyncLost,
     Trade,
 )
@@ -66,7 +68,8 @@ from workbench.venues.base import VenueProtocol
 from workbench.venues.numbers import iso_us
 
 VENUE = "coinbase"
-PRODUCT_CHANNELS = ("level2", "market_trades")
+BOOK_CHANNEL = "level2"
+PRODUCT_CHANNELS = (BOOK_CHANNEL, "market_trades")
 """Subscribed per product, one message each; re-subscribed for a fresh book and recent trades."""
 HEARTBEAT_CHANNEL = "heartbeats"
 """Needs no product; without it Coinbase closes quiet channels after 60-90 s."""
@@ -136,9 +139,15 @@ class _Heartbeats(msgspec.Struct, tag="heartbeats", tag_field="channel"):
     events: list[_Beat]
 
 
+class _Subscribed(msgspec.Struct):
+    subscriptions: dict[str, list[str]] = {}
+    """Channel → the products subscribed on it, everything this connection holds so far."""
+
+
 class _Subscriptions(msgspec.Struct, tag="subscriptions", tag_field="channel"):
     timestamp: str
     sequence_num: int
+    events: list[_Subscribed] = []
 
 
 class _Error(msgspec.Struct):
@@ -179,14 +188,22 @@ def rfc3339_us(text: str) -> int:
     return iso_us(text)
 
 
-def rejection(payload: bytes, exc: msgspec.DecodeError) -> ProtocolError:
-    """Why a message failed to decode; a Coinbase ``error`` reply says so in its words."""
+def error_reply(
+    venue: str, payload: bytes, exc: msgspec.DecodeError, recv_ts: int, products: dict[str, str]
+) -> list[MarketEvent]:
+    """A message that failed to decode: a Coinbase ``error`` reply (both Coinbase feeds send
+    the same shape, in answer to a subscribe) is a refused subscription of the ``products``
+    (wire id → symbol) its ``reason`` names, or of whatever is waiting if it names none;
+    anything else is malformed."""
     try:
         error = _error_decoder.decode(payload)
     except msgspec.DecodeError:
-        return ProtocolError(str(exc))
+        raise ProtocolError(str(exc)) from None
     detail = f": {error.reason}" if error.reason else ""
-    return ProtocolError(f"venue error reply: {error.message}{detail}")
+    words = set(error.reason.replace(",", " ").split())
+    named = [symbol for wire, symbol in products.items() if wire in words]
+    reason = f"venue error reply: {error.message}{detail}"
+    return [SubscriptionRejected(venue, named, recv_ts, reason)]
 
 
 def routes(symbols: list[str], aliases: dict[str, str]) -> dict[str, tuple[str, ...]]:
@@ -217,6 +234,7 @@ class CoinbaseProtocol(VenueProtocol):
     def __init__(self, symbols: list[str]) -> None:
         super().__init__(symbols)
         self._route = routes(self.symbols, QUOTE_ALIASES)
+        self._products = {s.upper(): s for s in self.symbols}
         self._last_seq: int | None = None
         self._synced: set[str] = set()
         """Wire products whose snapshot arrived since they were (re)subscribed."""
@@ -263,12 +281,18 @@ class CoinbaseProtocol(VenueProtocol):
              "sequence_num":0,"events":[{"heartbeat_counter":3049,
              "current_time":"2023-06-23 20:31:56.121961769 +0000 UTC m=+91717.525857105"}]}
 
-        Errors come without an envelope: ``{"type":"error","message":"failure to subscribe"}``.
+            {"channel":"subscriptions","client_id":"","timestamp":"2023-02-09T20:32:50.7Z",
+             "sequence_num":1,"events":[{"subscriptions":{"level2":["BTC-USD"],
+             "market_trades":["BTC-USD"]}}]}
+
+        The ``subscriptions`` reply (one per subscribe, listing everything held so far) is the
+        acknowledgement. Errors come without an envelope and answer a subscribe:
+        ``{"type":"error","message":"failure to subscribe"}``.
         """
         try:
             msg = _decode(payload)
         except msgspec.DecodeError as exc:
-            raise rejection(payload, exc) from None
+            return error_reply(self.name, payload, exc, recv_ts, self._products)
         seq = msg.sequence_num
         last = self._last_seq
         if type(msg) is _L2Data and last is not None and seq == last + 1:
@@ -301,6 +325,8 @@ class CoinbaseProtocol(VenueProtocol):
             self._trades(msg, recv_ts, out)
         elif type(msg) is _Heartbeats:
             out.append(Heartbeat(self.name, rfc3339_us(msg.timestamp), recv_ts))
+        elif type(msg) is _Subscriptions:
+            self._subscribed(msg, recv_ts, out)
         self._last_seq = seq  # only now: a message that failed to parse counts as lost
         return out
 
@@ -328,6 +354,17 @@ class CoinbaseProtocol(VenueProtocol):
                 ts = rfc3339_us(updates[-1].event_time) if updates else recv_ts
                 for symbol in route.get(product, (product,)):
                     out.append(BookDelta(name, symbol, ts, recv_ts, bids, asks))
+
+    def _subscribed(self, msg: _Subscriptions, recv_ts: int, out: list[MarketEvent]) -> None:
+        """A symbol is subscribed once a product that feeds it is listed on ``level2``."""
+        symbols = [
+            symbol
+            for event in msg.events
+            for product in event.subscriptions.get(BOOK_CHANNEL, ())
+            for symbol in self._route.get(product, ())
+        ]
+        if symbols:
+            out.append(Subscribed(self.name, list(dict.fromkeys(symbols)), recv_ts))
 
     def _trades(self, msg: _MarketTrades, recv_ts: int, out: list[MarketEvent]) -> None:
         name = self.name

@@ -50,10 +50,11 @@ from workbench.events import (
     Level,
     MarketEvent,
     Side,
+    Subscribed,
     Trade,
 )
 from workbench.venues.base import VenueProtocol
-from workbench.venues.coinbase import Price, Size, TradeSize, rejection, rfc3339_us
+from workbench.venues.coinbase import Price, Size, TradeSize, error_reply, rfc3339_us
 
 CHANNELS = ("level2_batch", "matches", "heartbeat")
 """Subscribed for every product in one message."""
@@ -65,8 +66,14 @@ TRADES_PAGE = 1000
 """Trades per REST page: Coinbase's maximum ``limit``."""
 
 
+class _Channel(msgspec.Struct):
+    name: str
+    product_ids: list[str] = []
+
+
 class _Subscriptions(msgspec.Struct, tag="subscriptions", tag_field="type"):
-    channels: list[msgspec.Raw] = []
+    channels: list[_Channel | str] = []
+    """Objects naming their products; a bare channel name is tolerated (and names none)."""
 
 
 class _Snapshot(msgspec.Struct, tag="snapshot", tag_field="type"):
@@ -161,13 +168,16 @@ class CoinbaseExchangeProtocol(VenueProtocol):
             {"type":"heartbeat","sequence":90,"last_trade_id":20,"product_id":"BTC-USD",
              "time":"2014-11-07T08:19:28.464459Z"}
 
-        ``last_match`` has the shape of ``match``; errors read
-        ``{"type":"error","message":"...","reason":"..."}``.
+            {"type":"subscriptions","channels":[{"name":"level2_batch",
+             "product_ids":["BTC-USD"]},{"name":"matches","product_ids":["BTC-USD"]}]}
+
+        ``last_match`` has the shape of ``match``. ``subscriptions`` acknowledges a subscribe;
+        a refusal reads ``{"type":"error","message":"...","reason":"..."}``.
         """
         try:
             msg = self._decoder.decode(payload)
         except msgspec.DecodeError as exc:
-            raise rejection(payload, exc) from None
+            return error_reply(self.name, payload, exc, recv_ts, self._user)
         name = self.name
         # isinstance narrows the union for the type checker; _LastMatch is a _Match
         if isinstance(msg, _L2Update):
@@ -203,7 +213,15 @@ class CoinbaseExchangeProtocol(VenueProtocol):
             return [BookSnapshot(name, self._user.get(product, product), ts, recv_ts, bids, asks)]
         if isinstance(msg, _Heartbeat):
             return [Heartbeat(name, rfc3339_us(msg.time), recv_ts)]
-        return []  # the subscriptions ack
+        # The subscriptions reply: a product is subscribed once its book channel lists it.
+        symbols = [
+            self._user[product]
+            for channel in msg.channels
+            if isinstance(channel, _Channel) and channel.name == BOOK_CHANNEL
+            for product in channel.product_ids
+            if product in self._user
+        ]
+        return [Subscribed(name, symbols, recv_ts)] if symbols else []
 
     def trades_path(self, symbol: str, after_id: int) -> str:
         self._backfill_after[symbol] = after_id

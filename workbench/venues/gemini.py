@@ -21,7 +21,15 @@ from typing import Annotated, ClassVar, Literal
 import msgspec
 
 from workbench.errors import ProtocolError
-from workbench.events import BookDelta, BookSnapshot, Heartbeat, Level, MarketEvent, Trade
+from workbench.events import (
+    BookDelta,
+    BookSnapshot,
+    Heartbeat,
+    Level,
+    MarketEvent,
+    SubscriptionRejected,
+    Trade,
+)
 from workbench.venues.base import VenueProtocol
 from workbench.venues.numbers import positive as _decimal
 
@@ -78,7 +86,16 @@ class _AuctionResult(msgspec.Struct, tag="auction_result", tag_field="type"):
     pass
 
 
+class _ErrorReply(msgspec.Struct):
+    """Gemini's answer to a request it refuses (no ``type`` field)."""
+
+    result: Literal["error"]
+    reason: str = ""
+    message: str = ""
+
+
 _Message = _L2 | _Trade | _Heartbeat | _AuctionOpen | _AuctionIndicative | _AuctionResult
+_error_decoder = msgspec.json.Decoder(_ErrorReply)
 
 
 class GeminiProtocol(VenueProtocol):
@@ -96,6 +113,11 @@ class GeminiProtocol(VenueProtocol):
         {"type":"trade","symbol":"BTCUSD","event_id":3575573053,"timestamp":151231241,
          "price":"9004.21000000","quantity":"0.09110000","side":"buy","tid":2840140800042677}
         {"type":"heartbeat","timestamp":1560976400428}
+        {"result":"error","reason":"InvalidJson","message":"..."}
+
+    Gemini acknowledges no subscription (``acknowledged_by_data``): a symbol's first full
+    book is the proof that it works. A refused request gets the ``result: error`` reply, which
+    names no symbol.
     """
 
     name: ClassVar[str] = "gemini"
@@ -106,6 +128,7 @@ class GeminiProtocol(VenueProtocol):
     numeric_trade_ids: ClassVar[bool] = False
     sequenced: ClassVar[bool] = False
     snapshot_in_band: ClassVar[bool] = True
+    acknowledged_by_data: ClassVar[bool] = True
 
     _decoder = msgspec.json.Decoder(_Message, strict=True)
 
@@ -140,7 +163,12 @@ class GeminiProtocol(VenueProtocol):
         try:
             msg = self._decoder.decode(payload)
         except msgspec.DecodeError as exc:
-            raise ProtocolError(str(exc)) from None
+            try:
+                error = _error_decoder.decode(payload)
+            except msgspec.DecodeError:
+                raise ProtocolError(str(exc)) from None
+            reason = f"venue error reply {error.reason}: {error.message}"
+            return [SubscriptionRejected(self.name, [], recv_ts, reason)]
         if type(msg) is _L2:
             return self._l2(msg, recv_ts)
         if type(msg) is _Trade:

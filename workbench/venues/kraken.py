@@ -49,7 +49,15 @@ import msgspec
 
 from workbench.core.book import OrderBook
 from workbench.errors import ProtocolError
-from workbench.events import BookDelta, BookSnapshot, Heartbeat, MarketEvent, Trade
+from workbench.events import (
+    BookDelta,
+    BookSnapshot,
+    Heartbeat,
+    MarketEvent,
+    Subscribed,
+    SubscriptionRejected,
+    Trade,
+)
 from workbench.venues.base import VenueProtocol
 
 VENUE = "kraken"
@@ -134,12 +142,20 @@ class _Status(msgspec.Struct, tag="status", tag_field="channel"):
     during maintenance the book simply stops and the silence watchdog takes over."""
 
 
+class _ReplyResult(msgspec.Struct):
+    channel: str
+    symbol: str | None = None
+
+
 class _Reply(msgspec.Struct):
-    """Acknowledgement of a request we sent (``subscribe``, ``unsubscribe``, ``ping``)."""
+    """Acknowledgement of a request we sent (``subscribe``, ``unsubscribe``, ``ping``): one per
+    symbol of a subscribe, naming it in ``result`` on success and at the top on failure."""
 
     method: Literal["subscribe", "unsubscribe", "pong"]
     success: bool = True
     error: str | None = None
+    result: _ReplyResult | None = None
+    symbol: str | None = None
 
 
 _Channel = _Book | _Trades | _Heartbeat | _Status | _Instrument
@@ -308,7 +324,7 @@ class KrakenProtocol(VenueProtocol):
         try:
             msg = _decode(payload)
         except msgspec.DecodeError as exc:
-            return self._reply(payload, exc)
+            return self._reply(payload, exc, recv_ts)
         if type(msg) is _Book:
             datas = msg.data
             if msg.type == "update" and len(datas) == 1:
@@ -475,14 +491,32 @@ class KrakenProtocol(VenueProtocol):
             self._second = (start, start + _SECOND, micros - stamp.microsecond)
         return micros
 
-    def _reply(self, payload: bytes, error: msgspec.DecodeError) -> list[MarketEvent]:
-        """Requests' acknowledgements carry ``method`` instead of ``channel``."""
+    def _reply(self, payload: bytes, error: msgspec.DecodeError, recv_ts: int) -> list[MarketEvent]:
+        """Requests' acknowledgements carry ``method`` instead of ``channel``. A symbol counts
+        as subscribed once its ``book`` subscription is acknowledged (samples in Kraken's docs)::
+
+            {"method":"subscribe","result":{"channel":"book","depth":25,"snapshot":true,
+             "symbol":"BTC/USD"},"success":true,"time_in":"2023-10-06T17:35:55.219022Z",
+             "time_out":"2023-10-06T17:35:55.219067Z","req_id":2}
+            {"error":"Currency pair not supported XYZ/USD","method":"subscribe","success":false,
+             "symbol":"XYZ/USD","time_in":"2023-10-06T17:35:55.219022Z",
+             "time_out":"2023-10-06T17:35:55.219067Z","req_id":2}
+        """
         try:
             reply = _decode_reply(payload)
         except msgspec.DecodeError:
             raise ProtocolError(str(error)) from None
         if not reply.success:
-            raise ProtocolError(f"kraken rejected {reply.method}: {reply.error}")
+            if reply.method != "subscribe":
+                raise ProtocolError(f"kraken rejected {reply.method}: {reply.error}")
+            named = self._user.get(reply.symbol or "")
+            reason = f"kraken rejected subscribe: {reply.error}"
+            return [SubscriptionRejected(self.name, [named] if named else [], recv_ts, reason)]
+        result = reply.result
+        if reply.method == "subscribe" and result is not None and result.channel == "book":
+            symbol = self._user.get(result.symbol or "")
+            if symbol is not None:
+                return [Subscribed(self.name, [symbol], recv_ts)]
         return []
 
     def _request(self, method: str, params: dict[str, object]) -> str:

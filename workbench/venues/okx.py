@@ -37,6 +37,7 @@ backfill (the unaggregated ``trades-all`` channel lives on a different endpoint,
 from __future__ import annotations
 
 import itertools
+import re
 import sys
 from typing import Annotated, ClassVar, Literal
 
@@ -50,6 +51,8 @@ from workbench.events import (
     Level,
     MarketEvent,
     ReconnectRequest,
+    Subscribed,
+    SubscriptionRejected,
     Trade,
 )
 from workbench.venues.base import SeqRule, VenueProtocol
@@ -63,7 +66,9 @@ DEPTH = 400
 CHECKSUM_LEVELS = 25
 RECONNECT_NOTICES = {"64008": "service upgrade"}
 """``notice`` codes that announce the server is about to close the connection."""
-SILENT_EVENTS = frozenset({"subscribe", "unsubscribe", "channel-conn-count"})
+SILENT_EVENTS = frozenset({"unsubscribe", "channel-conn-count"})
+_NAMED_INST_ID = re.compile(r"instId:([A-Za-z0-9_-]+)")
+"""How an ``error`` reply's ``msg`` names the instrument it refused, when it does."""
 _TEXT_LIMIT = 4 * DEPTH
 
 Positive = Annotated[float, msgspec.Meta(gt=0.0, le=sys.float_info.max)]
@@ -292,12 +297,31 @@ class OkxProtocol(VenueProtocol):
         return trades
 
     def _event(self, msg: _Envelope, recv_ts: int) -> list[MarketEvent]:
+        """Replies and notices. Samples (OKX's docs)::
+
+            {"id":"1","event":"subscribe","arg":{"channel":"books","instId":"BTC-USDT"},
+             "connId":"a4d3ae55"}
+            {"id":"1","event":"error","code":"60018",
+             "msg":"Wrong URL or channel:books,instId:BTC-USDX doesn't exist.","connId":"a"}
+
+        One ``subscribe`` reply per argument; the ``books`` one makes the symbol subscribed.
+        An ``error`` answers a request we sent (subscribe, or a resubscribe's unsubscribe)."""
         event = msg.event
+        if event == "subscribe":
+            arg = msg.arg
+            if arg is None or arg.channel != BOOK_CHANNEL or arg.instId is None:
+                return []
+            return [Subscribed(self.name, [self._user.get(arg.instId, arg.instId)], recv_ts)]
         if event in SILENT_EVENTS:
             return []
         if event == "notice" and msg.code in RECONNECT_NOTICES:
             reason = f"okx notice {msg.code} ({RECONNECT_NOTICES[msg.code]}): {msg.msg}"
             return [ReconnectRequest(self.name, recv_ts, reason)]
+        if event == "error":
+            named = _NAMED_INST_ID.findall(msg.msg or "")
+            symbols = [self._user[wire] for wire in named if wire in self._user]
+            reason = f"okx error {msg.code}: {msg.msg}"
+            return [SubscriptionRejected(self.name, symbols, recv_ts, reason)]
         raise ProtocolError(f"okx {event} {msg.code}: {msg.msg}")
 
     def _request(self, op: str, args: list[dict[str, str]]) -> str:

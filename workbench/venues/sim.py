@@ -6,6 +6,8 @@ Sample messages::
      "bids":[["29999.50","0"]],"asks":[["30001.00","2.000"]]}
     {"type":"trade","symbol":"BTC-USD","seq":1043,"ts":1763712000001300,
      "trade_id":5821,"price":"30000.50","size":"0.300","side":"buy"}
+    {"type":"subscribed","symbols":["BTC-USD"]}
+    {"type":"error","message":"unknown symbols: XYZ-USD (available: BTC-USD, ETH-USD)"}
 
 msgspec validates the shape and types strictly in C (a seq sent as a string is malformed,
 not coerced); decimal strings become floats through ``float()`` and are range-checked, so
@@ -20,7 +22,15 @@ from urllib.parse import quote
 import msgspec
 
 from workbench.errors import ProtocolError
-from workbench.events import BookDelta, BookSnapshot, Heartbeat, MarketEvent, Trade
+from workbench.events import (
+    BookDelta,
+    BookSnapshot,
+    Heartbeat,
+    MarketEvent,
+    Subscribed,
+    SubscriptionRejected,
+    Trade,
+)
 from workbench.venues.base import VenueProtocol
 from workbench.venues.numbers import levels as _levels
 from workbench.venues.numbers import positive as _decimal
@@ -169,8 +179,12 @@ class SimProtocol(VenueProtocol):
                     _optional_id(msg.last_trade_id),
                 )
             ]
+        if type(msg) is _Subscribed:
+            return [Subscribed(name, msg.symbols, recv_ts)]
         if type(msg) is _Error:
-            raise ProtocolError(f"venue error reply: {msg.message}")
+            # The simulator rejects a subscribe as a whole and names no symbol; we send it
+            # nothing else that could be refused but pings.
+            return [SubscriptionRejected(name, [], recv_ts, f"venue error reply: {msg.message}")]
         return []
 
     def snapshot_path(self, symbol: str) -> str:

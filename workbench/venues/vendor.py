@@ -54,7 +54,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 
 from workbench.errors import ProtocolError, UsageError
-from workbench.events import MarketEvent, Quote, Side, Trade
+from workbench.events import MarketEvent, Quote, Side, Subscribed, Trade
 from workbench.venues.base import VenueProtocol
 
 Name = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
@@ -129,6 +129,7 @@ class VendorMapping(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     currency: str | None = None
     message_path: str | None = None
     ignore: list[Template] = []
+    ack: list[Template] = []
     volume_is_cumulative: bool = False
     rest: RestSource | None = None
 
@@ -189,10 +190,11 @@ def _check(m: VendorMapping) -> None:
         "fields.side.path": f.side.path if f.side is not None else None,
     }
     paths.update((f"fields.{k}", getattr(f, k)) for k in f.__struct_fields__ if k != "side")
-    for i, rule in enumerate(m.ignore):
-        if not rule:
-            raise ValueError(f"`ignore[{i}]` is empty: it would ignore every message")
-        paths.update((f"ignore[{i}] key {k!r}", k) for k in rule)
+    for key, rules in (("ignore", m.ignore), ("ack", m.ack)):
+        for i, rule in enumerate(rules):
+            if not rule:
+                raise ValueError(f"`{key}[{i}]` is empty: it would match every message")
+            paths.update((f"{key}[{i}] key {k!r}", k) for k in rule)
     if m.rest is not None:
         r = m.rest
         if urlsplit(r.url).scheme not in ("http", "https"):
@@ -687,7 +689,10 @@ class _Plan:
     def __init__(self, m: VendorMapping) -> None:
         self.mapping = m
         leaves = _leaf_types(exact_amount=m.volume_is_cumulative)
-        self.layout = _Layout(_tick_paths(m.fields), leaves, m.message_path, m.ignore)
+        # An acknowledgement is no tick either: skipped like an ignored message once it has
+        # done its job (the first one makes the subscription acknowledged).
+        self.layout = _Layout(_tick_paths(m.fields), leaves, m.message_path, m.ignore + m.ack)
+        self.ack = [[(_dict_getter(path), value) for path, value in rule.items()] for rule in m.ack]
         self.reader = _Reader(m.name, m.fields, m.timestamp, m.volume_is_cumulative)
         self.rest_layout: _Layout | None = None
         self.rest_reader: _Reader | None = None
@@ -717,6 +722,7 @@ class VendorProtocol(VenueProtocol):
     default_ws_url: ClassVar[str] = ""
     sequenced: ClassVar[bool] = False
     has_book: ClassVar[bool] = False
+    acknowledged_by_data: ClassVar[bool] = True
     heartbeat_interval: ClassVar[float] = 0.0
     plan: ClassVar[_Plan | None] = None
 
@@ -729,6 +735,9 @@ class VendorProtocol(VenueProtocol):
         super().__init__(symbols)
         self._plan = self.plan
         self._last: dict[str, _Last] = {}
+        self._acked = False
+        """Whether an ``ack`` rule matched or a tick arrived on this connection: until then
+        each message is checked against the ``ack`` rules."""
 
     def pair(self, symbol: str) -> tuple[str, str]:
         """Equities have no base/quote pair: the symbol and the mapping's ``currency``."""
@@ -749,7 +758,14 @@ class VendorProtocol(VenueProtocol):
 
     def parse(self, payload: bytes, recv_ts: int) -> list[MarketEvent]:
         """One message: a tick object, a list of ticks, or a wrapper holding either at
-        ``message_path``; a message matching an ``ignore`` rule (acks, pongs) gives nothing."""
+        ``message_path``; a message matching an ``ignore`` rule (acks, pongs) gives nothing.
+        The first message of a connection that matches an ``ack`` rule gives
+        :class:`~workbench.events.Subscribed` for every symbol (a vendor's acknowledgement
+        rarely names them); without one, a symbol's first tick is the proof
+        (``acknowledged_by_data``)."""
+        if not self._acked and self._plan.ack and self._is_ack(payload):
+            self._acked = True
+            return [Subscribed(self.name, list(self.symbols), recv_ts)]
         layout = self._plan.layout
         try:
             msg = layout.decode(payload)
@@ -768,6 +784,7 @@ class VendorProtocol(VenueProtocol):
         events: list[MarketEvent] = []
         if type(msg) is list and len(msg) == 1:
             msg = msg[0]
+        self._acked = True  # a tick proves the subscription: stop looking for the ack
         if type(msg) is not list:
             tick(values(msg), recv_ts, events, self._last)
             return events
@@ -779,6 +796,17 @@ class VendorProtocol(VenueProtocol):
             self._last = saved  # a quarantined batch changes nothing
             raise
         return events
+
+    def _is_ack(self, payload: bytes) -> bool:
+        """Whether ``payload`` matches an ``ack`` rule (read as plain JSON: checked only
+        until the first acknowledgement or tick, so its cost is paid a few times per connection)."""
+        try:
+            msg = msgspec.json.decode(payload)
+        except msgspec.DecodeError:
+            return False
+        return type(msg) is dict and any(
+            all(get(msg) == value for get, value in rule) for rule in self._plan.ack
+        )
 
     def _undecodable(self, payload: bytes, exc: msgspec.DecodeError) -> list[MarketEvent]:
         """Not the tick shape: an ignored message of another shape, or malformed."""

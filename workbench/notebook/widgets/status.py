@@ -17,6 +17,7 @@ COLUMNS = (
     "feed",
     "exchange",
     "running",
+    "subscribed",
     "msgs/s",
     "trades",
     "gaps",
@@ -61,11 +62,32 @@ def _books(valid: dict[str, bool]) -> str:
     )
 
 
+def _subscriptions(s: FeedStatus) -> str:
+    """Per symbol: acknowledged now, refused (the venue's words on hover), or still waiting;
+    an open connection alone is not a subscription."""
+    cells = []
+    for symbol in s.symbols:
+        if s.subscribed.get(symbol):
+            cells.append(f'<span class="wb-sub-ok" style="color:#2e7d32">{escape(symbol)}</span>')
+        elif symbol in s.rejected:
+            cells.append(
+                f'<span class="wb-sub-rejected" style="color:#c62828" '
+                f'title="{escape(s.rejected[symbol])}">{escape(symbol)} REJECTED</span>'
+            )
+        else:
+            cells.append(
+                f'<span class="wb-sub-waiting" style="color:#ef6c00">'
+                f"{escape(symbol)} waiting</span>"
+            )
+    return " ".join(cells)
+
+
 def _row(s: FeedStatus) -> str:
     cells = (
         escape(s.name),
         escape(s.exchange),
         "yes" if s.running else "<b>stopped</b>",
+        _subscriptions(s),
         f"{s.msgs_per_sec:,.0f}",
         f"{s.trades:,}",
         f"{s.gaps:,}",
