@@ -7,6 +7,7 @@ embedded simulator on 127.0.0.1 recording into a real DuckDB file, for the pumps
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 import time
@@ -25,7 +26,7 @@ from workbench.core.indicators import sma
 from workbench.core.tradewindow import TradeWindow, bucket_width, volume_buckets
 from workbench.errors import UsageError
 from workbench.feeds.feed import Feed
-from workbench.notebook.widgets import FeedStatusWidget, OrderBookWidget, PriceWidget
+from workbench.notebook.widgets import FeedStatusWidget, OrderBookWidget, PriceWidget, axes
 from workbench.notebook.widgets.orderbook import decimals
 from workbench.sim.market import Market
 from workbench.sim.market import Trade as SimTrade
@@ -132,7 +133,7 @@ def test_the_depth_chart_is_the_cumulative_top_of_the_book(replay: Replay) -> No
 
 def test_the_ladder_lists_asks_above_bids_with_running_totals(replay: Replay) -> None:
     replay.advance(10)
-    widget = OrderBookWidget(replay.feed, SYM, depth=4, autostart=False)
+    widget = OrderBookWidget(replay.feed, SYM, depth=12, levels=4, autostart=False)
     try:
         widget.update()
         bids, asks = replay.top(4)
@@ -141,13 +142,40 @@ def test_the_ladder_lists_asks_above_bids_with_running_totals(replay: Replay) ->
         assert [(p, s) for _, p, s, _ in rows] == asks[::-1] + bids
         assert [r[3] for r in rows[:4]] == pytest.approx(np.cumsum([s for _, s in asks])[::-1])
         assert [r[3] for r in rows[4:]] == pytest.approx(np.cumsum([s for _, s in bids]))
-        # the HTML shows the same rows, top to bottom: prices strictly descending
+        # the HTML shows the same rows, top to bottom: prices strictly descending, with the
+        # spread row between the best ask and the best bid
         shown = re.findall(
-            r'<tr class="wb-(ask|bid)"[^>]*><td[^>]*>([\d,.]+)</td>', widget.ladder.value
+            r'<tr class="wb-(ask|bid|spread-row)"[^>]*><td[^>]*>([\d,.]+)</td>',
+            widget.ladder.value,
         )
-        assert [side for side, _ in shown] == [r[0] for r in rows]
+        assert [side for side, _ in shown] == ["ask"] * 4 + ["spread-row"] + ["bid"] * 4
+        d = decimals(np.array([p for p, _ in bids + asks]))
+        assert shown[4][1] == f"{asks[0][0] - bids[0][0]:,.{d}f}"
+        del shown[4]
         prices = [float(p.replace(",", "")) for _, p in shown]
         assert prices == [r[1] for r in rows] and prices == sorted(prices, reverse=True)
+        # the chart keeps its own depth
+        assert widget.depth_line.x.shape == (2, 12)
+    finally:
+        widget.close()
+
+
+def test_the_ladder_shows_ten_levels_a_side_and_pads_a_short_side(replay: Replay) -> None:
+    replay.advance(10)
+    widget = OrderBookWidget(replay.feed, SYM, autostart=False)
+    try:
+        widget.update()
+        assert [r[0] for r in widget.ladder_rows] == ["ask"] * 10 + ["bid"] * 10
+        with replay.feed.locked():  # a one-sided book: the ladder keeps its height
+            book = replay.feed.book(SYM)
+            for price, _ in book.asks():
+                book.set_ask(price, 0.0)
+            book.seq = (book.seq or 0) + 1  # as the venue's delta would
+        widget.update()
+        table = widget.ladder.value
+        assert table.count('class="wb-blank"') == 10 and table.count('class="wb-bid"') == 10
+        assert re.search(r'class="wb-spread-row"><td>—</td>', table)
+        assert widget.depth_line.labels == ["bids"] and widget.depth_line.y.size == 20
     finally:
         widget.close()
 
@@ -245,8 +273,7 @@ def test_the_price_window_is_bounded_and_the_smas_equal_the_vectorized_sma(
             warm = [p for p in (5, 20) if len(prices) >= p]
             assert widget.lines.labels == ["price", *(f"SMA {p}" for p in warm)]
             assert y.shape == (1 + len(warm), n) and x.shape == (n,)
-            assert x.dtype == np.dtype("datetime64[us]")
-            assert x.astype(np.int64).tolist() == ts[-n:].tolist()
+            assert x.tolist() == ts[-n:].tolist()  # µs on a linear scale
             assert y[0].tolist() == prices[-n:].tolist()
             for row, period in enumerate(warm, 1):
                 expected = sma(prices, period)[-n:]
@@ -267,13 +294,73 @@ def test_the_volume_bars_add_up_the_window_per_time_bucket(replay: Replay) -> No
         width = bucket_width(int(ts[-1] - ts[0]), 60)
         keys = np.arange(ts[0] // width, ts[-1] // width + 1)  # every bucket, empty ones too
         expected = [sizes[ts // width == k].sum() for k in keys]
-        assert (
-            widget.volume_bars.x.astype(np.int64).tolist() == (keys * width + width // 2).tolist()
-        )
+        assert widget.volume_bars.x.tolist() == (keys * width + width // 2).tolist()
         assert np.allclose(widget.volume_bars.y, expected, rtol=1e-12, atol=0)
         assert 2 <= len(keys) <= 61
+        # the volume axis runs from 0 to a round top above the highest bar
+        scale, ticks = widget.volume_scale, widget.volume_axis.tick_values.tolist()
+        assert scale.min == 0 and ticks[0] == 0 and ticks[-1] == scale.max >= max(expected)
+        assert not scale.allow_padding
     finally:
         widget.close()
+
+
+def test_the_price_and_volume_panels_share_one_time_domain_with_utc_tick_labels(
+    replay: Replay,
+) -> None:
+    widget = PriceWidget(replay.feed, SYM, window=300, autostart=False)
+    try:
+        replay.advance(800)
+        widget.update()
+        ts, prices, _ = replay.all_trades()
+        bars, scale = widget.volume_bars.x, widget.time_scale
+        half = (bars[1] - bars[0]) / 2
+        # one scale, set by the kernel: every trade and every whole bar inside it
+        assert widget.lines.scales["x"] is widget.volume_bars.scales["x"] is scale
+        assert scale.min == min(ts[-300], bars[0] - half) and scale.max == bars[-1] + half
+        assert widget.price_chart.fig_margin == widget.volume_chart.fig_margin
+        price_ticks, volume_ticks = widget.time_axes
+        assert price_ticks.tick_labels == volume_ticks.tick_labels
+        assert (price_ticks.tick_values == volume_ticks.tick_values).all()
+        step = np.diff(price_ticks.tick_values)[0]
+        for us in price_ticks.tick_values:
+            moment = dt.datetime.fromtimestamp(us / 1e6, dt.UTC)
+            label = moment.strftime("%H:%M:%S")
+            if step < 1e6:  # a window of sub-second trades: milliseconds too
+                label += f".{moment.microsecond // 1000:03d}"
+            assert price_ticks.tick_labels[str(int(us))] == label
+            assert scale.min <= us <= scale.max
+        # prices with the decimals the instrument needs, the title clear of the widest tick
+        digits = decimals(prices[-300:])
+        assert widget.price_axis.tick_format == f",.{digits}f"
+        widest = max(len(f"{p:,.{digits}f}") for p in prices[-300:])
+        assert int(widget.price_axis.label_offset.removesuffix("px")) > 7 * widest + 9
+        assert widget.price_chart.fig_margin["left"] > int(
+            widget.price_axis.label_offset.removesuffix("px")
+        )
+        # the legend is outside the plot, in the header
+        assert not widget.lines.display_legend
+        assert all(name in widget.legend.value for name in ("price", "SMA 20", "SMA 50"))
+    finally:
+        widget.close()
+
+
+def test_axis_ticks_are_round_and_time_labels_add_the_date_across_days() -> None:
+    assert axes.ticks_from_zero(52.3, 4) == (60.0, [0.0, 20.0, 40.0, 60.0])
+    assert axes.ticks_from_zero(0.0) == (1.0, [0.0, 1.0])
+    assert axes.ticks_within(29990.0, 30016.5, 5) == [29990.0, 30000.0, 30010.0]
+    assert axes.ticks_within(0.1203, 0.1251, 4) == [0.122, 0.124]
+    day = 1_764_892_800_000_000  # 2025-12-05 00:00:00 UTC
+    second = 1_000_000
+    assert axes.time_ticks(day + 5 * second + 1, day + 13 * second, 4) == {
+        day + s * second: f"00:00:{s:02d}" for s in (6, 8, 10, 12)
+    }
+    assert list(axes.time_ticks(day + 1, day + second // 4).values())[:2] == [
+        "00:00:00.050",
+        "00:00:00.100",
+    ]
+    across = axes.time_ticks(day - 3600 * second, day + 3600 * second, 4)
+    assert across[day] == "2025-12-05 00:00:00" and len(across) == 5
 
 
 def test_the_last_price_label_shows_the_newest_trade(replay: Replay) -> None:
@@ -398,7 +485,7 @@ def test_widgets_stream_from_a_live_feed_and_close_leaves_no_pump_thread(
             c for w in widgets for c in w._dom_classes
         }
         assert sorted(pump_threads()) == sorted(w.pump.thread_name for w in widgets)
-        assert wait_for(lambda: len(book.ladder_rows) == 40 and book.book_valid_shown, 15)
+        assert wait_for(lambda: len(book.ladder_rows) == 20 and book.book_valid_shown, 15)
         first = book.depth_line.y.copy()
         assert wait_for(lambda: not np.array_equal(book.depth_line.y, first, equal_nan=True), 15)
         assert wait_for(lambda: price.lines.y.shape == (3, 50), 30)  # the window filled up

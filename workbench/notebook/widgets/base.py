@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import ipywidgets  # type: ignore[import-untyped, unused-ignore]
+import numpy as np
 
 from workbench.feeds.feed import Feed
 from workbench.notebook.pump import PumpStats, UIPump
@@ -32,6 +33,19 @@ def held(*widgets: Any) -> Iterator[None]:
         for widget in widgets:
             stack.enter_context(widget.hold_sync())
         yield
+
+
+def assign(widget: Any, **traits: Any) -> None:
+    """Set the traits whose value differs, so a frame that leaves an axis as it was sends
+    nothing for it."""
+    for name, value in traits.items():
+        current = getattr(widget, name)
+        if isinstance(current, np.ndarray):
+            same = current.shape == np.shape(value) and bool(np.all(current == value))
+        else:
+            same = current == value
+        if not same:
+            setattr(widget, name, value)
 
 
 def close_tree(root: Any, *detached: Any) -> None:

@@ -19,11 +19,16 @@ import numpy.typing as npt
 from workbench.errors import UsageError
 from workbench.events import Level
 from workbench.feeds.feed import Feed
-from workbench.notebook.widgets.base import FeedWidget, escape, held
+from workbench.notebook.widgets import axes
+from workbench.notebook.widgets.base import FeedWidget, assign, escape, held
 
 BID_COLOR = "#2e7d32"
 ASK_COLOR = "#c62828"
 MAX_DECIMALS = 8
+LADDER_LEVELS = 10
+"""Ladder rows a side by default: the ten best levels fit beside the chart."""
+LADDER_ROW_PX = 15
+QUOTE_PX = 24
 SIZE_FORMAT = ",.4~g"
 """Sizes on an axis: 4 significant digits, no trailing zeros. Every axis gets an explicit
 format: bqplot's default derives one from the scale's domain, which before the first data is
@@ -70,19 +75,23 @@ class OrderBookWidget(FeedWidget):
         symbol: str,
         *,
         depth: int = 20,
+        levels: int = LADDER_LEVELS,
         rate: float = 10.0,
         autostart: bool = True,
     ) -> None:
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-            raise UsageError(f"depth must be an integer >= 1, got {depth!r}")
+        for name, value in (("depth", depth), ("levels", levels)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UsageError(f"{name} must be an integer >= 1, got {value!r}")
         self._watch(feed, symbol)
         self.depth = depth
+        self.levels = levels
         self.ladder_rows: list[LadderRow] = []
         self._key: tuple[Any, ...] | None = None
         self._shown: tuple[Any, ...] | None = None
 
         x = bqplot.LinearScale()
-        y = bqplot.LinearScale(min=0.0)
+        self.size_scale = bqplot.LinearScale(min=0.0, max=1.0, allow_padding=False)
+        y = self.size_scale
         self.depth_line = bqplot.Lines(
             scales={"x": x, "y": y},
             interpolation="step-after",
@@ -92,21 +101,25 @@ class OrderBookWidget(FeedWidget):
             fill_opacities=[0.3, 0.3],
             labels=["bids", "asks"],
         )
-        self.price_axis = bqplot.Axis(scale=x, label="price", tick_format=",.0f")
-        axes = [
-            self.price_axis,
-            bqplot.Axis(
-                scale=y, side="left", label="cumulative size", num_ticks=4, tick_format=SIZE_FORMAT
-            ),
-        ]
+        self.price_axis = bqplot.Axis(
+            scale=x, label="price", tick_format=",.0f", tick_values=np.array([0.0])
+        )
+        self.size_axis = bqplot.Axis(
+            scale=y,
+            side="left",
+            label="cumulative size",
+            tick_format=SIZE_FORMAT,
+            tick_values=np.array([0.0, 1.0]),
+        )
         # No mark until the first levels: bqplot draws an empty mark as d="null" and places
         # its curve labels at an undefined y, each a console error.
         self.depth_chart = bqplot.Figure(
             marks=[],
-            axes=axes,
+            axes=[self.price_axis, self.size_axis],
             display_toolbar=False,
-            fig_margin={"top": 10, "bottom": 40, "left": 60, "right": 40},
-            layout=ipywidgets.Layout(height="260px", flex="1 1 auto"),
+            fig_margin=_margin("0", "0"),
+            # as tall as the quote and the ladder beside it: no blank area under the chart
+            layout=ipywidgets.Layout(height=f"{ladder_px(levels)}px", flex="1 1 auto"),
         )
         self.depth_chart.add_class("wb-depth-chart")
         self.valid_indicator = ipywidgets.HTML(_INVALID_HTML)
@@ -142,7 +155,7 @@ class OrderBookWidget(FeedWidget):
             key = (book.seq, book.ts, book.valid, running)
             if key == self._key and book.seq is not None:
                 return
-            top = book.top(self.depth)
+            top = book.top(max(self.depth, self.levels))
             valid = book.valid
         self._key = key
         shown = (top, valid, running)
@@ -153,18 +166,23 @@ class OrderBookWidget(FeedWidget):
 
     def _show(self, top: tuple[list[Level], list[Level]], valid: bool, running: bool) -> None:
         bids, asks = top
+        n = self.levels
+        ask_rows = _ladder_side("ask", asks[:n])
+        bid_rows = _ladder_side("bid", bids[:n])
+        bids, asks = bids[: self.depth], asks[: self.depth]
         bid_x, bid_y = depth_curve(bids)
         ask_x, ask_y = depth_curve(asks)
         digits = decimals(np.concatenate((bid_x, ask_x)))
-        ask_rows = [("ask", p, s, float(c)) for (p, s), c in zip(asks, ask_y, strict=True)]
-        bid_rows = [("bid", p, s, float(c)) for (p, s), c in zip(bids, bid_y, strict=True)]
         self.ladder_rows = ask_rows[::-1] + bid_rows
         best_bid = bids[0][0] if bids else None
         best_ask = asks[0][0] if asks else None
         # Every comm message costs ~0.1-0.2 ms of kernel time whatever its size, so a frame
-        # sends two: one mark with a row per side, and one HTML for the quote and the ladder.
-        held_widgets = (self.depth_chart, self.price_axis, self.valid_indicator, self.state_label)
-        with held(self.depth_line, self.ladder, *held_widgets):
+        # sends two: one mark with a row per side, and one HTML for the quote and the ladder
+        # (axes and scales only when their range moves).
+        held_widgets = (self.depth_chart, self.price_axis, self.size_axis, self.size_scale)
+        with held(
+            self.depth_line, self.ladder, self.valid_indicator, self.state_label, *held_widgets
+        ):
             sides = [i for i, side in enumerate((bid_x, ask_x)) if len(side)]
             if sides:  # an empty side is left out: a NaN row puts its label at undefined y
                 colors = [(BID_COLOR, ASK_COLOR)[i] for i in sides]
@@ -173,15 +191,29 @@ class OrderBookWidget(FeedWidget):
                     self.depth_line.labels = [("bids", "asks")[i] for i in sides]
                 self.depth_line.x = _rows(bid_x, ask_x)[sides]
                 self.depth_line.y = _rows(bid_y, ask_y)[sides]
-                if self.price_axis.tick_format != f",.{digits}f":
-                    self.price_axis.tick_format = f",.{digits}f"
+                self._show_axes(np.concatenate((bid_x, ask_x)), np.concatenate((bid_y, ask_y)))
                 if not self.depth_chart.marks:
                     self.depth_chart.marks = [self.depth_line]
             self._show_validity(valid)
             self.state_label.value = "" if running else "<i>feed not running</i>"
             self.ladder.value = _quote_html(best_bid, best_ask, digits) + _ladder_html(
-                self.ladder_rows, digits
+                self.ladder_rows, digits, n
             )
+
+    def _show_axes(self, prices: Floats, sizes: Floats) -> None:
+        """Depth from 0 to a round top; round price ticks inside the prices shown, with the
+        margins their labels need (the end ones too)."""
+        digits = decimals(prices)
+        low, high = float(prices.min()), float(prices.max())
+        ticks = axes.ticks_within(low, high, 5)
+        top, size_ticks = axes.ticks_from_zero(float(sizes.max()), 4)
+        widest_size = max((f"{v:,.4g}" for v in size_ticks), key=len)
+        widest_price = max((f"{v:,.{digits}f}" for v in (low, high)), key=len)
+        assign(self.size_scale, max=top)
+        assign(self.size_axis, tick_values=np.array(size_ticks))
+        assign(self.size_axis, label_offset=f"{axes.label_px(widest_size) + 21}px")
+        assign(self.price_axis, tick_format=f",.{digits}f", tick_values=np.array(ticks))
+        assign(self.depth_chart, fig_margin=_margin(widest_size, widest_price))
 
     def _show_validity(self, valid: bool) -> None:
         wanted, other = ("wb-book-valid", "wb-book-invalid")
@@ -197,6 +229,27 @@ class OrderBookWidget(FeedWidget):
     def book_valid_shown(self) -> bool:
         """What the indicator says right now (from its CSS class, as a browser sees it)."""
         return "wb-book-valid" in self.valid_indicator._dom_classes
+
+
+def _margin(widest_size: str, widest_price: str) -> dict[str, int]:
+    """Room for the size ticks and title on the left, half a price label at each end."""
+    half = axes.label_px(widest_price) // 2 + 4
+    return {
+        "top": 10,
+        "bottom": 40,
+        "left": max(axes.label_px(widest_size) + 36, half),
+        "right": half,
+    }
+
+
+def _ladder_side(side: str, levels: list[Level]) -> list[LadderRow]:
+    _, totals = depth_curve(levels)
+    return [(side, p, s, float(c)) for (p, s), c in zip(levels, totals, strict=True)]
+
+
+def ladder_px(levels: int) -> int:
+    """The height of the quote line and a ladder of ``levels`` a side with its spread row."""
+    return QUOTE_PX + LADDER_ROW_PX * (2 * levels + 2)
 
 
 def _rows(bids: Floats, asks: Floats) -> Floats:
@@ -233,21 +286,43 @@ def _quote_html(best_bid: float | None, best_ask: float | None, digits: int) -> 
 
 
 _LADDER_STYLE = (
-    "<style>.wb-ladder-table{font-family:monospace;font-size:12px;line-height:1.25;"
-    "text-align:right;border-collapse:collapse}.wb-ladder-table td,.wb-ladder-table th"
-    f"{{padding:0 6px}}.wb-ladder-table .wb-ask{{color:{ASK_COLOR}}}"
-    f".wb-ladder-table .wb-bid{{color:{BID_COLOR}}}</style>"
+    f"<style>.wb-quote{{height:{QUOTE_PX}px;line-height:{QUOTE_PX}px;white-space:nowrap}}"
+    ".wb-ladder-table{font-family:monospace;font-size:12px;text-align:right;"
+    "border-collapse:collapse}.wb-ladder-table td,.wb-ladder-table th"
+    f"{{padding:0 6px;height:{LADDER_ROW_PX}px;line-height:{LADDER_ROW_PX}px}}"
+    f".wb-ladder-table .wb-ask{{color:{ASK_COLOR}}}.wb-ladder-table .wb-bid{{color:{BID_COLOR}}}"
+    ".wb-ladder-table .wb-spread-row{background:#eceff1;color:#455a64}</style>"
 )
 
 
-def _ladder_html(rows: list[LadderRow], digits: int) -> str:
-    """Asks above bids, best levels meeting in the middle; sizes as given by the venue."""
+def _ladder_html(rows: list[LadderRow], digits: int, levels: int) -> str:
+    """Asks above bids, best levels meeting at the spread row; sizes as given by the venue.
+    A side with fewer than ``levels`` levels is padded with blank rows, so the ladder keeps
+    the height the chart beside it was given."""
+    asks = [r for r in rows if r[0] == "ask"]
+    bids = [r for r in rows if r[0] == "bid"]
+    blank = '<tr class="wb-blank"><td>&nbsp;</td><td></td><td></td></tr>'
+    spread = "—"
+    if asks and bids:
+        spread = f"{asks[-1][1] - bids[0][1]:,.{digits}f}"
     body = "".join(
-        f'<tr class="wb-{side}"><td>{price:,.{digits}f}</td><td>{size:,.6g}</td>'
-        f"<td>{total:,.6g}</td></tr>"
-        for side, price, size, total in rows
+        [
+            blank * (levels - len(asks)),
+            *(_ladder_row(r, digits) for r in asks),
+            f'<tr class="wb-spread-row"><td>{spread}</td><td colspan="2">spread</td></tr>',
+            *(_ladder_row(r, digits) for r in bids),
+            blank * (levels - len(bids)),
+        ]
     )
     return (
         f'{_LADDER_STYLE}<table class="wb-ladder-table"><thead><tr><th>price</th><th>size</th>'
         f"<th>total</th></tr></thead><tbody>{body}</tbody></table>"
+    )
+
+
+def _ladder_row(row: LadderRow, digits: int) -> str:
+    side, price, size, total = row
+    return (
+        f'<tr class="wb-{side}"><td>{price:,.{digits}f}</td><td>{size:,.6g}</td>'
+        f"<td>{total:,.6g}</td></tr>"
     )

@@ -16,16 +16,16 @@ import bqplot  # type: ignore[import-untyped, unused-ignore]
 import ipywidgets  # type: ignore[import-untyped, unused-ignore]
 import numpy as np
 
-from workbench.core.tradewindow import TradeWindow, volume_buckets
+from workbench.core.tradewindow import Floats, Ints, TradeWindow, volume_buckets
 from workbench.events import Trade
 from workbench.feeds.feed import Feed
-from workbench.notebook.widgets.base import FeedWidget, escape, held
+from workbench.notebook.widgets import axes
+from workbench.notebook.widgets.base import FeedWidget, assign, escape, held
 from workbench.notebook.widgets.orderbook import SIZE_FORMAT, decimals
 
 PRICE_COLOR = "#1f4e79"
 SMA_COLORS = ("#ff8f00", "#8e24aa", "#00897b", "#6d4c41", "#e91e63")
 VOLUME_COLOR = "#78909c"
-TIME_FORMAT = "%H:%M:%S"
 VOLUME_BARS = 60
 """Volume buckets across the window at most (about): round widths, see ``volume_buckets``."""
 
@@ -54,57 +54,58 @@ class PriceWidget(FeedWidget):
         self._running_shown: bool | None = None
         self._last: Trade | None = None
 
-        x = bqplot.DateScale()
+        # Time is µs on a linear scale whose range and labelled ticks the kernel sets: both
+        # panels get exactly the same domain (bqplot would give each figure its own, from its
+        # own marks), and labels are UTC whatever the browser's time zone.
+        self.time_scale = x = bqplot.LinearScale(min=0.0, max=1.0, allow_padding=False)
         y = bqplot.LinearScale()
-        volume_y = bqplot.LinearScale(min=0.0)
+        self.volume_scale = bqplot.LinearScale(min=0.0, max=1.0, allow_padding=False)
         names = ["price", *(f"SMA {n}" for n in self.sma)]
         colors = [PRICE_COLOR, *(SMA_COLORS[i % len(SMA_COLORS)] for i in range(len(self.sma)))]
         self._colors, self._names = colors, names
+        # The legend is HTML above the chart: bqplot's sits inside the plot, over the data.
         self.lines = bqplot.Lines(
-            scales={"x": x, "y": y},
-            colors=colors[:1],
-            labels=names[:1],
-            display_legend=True,
-            stroke_width=1.5,
+            scales={"x": x, "y": y}, colors=colors[:1], labels=names[:1], stroke_width=1.5
         )
         self.volume_bars = bqplot.Bars(
-            scales={"x": x, "y": volume_y}, colors=[VOLUME_COLOR], padding=0.1
+            scales={"x": x, "y": self.volume_scale}, colors=[VOLUME_COLOR], padding=0.1
         )
-        self.price_axis = bqplot.Axis(
-            scale=y, side="left", label="price", tick_format=",.0f", label_offset="-62px"
+        self.price_axis = bqplot.Axis(scale=y, side="left", label="price", tick_format=",.0f")
+        self.volume_axis = bqplot.Axis(
+            scale=self.volume_scale,
+            side="left",
+            label="volume",
+            tick_format=SIZE_FORMAT,
+            tick_values=np.array([0.0, 1.0]),
         )
-        price_axes = [bqplot.Axis(scale=x, tick_format=TIME_FORMAT), self.price_axis]
-        volume_axes = [
-            bqplot.Axis(scale=x, tick_format=TIME_FORMAT),
-            bqplot.Axis(
-                scale=volume_y, side="left", label="volume", num_ticks=3, tick_format=SIZE_FORMAT
-            ),
-        ]
-        margin = {"top": 10, "bottom": 30, "left": 80, "right": 20}
+        # Both panels share the x scale, one left and right margin and the same width, so a
+        # bar sits exactly under the trades it adds up.
+        self.time_axes = [bqplot.Axis(scale=x, tick_values=np.array([0.0])) for _ in range(2)]
         # No marks until the first data: bqplot draws an empty mark as d="null" and places
         # its curve labels at an undefined y, each a console error.
         self.price_chart = bqplot.Figure(
             marks=[],
             display_toolbar=False,
-            axes=price_axes,
-            fig_margin=margin,
-            legend_location="top-left",
+            axes=[self.time_axes[0], self.price_axis],
+            fig_margin=_margin(""),
             layout=ipywidgets.Layout(height="260px", width="100%"),
         )
         self.price_chart.add_class("wb-price-chart")
         self.volume_chart = bqplot.Figure(
             marks=[],
             display_toolbar=False,
-            axes=volume_axes,
-            fig_margin=margin,
+            axes=[self.time_axes[1], self.volume_axis],
+            fig_margin=_margin(""),
             layout=ipywidgets.Layout(height="120px", width="100%"),
         )
         self.volume_chart.add_class("wb-volume-chart")
         self.last_label = ipywidgets.HTML("last —")
         self.last_label.add_class("wb-last-price")
+        self.legend = ipywidgets.HTML(_legend_html(names, colors))
+        self.legend.add_class("wb-legend")
         title = ipywidgets.HTML(f"<b>{escape(symbol)}</b> · {escape(feed.name)}")
         header = ipywidgets.HBox(
-            [title, self.last_label],
+            [title, self.last_label, self.legend],
             layout=ipywidgets.Layout(grid_gap="12px", align_items="baseline"),
         )
         super().__init__(
@@ -130,30 +131,85 @@ class PriceWidget(FeedWidget):
         window = self.trades
         window.extend([t.ts for t in new], [t.price for t in new], [t.size for t in new])
         self._last = new[-1] if new else self._last
-        charts = (self.price_chart, self.volume_chart, self.price_axis)
+        scales = (
+            self.price_axis,
+            self.volume_axis,
+            *self.time_axes,
+            self.volume_scale,
+            self.time_scale,
+        )
+        charts = (self.price_chart, self.volume_chart, *scales)
         with held(self.lines, self.volume_bars, self.last_label, *charts):
             if len(window) >= 2 and new:  # bqplot squeezes a 1-point 2-D array: wait for 2
-                times = window.times()
-                rows = window.price_and_smas()
-                # A line whose newest point is NaN (an SMA still warming up) puts its label at
-                # an undefined y: show each SMA from its first value on.
-                ready = [0, *(i for i in range(1, len(rows)) if np.isfinite(rows[i, -1]))]
-                if len(ready) != len(self.lines.colors):
-                    self.lines.colors = [self._colors[i] for i in ready]
-                    self.lines.labels = [self._names[i] for i in ready]
-                self.lines.x, self.lines.y = times.view("datetime64[us]"), rows[ready]
-                digits = decimals(rows[0])
-                if self.price_axis.tick_format != f",.{digits}f":
-                    self.price_axis.tick_format = f",.{digits}f"
-                if not self.price_chart.marks:
-                    self.price_chart.marks = [self.lines]
-                bucket_x, volume = volume_buckets(times, window.sizes(), VOLUME_BARS)
-                if len(volume) >= 2:  # a Bars mark first drawn with one bar never recovers
-                    self.volume_bars.x = bucket_x.view("datetime64[us]")
-                    self.volume_bars.y = volume
-                    if not self.volume_chart.marks:
-                        self.volume_chart.marks = [self.volume_bars]
+                self._show_window(window.times(), window.price_and_smas(), window.sizes())
             self.last_label.value = _last_html(self._last, running)
+
+    def _show_window(self, times: Ints, rows: Floats, sizes: Floats) -> None:
+        # A line whose newest point is NaN (an SMA still warming up) puts its label at an
+        # undefined y: show each SMA from its first value on.
+        ready = [0, *(i for i in range(1, len(rows)) if np.isfinite(rows[i, -1]))]
+        assign(
+            self.lines,
+            colors=[self._colors[i] for i in ready],
+            labels=[self._names[i] for i in ready],
+        )
+        self.lines.x, self.lines.y = times, rows[ready]
+        digits = decimals(rows[0])
+        low, high = float(np.nanmin(rows[ready])), float(np.nanmax(rows[ready]))
+        widest = max((f"{v:,.{digits}f}" for v in (low, high)), key=len)
+        assign(self.price_axis, tick_format=f",.{digits}f", label_offset=_label_offset(widest))
+        bucket_x, volume = volume_buckets(times, sizes, VOLUME_BARS)
+        first, last = int(times[0]), int(times[-1])
+        if len(volume) >= 2:  # the whole of the first and last bars is on screen
+            half = int(bucket_x[1] - bucket_x[0]) // 2
+            first, last = min(first, int(bucket_x[0]) - half), max(last, int(bucket_x[-1]) + half)
+        assign(self.time_scale, min=float(first), max=float(max(last, first + 1)))
+        ticks = axes.time_ticks(first, last)
+        for axis in self.time_axes:
+            assign(
+                axis,
+                tick_values=np.array(list(ticks), dtype=np.float64),
+                tick_labels={str(us): label for us, label in ticks.items()},
+            )
+        margin = _margin(widest, axes.time_format(first, last))
+        for chart in (self.price_chart, self.volume_chart):
+            assign(chart, fig_margin=margin)
+        if not self.price_chart.marks:
+            self.price_chart.marks = [self.lines]
+        if len(volume) >= 2:  # a Bars mark first drawn with one bar never recovers
+            self.volume_bars.x = bucket_x
+            self.volume_bars.y = volume
+            top, volume_ticks = axes.ticks_from_zero(float(volume.max()))
+            assign(self.volume_scale, max=top)
+            assign(self.volume_axis, tick_values=np.array(volume_ticks))
+            if not self.volume_chart.marks:
+                self.volume_chart.marks = [self.volume_bars]
+
+
+def _label_offset(widest_tick: str) -> str:
+    """The axis title just beyond the widest tick label (tick 6 px, gap 3 px, then 12 px)."""
+    return f"{axes.label_px(widest_tick) + 21}px"
+
+
+def _margin(widest_tick: str, time_format: str = axes.TIME_FORMAT) -> dict[str, int]:
+    """Room on the left for the price ticks and the title, on the right for half a time label
+    (the last tick's label is centred on it)."""
+    widest = max(widest_tick, "00,000", key=len)  # the volume ticks fit too
+    sample = time_format.replace("%Y", "0000").replace("%", "")
+    return {
+        "top": 10,
+        "bottom": 30,
+        "left": axes.label_px(widest) + 36,
+        "right": axes.label_px(sample) // 2 + 8,
+    }
+
+
+def _legend_html(names: list[str], colors: list[str]) -> str:
+    return " ".join(
+        f'<span class="wb-legend-item" style="white-space:nowrap">'
+        f'<span style="color:{color};font-weight:bold">━━</span> {escape(name)}</span>'
+        for name, color in zip(names, colors, strict=True)
+    )
 
 
 def _last_html(last: Trade | None, running: bool) -> str:

@@ -1,0 +1,81 @@
+"""Axis arithmetic the widget charts share with their static snapshots: round ticks, margins
+wide enough for the tick labels, and time formats.
+
+Pure functions of the data on screen, so the kernel decides every tick, label width and format
+(and a test can check them) instead of the browser guessing from a domain it may not have yet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+TIME_FORMAT = "%H:%M:%S"
+DATE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+"""Time ticks are labelled in UTC, by the kernel (the browser's time zone plays no part)."""
+
+CHAR_PX = 7
+"""Width of one tick-label character (bqplot's 10-11 px sans-serif digits are 6-7 px)."""
+
+_DAY_US = 86_400_000_000
+
+
+def nice_step(span: float, count: int) -> float:
+    """The 1-2-5 step (times a power of ten) that cuts ``span`` into about ``count`` parts."""
+    if not span > 0 or not math.isfinite(span):
+        return 1.0
+    raw = span / max(count, 1)
+    power = 10.0 ** math.floor(math.log10(raw))
+    for factor in (1.0, 2.0, 5.0, 10.0):
+        if raw <= factor * power * (1 + 1e-9):
+            return factor * power
+    return 10.0 * power
+
+
+def ticks_from_zero(top: float, count: int = 3) -> tuple[float, list[float]]:
+    """An axis from 0 that holds ``top``: its end (a whole number of steps) and its ticks."""
+    step = nice_step(top, count)
+    steps = max(1, math.ceil(top / step - 1e-9))
+    return steps * step, [round(i * step, 12) for i in range(steps + 1)]
+
+
+def ticks_within(low: float, high: float, count: int = 5) -> list[float]:
+    """Round ticks inside ``[low, high]``, about ``count`` of them."""
+    step = nice_step(high - low, count)
+    first = math.ceil(low / step - 1e-9)
+    last = math.floor(high / step + 1e-9)
+    return [round(i * step, 12) for i in range(first, last + 1)]
+
+
+def time_format(first_us: int, last_us: int) -> str:
+    """``HH:MM:SS``, with the date when the window spans more than one UTC day."""
+    return TIME_FORMAT if first_us // _DAY_US == last_us // _DAY_US else DATE_TIME_FORMAT
+
+
+def label_px(text: str) -> int:
+    """About how wide ``text`` is as a tick label."""
+    return CHAR_PX * len(text)
+
+
+_TIME_STEPS_US = tuple(
+    round(s * 1_000_000)
+    for s in (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30)
+) + tuple(m * 60_000_000 for m in (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440))
+
+
+def time_ticks(first_us: int, last_us: int, count: int = 8) -> dict[int, str]:
+    """Round UTC times inside ``[first_us, last_us]`` (µs), about ``count``, each with its
+    label: ``HH:MM:SS`` (milliseconds for sub-second steps), the date too when the window
+    spans days."""
+    span = max(last_us - first_us, 1)
+    step = next((s for s in _TIME_STEPS_US if span / s <= count), _TIME_STEPS_US[-1])
+    fmt = time_format(first_us, last_us)
+    start = -(-first_us // step) * step
+    ticks = {}
+    for us in range(start, last_us + 1, step):
+        moment = dt.datetime.fromtimestamp(us / 1e6, dt.UTC)
+        label = moment.strftime(fmt)
+        if step < 1_000_000:
+            label += f".{moment.microsecond // 1000:03d}"
+        ticks[us] = label
+    return ticks
