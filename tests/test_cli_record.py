@@ -102,8 +102,16 @@ def test_duration_ends_the_run_by_itself_with_exit_0(tmp_path: Path) -> None:
     [
         (["nope", "BTC-USD"], f"unknown venue 'nope'; known venues: {', '.join(sorted(VENUES))}"),
         (["sim", "BTC-USD", "--depth", "0"], "--depth must be at least 1, got 0"),
+        (
+            ["kraken", "BTC/USD", "--depth", "30"],
+            "kraken offers book depths 10, 25, 100, 500, 1000 (levels per side); got 30",
+        ),
+        (
+            ["okx", "BTC-USDT", "--depth", "20"],
+            "okx offers book depths 1, 5, 400 (levels per side); got 20",
+        ),
     ],
-    ids=["unknown-venue", "depth-0"],
+    ids=["unknown-venue", "depth-0", "kraken-depth-30", "okx-depth-20"],
 )
 def test_usage_mistakes_exit_2_with_one_line_and_leave_no_database(
     tmp_path: Path, args: list[str], message: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -13,6 +14,10 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 from tests.e2e import wait_for
+from tests.helpers.replay_server import ReplayServer, Script
+from tests.test_record_kraken import Kraken
+from tests.test_record_kraken import opening as kraken_opening
+from tests.venue_e2e import serve
 from workbench import load_ipython_extension, unload_ipython_extension
 from workbench.core.clean import CleanReport
 from workbench.notebook.extension import loaded_magics
@@ -317,6 +322,18 @@ def test_sql_sees_what_the_feeds_recorded(shell: InteractiveShell) -> None:
     assert frame.to_dict("records") == [{"exchange": "sim", "symbol": SYM}]
 
 
+def test_feed_start_depth_selects_the_venues_book_subscription(
+    shell: InteractiveShell, servers: list[ReplayServer]
+) -> None:
+    server = serve(servers, Script(kraken_opening(Kraken(100))))
+    wb(shell, f"feed start kraken BTC/USD --ws-url {server.ws_url} --depth 100 --name k")
+    feed = magics(shell).session.workbench.feed("k")
+    assert wait_for(lambda: feed.status().book_valid["BTC/USD"], 15)
+    assert json.loads(server.received[1])["params"]["depth"] == 100
+    assert feed.venue_cls.book_depth == feed.depth == 100 and feed.status().checksums == 0
+    wb(shell, "feed stop k")
+
+
 # -- mistakes ------------------------------------------------------------------------------
 
 MISTAKES = [
@@ -328,6 +345,10 @@ MISTAKES = [
     ("%wb feed start sim 'BTC USD'", "bad symbol 'BTC USD'"),
     ("%wb feed start sim BTC-USD --rest-url http://127.0.0.1:1", "--rest-url needs --ws-url"),
     ("%wb feed start sim BTC-USD --depth 0", "--depth: expected a whole number of at least 1"),
+    (
+        "%wb feed start kraken BTC/USD --depth 30",
+        "kraken offers book depths 10, 25, 100, 500, 1000",
+    ),
     ("%wb feed start sim BTC-USD --bogus", "unrecognized arguments: --bogus"),
     ("%wb feed start sim BTC-USD --ws-url http://127.0.0.1:1", "ws_url must start with ws://"),
     ("%wb feed stop", "no feed is running"),
