@@ -1,10 +1,10 @@
 """A live feed: venue protocol + connections + books + recording, for one venue and its symbols.
 
-Threads (see DESIGN.md): each connection thread receives, parses, sequences and applies under
-the feed's lock and appends rows to column batches; one maintenance thread per feed hands the
-batches to the store's writer every 50 ms, writes top-N book snapshots every second, declares
-gaps that time out, and does the slow work — REST snapshots for resyncs and REST trade
-backfill — outside the lock, so receiving never waits on HTTP.
+Threads (see docs/architecture.md, "Threads"): each connection thread receives, parses,
+sequences and applies under the feed's lock and appends rows to column batches; one maintenance
+thread per feed hands the batches to the store's writer every 50 ms, writes top-N book snapshots
+every second, declares gaps that time out, and does the slow work — REST snapshots for resyncs
+and REST trade backfill — outside the lock, so receiving never waits on HTTP.
 
 A connection proves nothing until the venue acknowledges the subscription
 (:class:`~workbench.events.Subscribed`; for venues that send no acknowledgement, a symbol's
