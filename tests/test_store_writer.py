@@ -281,7 +281,9 @@ def test_rows_duckdb_refuses_are_rejected_without_losing_the_rest_of_the_cycle(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "s.duckdb"
+    Store.open(path).close()
     with duckdb.connect(path) as con:  # a stricter table than ours: negative sizes violate it
+        con.execute("DROP TABLE book_deltas")
         con.execute(
             "CREATE TABLE book_deltas (exchange VARCHAR, symbol VARCHAR, ts TIMESTAMP, "
             "recv_ts TIMESTAMP, seq BIGINT, side VARCHAR, price DOUBLE, "
