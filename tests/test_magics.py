@@ -19,6 +19,7 @@ from workbench.notebook.extension import loaded_magics
 from workbench.notebook.magics import WorkbenchMagics
 from workbench.notebook.widgets import FeedStatusWidget, OrderBookWidget, PriceWidget
 from workbench.sim import SimConfig, SimServer
+from workbench.store import TABLES
 
 SYM = "BTC-USD"
 ETH = "ETH-USD"
@@ -556,7 +557,7 @@ def test_db_cannot_change_while_a_feed_records_but_switches_once_stopped(
     wb(shell, "feed stop")
     shell.run_line_magic("config", f"WorkbenchMagics.db = {str(other)!r}")
     assert not magics(shell).session.is_open  # the old file was closed
-    sql(shell, "sql", "CREATE TABLE marker AS SELECT 1 AS x")
+    sql(shell, "sql --write", "CREATE TABLE marker AS SELECT 1 AS x")
     assert magics(shell).session.workbench.store.path == other.resolve()
 
 
@@ -567,3 +568,19 @@ def test_rates_out_of_range_are_refused(
         shell.run_line_magic("config", "WorkbenchMagics.pump_rate = 500.0")
     assert "pump_rate" in caplog.text
     assert magics(shell).pump_rate == 10.0
+
+
+def test_a_writer_failure_caused_by_a_cell_shows_in_the_feed_status(
+    shell: InteractiveShell,
+) -> None:
+    wb(shell, f"feed start sim {SYM}")
+    assert wait_for(lambda: trades(shell) > 0, 15)
+    sql(shell, "sql --write", "DROP TABLE book_deltas")
+    session = magics(shell).session
+    assert wait_for(lambda: session.workbench.status()[0].failed is not None, 10)
+    failed = session.workbench.status()[0].failed
+    assert failed is not None and "cannot write book_deltas" in failed
+    assert not session.running_feeds()
+    sql(shell, "sql --write", TABLES["book_deltas"].ddl)  # back: the held rows are stored
+    session.workbench.flush()
+    assert sql(shell, "sql", "SELECT count(*) AS n FROM book_deltas")["n"][0] > 0
