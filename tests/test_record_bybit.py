@@ -114,14 +114,14 @@ def test_records_the_50_level_book_and_taker_trades(
     ]
     server = serve(servers, Script(frames))
     db = tmp_path / "bybit.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, "--depth", "60", duration=2.5)
+    record_venue(EXCHANGE, [SYM], server, db, "--depth", "50", duration=2.5)
 
     assert json.loads(server.received[0]) == {
         "op": "subscribe",
         "args": [f"orderbook.50.{SYM}", f"publicTrade.{SYM}"],
     }
     valid, got_bids, got_asks = final_book(db, EXCHANGE, SYM)
-    want_bids, want_asks = reference(frames).top(60)
+    want_bids, want_asks = reference(frames).top(50)
     assert valid and len(got_bids) == len(got_asks) == 49
     assert 29975.5 not in [p for p, _ in got_bids]  # pushed out of the window by 30000.10
     assert (got_bids, got_asks) == (want_bids, want_asks)

@@ -236,7 +236,7 @@ def test_book_trades_truncation_and_a_checksum_mismatch_resubscribed(
     ]
     server = serve(servers, Script(frames, replies={b'"unsubscribe"': fresh}))
     db = tmp_path / "kraken.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, "--depth", "30", duration=3.0)
+    record_venue(EXCHANGE, [SYM], server, db, "--depth", str(DEPTH), duration=3.0)
 
     sent = [json.loads(m) for m in server.received]
     assert [m["params"]["channel"] for m in sent[:3]] == ["instrument", "book", "trade"]
@@ -280,7 +280,7 @@ def test_a_lost_update_is_caught_by_the_next_checksum(
     ]
     server = serve(servers, Script(frames, replies={b'"unsubscribe"': fresh}))
     db = tmp_path / "kraken.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, "--depth", "30", duration=2.5)
+    record_venue(EXCHANGE, [SYM], server, db, "--depth", str(DEPTH), duration=2.5)
 
     assert quality_kinds(db, EXCHANGE) == ["resync", "checksum", "resync"]
     valid, bids, asks = final_book(db, EXCHANGE, SYM)
@@ -318,7 +318,7 @@ def test_a_disconnect_rebuilds_the_book_and_the_trade_snapshot_fills_the_hole_on
     ]
     server = serve(servers, Script(first, close_after=True), Script(second))
     db = tmp_path / "kraken.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, "--depth", "30", duration=3.0)
+    record_venue(EXCHANGE, [SYM], server, db, "--depth", str(DEPTH), duration=3.0)
 
     assert server.connections >= 2
     seen = quality_kinds(db, EXCHANGE)

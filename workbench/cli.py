@@ -84,7 +84,13 @@ def _add_record(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         f"(default {CONNECT_TIMEOUT:g}); each connection attempt's handshake gets at most "
         f"{HANDSHAKE_TIMEOUT:g} s, or half of SECONDS if that is shorter",
     )
-    p.add_argument("--depth", type=int, default=20, help="levels per side in book_snapshots")
+    p.add_argument(
+        "--depth",
+        type=int,
+        metavar="N",
+        help="book levels per side: the depth subscribed where the venue offers a choice "
+        f"({_depth_choices()}; else exit 2), and stored in book_snapshots (default 20)",
+    )
     p.add_argument("--redundant", action="store_true", help="a second connection, deduplicated")
     p.add_argument("--no-backfill", action="store_true", help="no REST trade backfill")
     p.add_argument(
@@ -99,10 +105,12 @@ def _add_record(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _record(args: argparse.Namespace) -> int:
-    if args.depth < 1:
+    if args.depth is not None and args.depth < 1:
         raise UsageError(f"--depth must be at least 1, got {args.depth}")
     # Before opening: a typo must not create or lock a file.
     venue = _venue(args.exchange, args.mapping)
+    if args.depth is not None:
+        venue.at_depth(args.depth)
     totals: dict[str, int] = {}
 
     def progress(committed: dict[str, int]) -> None:
@@ -211,6 +219,14 @@ def _venue(exchange: str, mapping: Path | None) -> type[VenueProtocol]:
     if mapping is not None:
         raise UsageError(f"--mapping is for vendor feeds, not {exchange}")
     return get_venue(exchange)
+
+
+def _depth_choices() -> str:
+    return "; ".join(
+        f"{name} {'/'.join(map(str, cls.book_depths))}"
+        for name, cls in sorted(VENUES.items())
+        if cls.book_depths
+    )
 
 
 def _wait(duration: float | None, until: Callable[[], bool] = lambda: False) -> None:

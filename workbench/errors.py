@@ -2,6 +2,7 @@
 
     WorkbenchError        root: ``except WorkbenchError`` catches everything below
     ├── UsageError        the caller asked for something malformed (bad flag, unknown venue)
+    │   └── DepthError    a book depth the venue does not offer (also a ValueError)
     ├── ProtocolError     a message did not follow its venue protocol (it gets quarantined)
     ├── FeedError         a feed cannot reach or keep its source (network, HTTP status)
     ├── StoreError        the database cannot be opened, written or read
@@ -21,6 +22,10 @@ class WorkbenchError(Exception):
 
 class UsageError(WorkbenchError):
     """The caller passed something invalid; the message says how to fix it."""
+
+
+class DepthError(UsageError, ValueError):
+    """A book depth the venue does not stream; the message lists the depths it does."""
 
 
 class ProtocolError(WorkbenchError):

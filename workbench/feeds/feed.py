@@ -59,6 +59,8 @@ RESUBSCRIBE_TIMEOUT = 3.0
 """Seconds to wait for the fresh book a resubscribe asked for before asking again."""
 RECONNECT_TIMEOUT = 5.0
 """Same, when the resync reconnected instead (the reconnect itself may back off)."""
+STORED_DEPTH = 20
+"""Levels per side stored in ``book_snapshots`` when no depth is chosen."""
 TWIN_WINDOW = 4096
 """Applied deltas kept per symbol so a redundant connection's copy can be compared."""
 TAPE_LENGTH = 10_000
@@ -147,7 +149,7 @@ class Feed:
         rest_url: str | None = None,
         redundant: bool = False,
         backfill: bool = True,
-        depth: int = 20,
+        depth: int | None = None,
         snapshot_interval: float = 1.0,
         gap_timeout: float = 0.5,
         backfill_delay: float = 0.3,
@@ -160,9 +162,11 @@ class Feed:
             raise UsageError("a feed needs at least one symbol")
         if poll_interval is not None and (poll_interval <= 0 or redundant):
             raise UsageError("poll_interval must be > 0 and cannot be combined with redundant")
-        if depth < 1:
+        if depth is not None and depth < 1:
             raise UsageError(f"depth must be at least 1, got {depth}")
         venue_cls = get_venue(venue) if isinstance(venue, str) else venue
+        if depth is not None:  # the subscribed depth where the venue offers a choice
+            venue_cls = venue_cls.at_depth(depth)
         if redundant and not venue_cls.sequenced:
             raise UsageError(
                 f"{venue_cls.name} numbers no book messages, so a redundant connection's "
@@ -186,7 +190,8 @@ class Feed:
             raise UsageError(f"polling {self.exchange} needs a REST URL (rest_url=...)")
         self.poll_interval = poll_interval
         self.backfill = (backfill or poll_interval is not None) and self.rest is not None
-        self.depth = depth
+        self.depth = depth or STORED_DEPTH
+        """Levels per side written to ``book_snapshots``."""
         self.snapshot_interval = snapshot_interval
         self.backfill_delay = backfill_delay
         self.redundant = redundant

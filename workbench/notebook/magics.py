@@ -274,8 +274,10 @@ class WorkbenchMagics(Magics):
         start.add_argument("--rest-url", metavar="URL", help="override the venue's REST URL")
         start.add_argument("--name", help="feed name (default venue:SYMBOL,...)")
         start.add_argument(
-            "--depth", type=_positive_int, metavar="N", help="levels per side in stored snapshots"
-        )
+            "--depth", type=_positive_int, metavar="N",
+            help="book levels per side: subscribed where the venue offers a choice (kraken, "
+            "bybit, okx; other values are refused, listing the choices), and stored in snapshots",
+        )  # fmt: skip
         start.set_defaults(run=self._feed_start)
         stop = feed_sub.add_parser(
             "stop",
