@@ -24,6 +24,7 @@ from workbench.notebook.extension import loaded_magics
 from workbench.notebook.magics import WorkbenchMagics
 from workbench.notebook.widgets import FeedStatusWidget, OrderBookWidget, PriceWidget
 from workbench.sim import SimConfig, SimServer
+from workbench.store import TABLES
 
 SYM = "BTC-USD"
 ETH = "ETH-USD"
@@ -287,8 +288,8 @@ def test_sql_binds_notebook_values_as_parameters_never_as_text(shell: Interactiv
     )
     assert frame.to_dict("records") == [{"v": evil, "n": 4, "rows": 0}]
     # quotes inside the value stay data: the table is still there and the value round-trips
-    sql(shell, "sql", "CREATE TEMP TABLE notes (text VARCHAR)")
-    sql(shell, "sql -p evil", "INSERT INTO notes VALUES ($evil)")
+    sql(shell, "sql --write", "CREATE TEMP TABLE notes (text VARCHAR)")
+    sql(shell, "sql --write -p evil", "INSERT INTO notes VALUES ($evil)")
     assert sql(shell, "sql", "SELECT text FROM notes")["text"].tolist() == [evil]
     assert sql(shell, "sql", "SELECT count(*) AS n FROM trades")["n"].tolist() == [0]
     # no $ or {} expansion in the SQL text, nor in the magic line
@@ -303,7 +304,7 @@ def test_sql_runs_every_statement_on_one_cursor_and_returns_the_last(
     shell.user_ns["k"] = 7
     frame = sql(
         shell,
-        "sql -p k",
+        "sql --write -p k",
         "CREATE TEMP TABLE t AS SELECT $k AS v;\n"
         "INSERT INTO t VALUES (8);\n"
         "SELECT sum(v) AS s FROM t",
@@ -332,6 +333,77 @@ def test_feed_start_depth_selects_the_venues_book_subscription(
     assert json.loads(server.received[1])["params"]["depth"] == 100
     assert feed.venue_cls.book_depth == feed.depth == 100 and feed.status().checksums == 0
     wb(shell, "feed stop k")
+
+
+REFUSED = [
+    ("DROP TABLE trades", "--write", "DROP changes the database"),
+    ("DELETE FROM trades", "--write", "DELETE changes the database"),
+    ("SELECT 1; DELETE FROM trades", "--write", "DELETE changes the database"),
+    ("EXPLAIN ANALYZE DELETE FROM trades", "--write", "DELETE changes the database"),
+    ("SET threads = 1", "--write", "SET changes the database or the session"),
+    ("PRAGMA threads = 1", "--write", "SET changes the database or the session"),
+    ("COPY trades TO 'out.csv'", "--files", "COPY reaches files"),
+    ("COPY trades FROM 'in.csv'", "--write --files", "COPY reaches files"),
+    ("INSTALL httpfs", "--files", "INSTALL/LOAD of an extension"),
+    ("LOAD httpfs", "--files", "INSTALL/LOAD of an extension"),
+    ("ATTACH 'other.duckdb' AS other", "--files", "ATTACH reaches files"),
+    ("SELECT * FROM read_csv('/etc/passwd')", "--files", "read_csv() may read files"),
+    ("SELECT count(*) FROM (SELECT * FROM read_text('/etc/hosts'))", "--files", "read_text()"),
+    ("FROM '/etc/passwd'", "--files", "FROM '/etc/passwd' reads a file"),
+    ("DESCRIBE FROM 'x.parquet'", "--files", "reads a file"),
+    ("EXPLAIN SELECT * FROM read_parquet('x.parquet')", "--files", "read_parquet()"),
+    ("SELECT * FROM query('SELECT 1')", "--files", "query() may read"),
+]
+
+
+@pytest.mark.parametrize(("body", "flags", "why"), REFUSED)
+def test_sql_is_read_only_unless_asked_and_names_the_flag(
+    shell: InteractiveShell, body: str, flags: str, why: str
+) -> None:
+    sql(shell, "sql", "SELECT 1")  # opens the store: every workbench table exists
+    before = sql(shell, "sql", "SELECT table_name FROM duckdb_tables() ORDER BY 1")
+    message = usage_error(shell, "sql", body)
+    assert "read-only by default" in message and why in message
+    assert f"add {flags} (%%wb sql {flags})" in message
+    after = sql(shell, "sql", "SELECT table_name FROM duckdb_tables() ORDER BY 1")
+    assert after.equals(before)  # nothing ran, not even the read before the DELETE
+    assert sql(shell, "sql", "SELECT current_setting('threads') AS t")["t"][0] > 1
+
+
+READS = [
+    "SELECT count(*) FROM trades",
+    "WITH t AS (SELECT * FROM trades) SELECT count(*) FROM t",
+    "DESCRIBE trades",
+    "SHOW TABLES",
+    "SUMMARIZE trades",
+    "EXPLAIN SELECT * FROM trades",
+    "PRAGMA table_info('trades')",
+    "SELECT * FROM duckdb_tables()",
+    "SELECT * FROM range(3)",
+    "FROM main.trades",
+]
+
+
+@pytest.mark.parametrize("body", READS)
+def test_reads_of_the_database_need_no_flag(shell: InteractiveShell, body: str) -> None:
+    assert isinstance(sql(shell, "sql", body), pd.DataFrame)
+
+
+def test_write_and_files_run_what_they_allow(shell: InteractiveShell, tmp_path: Path) -> None:
+    out = tmp_path / "quality.csv"
+    shell.user_ns["out"] = str(out)
+    sql(shell, "sql --write", "CREATE TABLE notes (n INTEGER); INSERT INTO notes VALUES (1), (2)")
+    sql(shell, "sql --files -p out", "COPY notes TO $out (HEADER)")
+    assert out.read_text().split() == ["n", "1", "2"]
+    frame = sql(shell, "sql --files -p out", "SELECT sum(n) AS s FROM read_csv($out)")
+    assert frame["s"].tolist() == [3]
+    assert "--write" in usage_error(shell, "sql --files -p out", "COPY notes FROM $out")
+    sql(shell, "sql --write --files -p out", "COPY notes FROM $out")
+    assert sql(shell, "sql", "SELECT count(*) AS c FROM notes")["c"].tolist() == [4]
+    sql(shell, "sql --write", "DELETE FROM notes WHERE n = 1")
+    assert sql(shell, "sql", "SELECT count(*) AS c FROM notes")["c"].tolist() == [2]
+    sql(shell, "sql --write", "DROP TABLE notes")
+    assert "notes" not in sql(shell, "sql", "SHOW TABLES")["name"].tolist()
 
 
 # -- mistakes ------------------------------------------------------------------------------
@@ -412,7 +484,7 @@ def test_help_lists_every_subcommand_with_examples(
         "bars SYMBOL INTERVAL",
         "book SYMBOL",
         "price SYMBOL",
-        "%%wb sql [-o VAR] [-p NAME[=VARIABLE] ...]",
+        "%%wb sql [-o VAR] [-p NAME[=VARIABLE] ...] [--write] [--files]",
         "%wb feed start sim BTC-USD ETH-USD",
         "%wb price BTC-USD --sma 20,50",
         "%config WorkbenchMagics",
@@ -506,7 +578,7 @@ def test_db_cannot_change_while_a_feed_records_but_switches_once_stopped(
     wb(shell, "feed stop")
     shell.run_line_magic("config", f"WorkbenchMagics.db = {str(other)!r}")
     assert not magics(shell).session.is_open  # the old file was closed
-    sql(shell, "sql", "CREATE TABLE marker AS SELECT 1 AS x")
+    sql(shell, "sql --write", "CREATE TABLE marker AS SELECT 1 AS x")
     assert magics(shell).session.workbench.store.path == other.resolve()
 
 
@@ -517,3 +589,19 @@ def test_rates_out_of_range_are_refused(
         shell.run_line_magic("config", "WorkbenchMagics.pump_rate = 500.0")
     assert "pump_rate" in caplog.text
     assert magics(shell).pump_rate == 10.0
+
+
+def test_a_writer_failure_caused_by_a_cell_shows_in_the_feed_status(
+    shell: InteractiveShell,
+) -> None:
+    wb(shell, f"feed start sim {SYM}")
+    assert wait_for(lambda: trades(shell) > 0, 15)
+    sql(shell, "sql --write", "DROP TABLE book_deltas")
+    session = magics(shell).session
+    assert wait_for(lambda: session.workbench.status()[0].failed is not None, 10)
+    failed = session.workbench.status()[0].failed
+    assert failed is not None and "cannot write book_deltas" in failed
+    assert not session.running_feeds()
+    sql(shell, "sql --write", TABLES["book_deltas"].ddl)  # back: the held rows are stored
+    session.workbench.flush()
+    assert sql(shell, "sql", "SELECT count(*) AS n FROM book_deltas")["n"][0] > 0

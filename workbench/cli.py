@@ -1,7 +1,8 @@
 """``workbench`` on the command line: the headless twin of everything a notebook does.
 
 Exit codes: 0 success (also after SIGINT/SIGTERM once everything is flushed), 1 a runtime
-failure the operator must look at (network, database), 2 a usage mistake, 3 (``workbench
+failure the operator must look at (network, database), 2 a usage mistake (also a --db file
+that is not a workbench store this version can write: refused untouched), 3 (``workbench
 record``) a feed whose subscription the venue never acknowledged: a wrong URL or path, a
 refused port, a server that never completes the handshake, a rejected symbol. Recording
 nothing is not success.
@@ -21,7 +22,7 @@ from types import FrameType
 from workbench import demo
 from workbench.analysis import bars, csv_import
 from workbench.analysis import clean as clean_command
-from workbench.errors import SimulatorError, UsageError, WorkbenchError
+from workbench.errors import BadStoreError, SimulatorError, UsageError, WorkbenchError
 from workbench.feeds.feed import Feed
 from workbench.sim import command as sim_command
 from workbench.venues import VENUES, VenueProtocol, get_venue
@@ -37,8 +38,9 @@ HANDSHAKE_TIMEOUT = 5.0
 """The most one connection attempt's handshake may take (less if ``--connect-timeout`` is short)."""
 EXIT_CODES = (
     "exit codes: 0 recorded; 1 runtime failure (network, database; the reason on stderr); "
-    "2 usage mistake; 3 never subscribed: the venue never acknowledged a symbol's "
-    "subscription (refused, wrong URL or path, no answer; the reason on stderr); with none "
+    "2 usage mistake, or a --db that is not a workbench store (refused untouched); "
+    "3 never subscribed: the venue never acknowledged a symbol's subscription (refused, "
+    "wrong URL or path, no answer; the reason on stderr); with none "
     "acknowledged the recording stops after --connect-timeout"
 )
 
@@ -274,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         return handlers[args.command](args)
-    except (UsageError, SimulatorError) as exc:
+    except (UsageError, SimulatorError, BadStoreError) as exc:
         print(f"workbench {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except WorkbenchError as exc:

@@ -1,10 +1,10 @@
 """A live feed: venue protocol + connections + books + recording, for one venue and its symbols.
 
-Threads (see DESIGN.md): each connection thread receives, parses, sequences and applies under
-the feed's lock and appends rows to column batches; one maintenance thread per feed hands the
-batches to the store's writer every 50 ms, writes top-N book snapshots every second, declares
-gaps that time out, and does the slow work — REST snapshots for resyncs and REST trade
-backfill — outside the lock, so receiving never waits on HTTP.
+Threads (see docs/architecture.md, "Threads"): each connection thread receives, parses,
+sequences and applies under the feed's lock and appends rows to column batches; one maintenance
+thread per feed hands the batches to the store's writer every 50 ms, writes top-N book snapshots
+every second, declares gaps that time out, and does the slow work — REST snapshots for resyncs
+and REST trade backfill — outside the lock, so receiving never waits on HTTP.
 
 A connection proves nothing until the venue acknowledges the subscription
 (:class:`~workbench.events.Subscribed`; for venues that send no acknowledgement, a symbol's
@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from workbench.core.book import OrderBook
 from workbench.core.sequencer import SymbolSequencer
 from workbench.core.trades import TradeIdTracker
-from workbench.errors import FeedError, ProtocolError, UsageError
+from workbench.errors import FeedError, ProtocolError, StoreError, UsageError
 from workbench.events import (
     BookDelta,
     BookSnapshot,
@@ -71,6 +71,10 @@ class RowSink(Protocol):
     """Where finished column batches go: the store's writer (or anything with ``submit``)."""
 
     def submit(self, table: str, columns: dict[str, Any]) -> None: ...
+
+    @property
+    def fault(self) -> str | None:
+        """Why rows cannot be stored right now (None while they can): the feed stops on it."""
 
 
 T = TypeVar("T")
@@ -261,6 +265,7 @@ class Feed:
         self.last_error: str | None = None
         self.failure: str | None = None
         """Set by :meth:`fail`: why the feed stopped itself."""
+        self._sink_error: str | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> Feed:
@@ -767,6 +772,10 @@ class Feed:
                     next_snapshot = now + self.snapshot_interval
                 self._update_rate(now)
                 self._flush_locked()
+            fault = self._sink_error or self.sink.fault
+            if fault is not None:
+                self.fail(fault)  # recording on would only pile up rows that cannot be stored
+                break
             if self.poll_interval is not None and now >= next_poll:
                 next_poll = now + self.poll_interval
                 for st in self._symbols.values():
@@ -975,7 +984,11 @@ class Feed:
             self._quarantine_rows,
         ):
             if len(batch):
-                self.sink.submit(batch.table.name, batch.take())
+                try:
+                    self.sink.submit(batch.table.name, batch.take())
+                except StoreError as exc:  # the writer is gone: fail() outside the lock
+                    self._sink_error = str(exc)
+                    return
 
     def _update_rate(self, now: float) -> None:
         mark_time, mark_count = self._rate_mark

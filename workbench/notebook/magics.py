@@ -38,7 +38,9 @@ from traitlets import Bunch, Float, Int, TraitError, Unicode, observe, validate
 
 from workbench.core.clean import TABLE_SPECS
 from workbench.errors import WorkbenchError
+from workbench.notebook import sql_access
 from workbench.notebook.session import Session
+from workbench.notebook.sql_access import FILES, WRITE
 from workbench.sim import SimConfig
 from workbench.venues import get_venue
 from workbench.workbench import DEFAULT_DB
@@ -173,7 +175,7 @@ class WorkbenchMagics(Magics):
         """Live market data into DuckDB, from this notebook.
 
             %wb SUBCOMMAND [ARGS]          %wb SUBCOMMAND --help lists every flag
-            %%wb sql [-o VAR] [-p NAME[=VARIABLE] ...]
+            %%wb sql [-o VAR] [-p NAME[=VARIABLE] ...] [--write] [--files]
 
         Subcommands:
           feed start VENUE SYMBOL...  start recording; venue sim without --ws-url starts an
@@ -190,7 +192,10 @@ class WorkbenchMagics(Magics):
           price SYMBOL                live last price with SMA overlays and volume bars
                                       [--sma 20,50] [--window N] [--feed NAME]
           sql                         (cell magic) run the cell as SQL, return a DataFrame;
-                                      -o VAR also stores it in VAR
+                                      -o VAR also stores it in VAR. Read-only by default:
+                                      --write allows changes (DELETE, DROP, CREATE, SET...),
+                                      --files allows files, network and extensions
+                                      (read_csv, COPY, ATTACH, INSTALL/LOAD)
 
         Examples:
           %wb feed start sim BTC-USD ETH-USD
@@ -346,11 +351,22 @@ class WorkbenchMagics(Magics):
             "sql",
             help="(cell magic) run the cell as SQL",
             description="Run the cell body as SQL on the notebook's cursor and return the "
-            "last statement's result as a DataFrame. The SQL is never formatted: $NAME is a "
-            "DuckDB parameter bound to a notebook variable with -p.",
+            "last statement's result as a DataFrame. Read-only unless --write / --files: "
+            "every statement is classified by DuckDB's parser before any runs. The SQL is "
+            "never formatted: $NAME is a DuckDB parameter bound to a notebook variable with -p.",
             allow_abbrev=False,
         )
         sql.add_argument("-o", "--out", metavar="VAR", help="also store the DataFrame in VAR")
+        sql.add_argument(
+            WRITE, action="store_true",
+            help="allow statements that change the database or the session (INSERT, DELETE, "
+            "DROP, CREATE, SET, BEGIN, ...); without it the cell may only read",
+        )  # fmt: skip
+        sql.add_argument(
+            FILES, action="store_true",
+            help="allow files, network and extensions (read_csv, FROM 'file.parquet', COPY, "
+            "EXPORT, ATTACH, INSTALL/LOAD); COPY ... FROM also needs --write",
+        )  # fmt: skip
         sql.add_argument(
             "-p", "--param", action="append", default=[], metavar="NAME[=VARIABLE]",
             help="bind $NAME to the variable NAME (or VARIABLE); repeat for each parameter",
@@ -448,6 +464,9 @@ class WorkbenchMagics(Magics):
                 raise UsageError("the cell holds no SQL statement")
             wanted = set().union(*(statement.named_parameters for statement in statements))
             self._check_params(wanted, params)
+            granted = {flag for flag, on in ((WRITE, args.write), (FILES, args.files)) if on}
+            for statement in statements:  # all checked before any runs
+                self._check_access(cursor, statement, granted)
             result: duckdb.DuckDBPyConnection | None = None
             for statement in statements:
                 used = {name: params[name] for name in statement.named_parameters}
@@ -460,6 +479,20 @@ class WorkbenchMagics(Magics):
             assert self.shell is not None
             self.shell.user_ns[args.out] = frame
         return frame
+
+    @staticmethod
+    def _check_access(
+        cursor: duckdb.DuckDBPyConnection, statement: duckdb.Statement, granted: set[str]
+    ) -> None:
+        need = sql_access.needs(cursor, statement)
+        if need is None or need.flags <= granted:
+            return
+        flags = " ".join(sorted(need.flags - granted, reverse=True))
+        first = _one_line(statement.query)[:60]
+        raise UsageError(
+            f"%%wb sql is read-only by default: {first!r}: {need.why}; "
+            f"add {flags} (%%wb sql {flags}) to run it"
+        )
 
     def _params(self, specs: list[str]) -> dict[str, Any]:
         """``-p NAME[=VARIABLE]`` → {NAME: value of VARIABLE (default NAME) in the notebook}."""

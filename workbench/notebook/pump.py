@@ -1,10 +1,10 @@
 """The UI pump: one daemon thread per widget that calls its ``render()`` at a fixed rate.
 
-Why a thread and a fixed-rate schedule (see DESIGN.md, "Threads, not the kernel's event
-loop"): a coroutine on the kernel's loop would stall while a cell runs. Ticks are scheduled
+Why a thread and a fixed-rate schedule (see docs/architecture.md, "Threads"), not the kernel's
+event loop: a coroutine on the kernel's loop would stall while a cell runs. Ticks are scheduled
 on ``time.monotonic`` at ``start + k / rate``; a render that overruns makes the pump skip the
-ticks it missed (counted) rather than fire them back to back, so a slow frontend or a busy
-GIL can lower the frame rate but never builds a backlog.
+ticks it missed (counted) rather than fire them back to back, so a slow frontend or a busy GIL
+can lower the frame rate but never builds a backlog.
 
 A render exception never ends the thread: it is counted and handed to ``on_error`` (widgets
 append it to their ``ipywidgets.Output`` with ``append_stderr``, the route that stays with
