@@ -169,6 +169,23 @@ def test_a_refused_connection_keeps_retrying_and_says_connect_failed() -> None:
     assert handler.events == []  # never connected, so no disconnect either
 
 
+def test_stop_cuts_a_backoff_wait_short() -> None:
+    connection = Connection(
+        1,
+        f"ws://127.0.0.1:{free_port()}/ws",
+        _Handler(),
+        heartbeat=lambda: None,
+        heartbeat_interval=0,
+        stale_after=3.0,
+        backoff=Backoff(base=600.0, cap=600.0),
+        name="patient",
+    )
+    connection.start()
+    assert wait_for(lambda: connection.backoff.attempt == 1, 10)  # waiting 300-600 s now
+    connection.stop()
+    assert connection.join(30.0)
+
+
 def test_a_feed_started_before_its_server_connects_once_it_listens_and_stops_clean(
     store: Store,
 ) -> None:
