@@ -244,7 +244,7 @@ def test_book_trades_truncation_and_a_checksum_mismatch_resubscribed(
     ]
     server = serve(servers, Script(frames, replies={b'"unsubscribe"': fresh}))
     db = tmp_path / "kraken.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, "--depth", str(DEPTH), duration=3.0)
+    record_venue(EXCHANGE, [SYM], server, db, "--depth", str(DEPTH))
 
     sent = [json.loads(m) for m in server.received]
     assert [m["params"]["channel"] for m in sent[:3]] == ["instrument", "book", "trade"]
@@ -297,7 +297,7 @@ def test_a_chosen_depth_is_subscribed_kept_and_every_checksum_verifies(
     ]
     server = serve(servers, Script(frames, replies={b'"unsubscribe"': fresh}))
     db = tmp_path / "kraken.duckdb"
-    done = record_venue(EXCHANGE, [SYM], server, db, "--depth", str(depth), duration=2.5)
+    done = record_venue(EXCHANGE, [SYM], server, db, "--depth", str(depth))
 
     book = json.loads(server.received[1])["params"]
     assert book == {"channel": "book", "symbol": [SYM], "depth": depth, "snapshot": True}
@@ -353,7 +353,7 @@ def test_a_lost_update_is_caught_by_the_next_checksum(
     ]
     server = serve(servers, Script(frames, replies={b'"unsubscribe"': fresh}))
     db = tmp_path / "kraken.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, "--depth", str(DEPTH), duration=2.5)
+    record_venue(EXCHANGE, [SYM], server, db, "--depth", str(DEPTH))
 
     assert quality_kinds(db, EXCHANGE) == ["resync", "checksum", "resync"]
     valid, bids, asks = final_book(db, EXCHANGE, SYM)
@@ -391,7 +391,7 @@ def test_a_disconnect_rebuilds_the_book_and_the_trade_snapshot_fills_the_hole_on
     ]
     server = serve(servers, Script(first, close_after=True), Script(second))
     db = tmp_path / "kraken.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, "--depth", str(DEPTH), duration=3.0)
+    record_venue(EXCHANGE, [SYM], server, db, "--depth", str(DEPTH))
 
     assert server.connections >= 2
     seen = quality_kinds(db, EXCHANGE)

@@ -213,7 +213,7 @@ def test_book_trades_keep_alive_reset_and_a_crossed_auction_book(
     ]
     server = serve(servers, Script(frames))
     db = tmp_path / "okx.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, "--depth", "400", duration=2.5)
+    record_venue(EXCHANGE, [SYM], server, db, "--depth", "400")
 
     assert json.loads(server.received[0])["args"] == [
         {"channel": "books", "instId": SYM},
@@ -250,7 +250,7 @@ def test_a_broken_seq_chain_is_a_gap_repaired_by_resubscribing(
     ]
     server = serve(servers, Script(frames, replies={UNSUBSCRIBE: fresh}))
     db = tmp_path / "okx.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, duration=2.5)
+    record_venue(EXCHANGE, [SYM], server, db)
 
     assert resubscribe_requests(server)[:2] == [
         {"op": "unsubscribe", "args": [{"channel": "books", "instId": SYM}]},
@@ -281,7 +281,7 @@ def test_older_data_with_checksums_resyncs_on_a_mismatch(
     ]
     server = serve(servers, Script(frames, replies={UNSUBSCRIBE: fresh}))
     db = tmp_path / "okx.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, "--depth", "400", duration=2.5)
+    record_venue(EXCHANGE, [SYM], server, db, "--depth", "400")
 
     assert resubscribe_requests(server)[:1] == [
         {"op": "unsubscribe", "args": [{"channel": "books", "instId": SYM}]}
@@ -319,7 +319,7 @@ def test_a_disconnect_and_a_maintenance_notice_each_rebuild_the_book(
     ]
     server = serve(servers, Script(first, close_after=True), Script(second), Script(third))
     db = tmp_path / "okx.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, duration=3.5)
+    record_venue(EXCHANGE, [SYM], server, db)
 
     assert server.connections >= 3
     seen = quality_kinds(db, EXCHANGE)

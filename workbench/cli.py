@@ -135,6 +135,7 @@ def _record(args: argparse.Namespace) -> int:
         print(f"recording {feed.name} into {args.db}", flush=True)
         watch = _SubscriptionWatch(feed, args.connect_timeout)
         _wait(args.duration, until=watch.done)
+        watch.done()  # a signal can end the wait between polls: judge the latest status
         wb.stop_all()
         wb.flush()
         statuses = wb.status()
