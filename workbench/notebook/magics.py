@@ -39,7 +39,7 @@ from traitlets import Bunch, Float, Int, TraitError, Unicode, observe, validate
 from workbench.core.clean import TABLE_SPECS
 from workbench.errors import WorkbenchError
 from workbench.notebook.session import Session
-from workbench.sim import SimConfig
+from workbench.sim.command import add_market_options, embedded_config, market_options_given
 from workbench.venues import get_venue
 from workbench.workbench import DEFAULT_DB
 
@@ -179,7 +179,10 @@ class WorkbenchMagics(Magics):
           feed start VENUE SYMBOL...  start recording; venue sim without --ws-url starts an
                                       embedded simulator (no internet, no keys)
                                       [--redundant] [--ws-url URL] [--rest-url URL]
-                                      [--name NAME] [--depth N]
+                                      [--name NAME] [--depth N]; embedded simulator:
+                                      [--seed N] [--rate MSGS] [--drop-every S]
+                                      [--stall-every S] [--malformed P] [--gap P]
+                                      [--duplicate P] [--crossed P] [--sim-symbols A,B]
           feed stop [NAME | --all]    stop a feed and its embedded simulator
           feeds                       live status table of every feed
           clean [--kind trades]       clean a recorded table into clean_<kind>; shows the report
@@ -194,6 +197,7 @@ class WorkbenchMagics(Magics):
 
         Examples:
           %wb feed start sim BTC-USD ETH-USD
+          %wb feed start sim BTC-USD --seed 7 --gap 0.01 --drop-every 5 --name faulty
           %wb book BTC-USD
           %wb price BTC-USD --sma 20,50
           %wb feeds
@@ -269,8 +273,10 @@ class WorkbenchMagics(Magics):
         start.add_argument("--rest-url", metavar="URL", help="override the venue's REST URL")
         start.add_argument("--name", help="feed name (default venue:SYMBOL,...)")
         start.add_argument(
-            "--depth", type=_positive_int, metavar="N", help="levels per side in stored snapshots"
-        )
+            "--depth", type=_positive_int, metavar="N",
+            help="levels per side in stored snapshots (default: 20)",
+        )  # fmt: skip
+        add_market_options(start, rate=self.sim_rate, seed=self.sim_seed, embedded=True)
         start.set_defaults(run=self._feed_start)
         stop = feed_sub.add_parser(
             "stop",
@@ -361,18 +367,18 @@ class WorkbenchMagics(Magics):
         embedded = venue == "sim" and args.ws_url is None
         if embedded and args.rest_url is not None:
             raise UsageError("--rest-url needs --ws-url (without both, an embedded simulator runs)")
+        flags = market_options_given(args)
+        if flags and not embedded:
+            raise UsageError(
+                f"{', '.join(flags)}: only for the embedded simulator (venue sim, no --ws-url)"
+            )
         options: dict[str, Any] = {"redundant": args.redundant, "name": args.name}
         if args.depth is not None:
             options["depth"] = args.depth
         if not embedded:
             options.update(ws_url=args.ws_url, rest_url=args.rest_url)
         sim = (
-            SimConfig(
-                port=0,
-                seed=self.sim_seed,
-                symbols=tuple(dict.fromkeys(args.symbols)),
-                rate=self.sim_rate,
-            )
+            embedded_config(args, args.symbols, rate=self.sim_rate, seed=self.sim_seed)
             if embedded
             else None
         )
