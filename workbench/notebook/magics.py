@@ -39,7 +39,7 @@ from traitlets import Bunch, Float, Int, TraitError, Unicode, observe, validate
 from workbench.core.clean import TABLE_SPECS
 from workbench.errors import WorkbenchError
 from workbench.notebook.session import Session
-from workbench.sim.command import add_market_options, embedded_config, market_options_given
+from workbench.sim.command import EMBEDDED_RATE, EMBEDDED_SEED, add_market_options, embedded_sim
 from workbench.venues import get_venue
 from workbench.workbench import DEFAULT_DB
 
@@ -129,12 +129,12 @@ class WorkbenchMagics(Magics):
     ).tag(config=True)
     depth = Int(20, min=1, help="Levels per side an order-book widget shows.").tag(config=True)
     window = Int(2000, min=1, help="Trades a price widget keeps on screen.").tag(config=True)
-    sim_rate = Float(200.0, help="Messages per second per symbol of an embedded simulator.").tag(
-        config=True
-    )
-    sim_seed = Int(0, help="Seed of an embedded simulator: same seed, same market.").tag(
-        config=True
-    )
+    sim_rate = Float(
+        EMBEDDED_RATE, help="Messages per second per symbol of an embedded simulator."
+    ).tag(config=True)
+    sim_seed = Int(
+        EMBEDDED_SEED, help="Seed of an embedded simulator: same seed, same market."
+    ).tag(config=True)
 
     def __init__(self, shell: InteractiveShell | None = None, **kwargs: Any) -> None:
         # The session exists before the traits: loading config may already set ``db``.
@@ -364,24 +364,12 @@ class WorkbenchMagics(Magics):
     # -- subcommands ----------------------------------------------------------------------
     def _feed_start(self, args: argparse.Namespace) -> None:
         venue = get_venue(args.venue).name
-        embedded = venue == "sim" and args.ws_url is None
-        if embedded and args.rest_url is not None:
-            raise UsageError("--rest-url needs --ws-url (without both, an embedded simulator runs)")
-        flags = market_options_given(args)
-        if flags and not embedded:
-            raise UsageError(
-                f"{', '.join(flags)}: only for the embedded simulator (venue sim, no --ws-url)"
-            )
+        sim = embedded_sim(args, venue, args.symbols, rate=self.sim_rate, seed=self.sim_seed)
         options: dict[str, Any] = {"redundant": args.redundant, "name": args.name}
         if args.depth is not None:
             options["depth"] = args.depth
-        if not embedded:
+        if sim is None:
             options.update(ws_url=args.ws_url, rest_url=args.rest_url)
-        sim = (
-            embedded_config(args, args.symbols, rate=self.sim_rate, seed=self.sim_seed)
-            if embedded
-            else None
-        )
         feed = self.session.start_feed(venue, args.symbols, sim=sim, **options)
         server = self.session.simulator(feed)
         source = f"an embedded simulator ({server.ws_url})" if server else feed.ws_url

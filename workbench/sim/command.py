@@ -7,7 +7,7 @@ prints as one line with exit code 2.
 
 The market and fault flags are shared: :func:`add_market_options` gives ``workbench record
 sim`` and ``%wb feed start sim`` the same flags for the simulator they embed, and
-:func:`embedded_config` turns them into the config of that simulator.
+:func:`embedded_sim` turns them into the config of that simulator.
 """
 
 from __future__ import annotations
@@ -25,6 +25,10 @@ from workbench.sim.server import SimConfig, SimServer
 
 DEFAULT_PORT = 8765
 STOP_TIMEOUT = 5.0
+EMBEDDED_RATE = 200.0
+EMBEDDED_SEED = 0
+"""Rate (messages per second per symbol) and seed of an embedded simulator unless told
+otherwise: ``workbench record sim`` and the notebook (``sim_rate``, ``sim_seed``) agree."""
 SIM_SYMBOLS = SimConfig().symbols
 """The symbols an embedded simulator knows unless ``--sim-symbols`` names others."""
 FAULTS = ("malformed", "gap", "duplicate", "crossed")
@@ -60,7 +64,7 @@ def add_market_options(
 ) -> None:
     """The order-flow and fault flags of a simulator. ``embedded``: for a simulator started
     alongside a feed, where every flag defaults to None so a flag given for another source
-    can be refused (:func:`embedded_config` fills in the defaults, which the help shows)."""
+    can be refused (:func:`embedded_sim` fills in the defaults, which the help shows)."""
 
     def default(value: object) -> object:
         return None if embedded else value
@@ -99,13 +103,30 @@ def add_market_options(
         )  # fmt: skip
 
 
-def market_options_given(args: argparse.Namespace) -> list[str]:
+def _market_options_given(args: argparse.Namespace) -> list[str]:
     """The embedded-simulator flags set on the command line, as they are spelled there."""
     given = [name for name in (*MARKET_OPTIONS, "sim_symbols") if getattr(args, name) is not None]
     return ["--" + name.replace("_", "-") for name in given]
 
 
-def embedded_config(
+def embedded_sim(
+    args: argparse.Namespace, venue: str, symbols: list[str], *, rate: float, seed: int
+) -> SimConfig | None:
+    """The simulator to embed for a feed of ``venue`` (venue sim without ``--ws-url``), or
+    None when the feed connects elsewhere; the flags of :func:`add_market_options`
+    (``embedded=True``) are refused there rather than ignored."""
+    embedded = venue == "sim" and args.ws_url is None
+    if embedded and args.rest_url is not None:
+        raise UsageError("--rest-url needs --ws-url (without both, an embedded simulator runs)")
+    flags = _market_options_given(args)
+    if flags and not embedded:
+        raise UsageError(
+            f"{', '.join(flags)}: only for the embedded simulator (venue sim, no --ws-url)"
+        )
+    return _embedded_config(args, symbols, rate=rate, seed=seed) if embedded else None
+
+
+def _embedded_config(
     args: argparse.Namespace, symbols: list[str], *, rate: float, seed: int
 ) -> SimConfig:
     """The config of a simulator embedded for a feed recording ``symbols``: the flags of
