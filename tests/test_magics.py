@@ -113,6 +113,32 @@ def test_feed_start_sim_runs_an_embedded_simulator_and_records(
     assert wait_for(lambda: trades(shell, SYM) > 0 and trades(shell, ETH) > 0, 15)
 
 
+def test_feed_start_sim_passes_the_simulator_flags_to_the_embedded_simulator(
+    shell: InteractiveShell,
+) -> None:
+    wb(shell, f"feed start sim {SYM} --seed 5 --rate 300 --gap 0.05 --drop-every 30")
+    (feed,) = magics(shell).session.running_feeds()
+    sim = magics(shell).session.simulator(feed)
+    assert sim is not None
+    assert (sim.config.seed, sim.config.rate, sim.config.gap) == (5, 300.0, 0.05)
+    assert (sim.config.drop_every, sim.config.symbols) == (30.0, (SYM,))
+    assert wait_for(lambda: feed.status().gaps > 0, 15)  # the injected gaps reach the feed
+
+
+def test_feed_start_sim_takes_other_symbols_only_when_sim_symbols_lists_them(
+    shell: InteractiveShell,
+) -> None:
+    message = usage_error(shell, "feed start sim NOPE-USD")
+    assert message == (
+        "the embedded simulator has no symbol NOPE-USD: it knows BTC-USD, ETH-USD "
+        "(--sim-symbols BTC-USD,ETH-USD,NOPE-USD adds others)"
+    )
+    assert magics(shell).session.running_feeds() == [] and simulator_threads() == set()
+    wb(shell, "feed start sim NOPE-USD --sim-symbols NOPE-USD")
+    assert [feed.symbols for feed in magics(shell).session.running_feeds()] == [["NOPE-USD"]]
+    assert wait_for(lambda: trades(shell, "NOPE-USD") > 0, 15)
+
+
 def test_feed_start_with_ws_url_records_that_server_and_starts_no_simulator(
     shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -414,7 +440,7 @@ MISTAKES = [
     ("%wb feed", "required: ACTION"),
     ("%wb feed start", "required: venue, SYMBOL"),
     ("%wb feed start nyse BTC-USD", "unknown venue 'nyse'; known venues: binance"),
-    ("%wb feed start sim 'BTC USD'", "bad symbol 'BTC USD'"),
+    ("%wb feed start sim 'BTC USD' --sim-symbols 'BTC USD'", "bad symbol 'BTC USD'"),
     ("%wb feed start sim BTC-USD --rest-url http://127.0.0.1:1", "--rest-url needs --ws-url"),
     ("%wb feed start sim BTC-USD --depth 0", "--depth: expected a whole number of at least 1"),
     (
@@ -423,6 +449,14 @@ MISTAKES = [
     ),
     ("%wb feed start sim BTC-USD --bogus", "unrecognized arguments: --bogus"),
     ("%wb feed start sim BTC-USD --ws-url http://127.0.0.1:1", "ws_url must start with ws://"),
+    ("%wb feed start sim NOPE-USD", "no symbol NOPE-USD: it knows BTC-USD, ETH-USD"),
+    ("%wb feed start sim BTC-USD --rate 0", "rate must be above 0"),
+    ("%wb feed start sim BTC-USD --gap 2", "gap is a probability per message"),
+    (
+        "%wb feed start sim BTC-USD --seed 1 --ws-url ws://127.0.0.1:1/ws",
+        "--seed: only for the embedded simulator",
+    ),
+    ("%wb feed start coinbase BTC-USD --gap 0.1", "--gap: only for the embedded simulator"),
     ("%wb feed stop", "no feed is running"),
     ("%wb feed stop nope", "no feed named 'nope'"),
     ("%wb feeds extra", "unrecognized arguments: extra"),

@@ -102,6 +102,9 @@ def _add_record(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument(
         "--progress", action="store_true", help="print committed row counts after every commit"
     )
+    sim_command.add_market_options(
+        p, rate=sim_command.EMBEDDED_RATE, seed=sim_command.EMBEDDED_SEED, embedded=True
+    )
 
 
 def _record(args: argparse.Namespace) -> int:
@@ -111,6 +114,13 @@ def _record(args: argparse.Namespace) -> int:
     venue = _venue(args.exchange, args.mapping)
     if args.depth is not None:
         venue.at_depth(args.depth)
+    sim = sim_command.embedded_sim(
+        args,
+        venue.name,
+        args.symbols,
+        rate=sim_command.EMBEDDED_RATE,
+        seed=sim_command.EMBEDDED_SEED,
+    )
     totals: dict[str, int] = {}
 
     def progress(committed: dict[str, int]) -> None:
@@ -121,18 +131,24 @@ def _record(args: argparse.Namespace) -> int:
 
     wb = Workbench.open(args.db, on_commit=progress if args.progress else None)
     try:
-        feed = wb.start_feed(
-            venue,
-            args.symbols,
-            ws_url=args.ws_url,
-            rest_url=args.rest_url,
+        options = dict(
             depth=args.depth,
             redundant=args.redundant,
             backfill=not args.no_backfill,
             poll_interval=args.poll,
             handshake_timeout=min(HANDSHAKE_TIMEOUT, args.connect_timeout / 2),
         )
-        print(f"recording {feed.name} into {args.db}", flush=True)
+        if sim is None:
+            feed = wb.start_feed(
+                venue, args.symbols, ws_url=args.ws_url, rest_url=args.rest_url, **options
+            )
+            print(f"recording {feed.name} into {args.db}", flush=True)
+        else:
+            feed = wb.start_sim_feed(sim, args.symbols, **options)
+            print(
+                f"recording {feed.name} from an embedded simulator on {feed.ws_url} into {args.db}",
+                flush=True,
+            )
         watch = _SubscriptionWatch(feed, args.connect_timeout)
         _wait(args.duration, until=watch.done)
         watch.done()  # a signal can end the wait between polls: judge the latest status

@@ -41,7 +41,7 @@ from workbench.errors import WorkbenchError
 from workbench.notebook import sql_access
 from workbench.notebook.session import Session
 from workbench.notebook.sql_access import FILES, WRITE
-from workbench.sim import SimConfig
+from workbench.sim.command import EMBEDDED_RATE, EMBEDDED_SEED, add_market_options, embedded_sim
 from workbench.venues import get_venue
 from workbench.workbench import DEFAULT_DB
 
@@ -131,12 +131,12 @@ class WorkbenchMagics(Magics):
     ).tag(config=True)
     depth = Int(20, min=1, help="Levels per side an order-book widget shows.").tag(config=True)
     window = Int(2000, min=1, help="Trades a price widget keeps on screen.").tag(config=True)
-    sim_rate = Float(200.0, help="Messages per second per symbol of an embedded simulator.").tag(
-        config=True
-    )
-    sim_seed = Int(0, help="Seed of an embedded simulator: same seed, same market.").tag(
-        config=True
-    )
+    sim_rate = Float(
+        EMBEDDED_RATE, help="Messages per second per symbol of an embedded simulator."
+    ).tag(config=True)
+    sim_seed = Int(
+        EMBEDDED_SEED, help="Seed of an embedded simulator: same seed, same market."
+    ).tag(config=True)
 
     def __init__(self, shell: InteractiveShell | None = None, **kwargs: Any) -> None:
         # The session exists before the traits: loading config may already set ``db``.
@@ -181,7 +181,10 @@ class WorkbenchMagics(Magics):
           feed start VENUE SYMBOL...  start recording; venue sim without --ws-url starts an
                                       embedded simulator (no internet, no keys)
                                       [--redundant] [--ws-url URL] [--rest-url URL]
-                                      [--name NAME] [--depth N]
+                                      [--name NAME] [--depth N]; embedded simulator:
+                                      [--seed N] [--rate MSGS] [--drop-every S]
+                                      [--stall-every S] [--malformed P] [--gap P]
+                                      [--duplicate P] [--crossed P] [--sim-symbols A,B]
           feed stop [NAME | --all]    stop a feed and its embedded simulator
           feeds                       live status table of every feed
           clean [--kind trades]       clean a recorded table into clean_<kind>; shows the report
@@ -199,6 +202,7 @@ class WorkbenchMagics(Magics):
 
         Examples:
           %wb feed start sim BTC-USD ETH-USD
+          %wb feed start sim BTC-USD --seed 7 --gap 0.01 --drop-every 5 --name faulty
           %wb book BTC-USD
           %wb price BTC-USD --sma 20,50
           %wb feeds
@@ -276,8 +280,10 @@ class WorkbenchMagics(Magics):
         start.add_argument(
             "--depth", type=_positive_int, metavar="N",
             help="book levels per side: subscribed where the venue offers a choice (kraken, "
-            "bybit, okx; other values are refused, listing the choices), and stored in snapshots",
+            "bybit, okx; other values are refused, listing the choices), and stored in snapshots "
+            "(default: the venue's subscription, 20 stored)",
         )  # fmt: skip
+        add_market_options(start, rate=self.sim_rate, seed=self.sim_seed, embedded=True)
         start.set_defaults(run=self._feed_start)
         stop = feed_sub.add_parser(
             "stop",
@@ -376,24 +382,12 @@ class WorkbenchMagics(Magics):
     # -- subcommands ----------------------------------------------------------------------
     def _feed_start(self, args: argparse.Namespace) -> None:
         venue = get_venue(args.venue).name
-        embedded = venue == "sim" and args.ws_url is None
-        if embedded and args.rest_url is not None:
-            raise UsageError("--rest-url needs --ws-url (without both, an embedded simulator runs)")
+        sim = embedded_sim(args, venue, args.symbols, rate=self.sim_rate, seed=self.sim_seed)
         options: dict[str, Any] = {"redundant": args.redundant, "name": args.name}
         if args.depth is not None:
             options["depth"] = args.depth
-        if not embedded:
+        if sim is None:
             options.update(ws_url=args.ws_url, rest_url=args.rest_url)
-        sim = (
-            SimConfig(
-                port=0,
-                seed=self.sim_seed,
-                symbols=tuple(dict.fromkeys(args.symbols)),
-                rate=self.sim_rate,
-            )
-            if embedded
-            else None
-        )
         feed = self.session.start_feed(venue, args.symbols, sim=sim, **options)
         server = self.session.simulator(feed)
         source = f"an embedded simulator ({server.ws_url})" if server else feed.ws_url
