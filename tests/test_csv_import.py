@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -220,6 +221,26 @@ def test_a_file_of_many_chunks_imports_whole_and_a_bad_row_in_a_late_chunk_write
     repeated = write(tmp_path, [*corrupt(3, GOOD), GOOD], "repeated.csv")
     with pytest.raises(UsageError, match=r":51: duplicate bar .* \(also on line 3\)$"):
         read_ohlcv_csv(repeated, chunk_rows=5)
+
+
+@pytest.mark.parametrize("time", ["1e300", "-1e300", "1e30", "-90000000000"])
+def test_a_number_too_large_for_a_time_names_its_line_without_numpy_warnings(
+    tmp_path: Path, time: str
+) -> None:
+    # Two rows, no --interval: the bad time once overflowed into the spacing and gave
+    # "rows are 9223372036854775807 µs apart" with no line, after a numpy RuntimeWarning.
+    path = write(
+        tmp_path,
+        ["timestamp,open,high,low,close,volume", "1709251200,1,1,1,1,1", f"{time},1,1,1,1,1"],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(
+            UsageError,
+            match=rf"^{path}:3: timestamp '{time}' is out of range: as a Unix time it is not "
+            r"within the years 1 to 9999$",
+        ):
+            read_ohlcv_csv(path)
 
 
 def test_missing_or_undecodable_files_are_usage_errors(tmp_path: Path) -> None:

@@ -61,6 +61,9 @@ volumes, which moves the ratio on thin bars; further out, the columns are not wh
 
 # Epoch magnitudes: values below the bound are in that unit (1e11 s is the year 5138).
 _EPOCH_UNITS = ((1e11, 1_000_000), (1e14, 1_000), (1e17, 1), (np.inf, 0.001))
+# Times from 0001-01-01 up to 10000-01-01 (µs since the epoch), the years ISO 8601 text can
+# write; beyond them a number is not a time (1e300 would not even fit the int64 of a µs time).
+_TIME_RANGE = (-62_135_596_800_000_000, 253_402_300_800_000_000)
 
 
 @dataclass(frozen=True)
@@ -408,12 +411,22 @@ def _times(values: Sequence[str], name: str, checks: _Checks) -> npt.NDArray[np.
     text = pd.Series(values, dtype=object)
     numbers = np.asarray(pd.to_numeric(text, errors="coerce"), dtype=np.float64)
     epoch = np.isfinite(numbers)
-    micros = np.zeros(len(values), dtype=np.int64)
+    scaled = np.zeros(len(values))
     smaller = 0.0
     for bound, factor in _EPOCH_UNITS:
         unit = epoch & (np.abs(numbers) >= smaller) & (np.abs(numbers) < bound)
-        micros[unit] = np.round(numbers[unit] * factor).astype(np.int64)
+        scaled[unit] = np.round(numbers[unit] * factor)
         smaller = bound
+    outside = epoch & ~((scaled >= _TIME_RANGE[0]) & (scaled < _TIME_RANGE[1]))
+    checks.fail(
+        outside,
+        lambda i: (
+            f"{name} {values[i].strip()!r} is out of range: as a Unix time it is not within "
+            f"the years 1 to 9999"
+        ),
+    )
+    scaled[outside] = 0
+    micros = scaled.astype(np.int64)
     other = np.flatnonzero(~epoch)
     dated = pd.to_datetime(
         text.iloc[other].str.strip(), format="ISO8601", utc=True, errors="coerce"
