@@ -10,8 +10,14 @@ import pandas as pd
 import pytest
 
 from workbench.analysis.bars import update_bars
-from workbench.analysis.csv_import import ImportedBars, import_csv, read_ohlcv_csv
-from workbench.errors import UsageError
+from workbench.analysis.csv_import import (
+    ImportedBars,
+    _validate,
+    _write,
+    import_csv,
+    read_ohlcv_csv,
+)
+from workbench.errors import StoreError, UsageError
 from workbench.store import Store
 
 HOURS = 48
@@ -241,6 +247,22 @@ def test_a_number_too_large_for_a_time_names_its_line_without_numpy_warnings(
             r"within the years 1 to 9999$",
         ):
             read_ohlcv_csv(path)
+
+
+def test_a_write_that_fails_midway_says_how_many_bars_are_stored(tmp_path: Path) -> None:
+    path = cdd_file(tmp_path)
+    db = tmp_path / "w.duckdb"
+    Store.open(db).close()
+    stored = r"\(0 of 48 bars are stored; import the file again\)"
+    with Store.open(db, read_only=True) as store, pytest.raises(StoreError, match=stored):
+        import_csv(store, path, exchange="b", symbol="s", chunk_rows=5)
+    # A file edited between the check and the write: the chunks before the change are stored.
+    plan = _validate(path, None, 5)
+    path.write_text(path.read_text().replace(",62370.00,", ",x,"))
+    with Store.open(tmp_path / "edited.duckdb") as store:
+        with pytest.raises(UsageError, match=r"the file changed during the import; 10 of 48 bars"):
+            _write(store, plan, "b", "s")
+        assert store.table_counts()["bars"] == 10
 
 
 def test_missing_or_undecodable_files_are_usage_errors(tmp_path: Path) -> None:
