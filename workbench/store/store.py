@@ -31,6 +31,13 @@ from workbench.store.writer import CommitCallback, StoreWriter
 
 log = logging.getLogger(__name__)
 
+MEMORY_LIMIT = "64MB"
+"""DuckDB's buffer pool cap. DuckDB keeps every block it has written or read cached until it
+reaches its limit, 80% of RAM by default, so a recorder's memory grew with its recording
+(~0.6 MB/s at 10,000 msgs/s); capped, the oldest blocks are evicted (re-read from the file when
+a query needs them) and sorts, joins and aggregations beyond it spill to ``<file>.tmp``. Enough
+for recording and imports; for heavy analysis raise it: ``store.sql("SET memory_limit='4GB'")``."""
+
 
 class Store:
     """The process's connection to one DuckDB file; create with :meth:`Store.open`."""
@@ -217,7 +224,7 @@ def _connect(path: Path, read_only: bool, create: bool) -> duckdb.DuckDBPyConnec
 
 def _duckdb_connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     try:
-        return duckdb.connect(path, read_only=read_only)
+        return duckdb.connect(path, read_only=read_only, config={"memory_limit": MEMORY_LIMIT})
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise StoreError(
