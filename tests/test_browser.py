@@ -164,6 +164,7 @@ def test_tour_streams_live_charts_and_a_trivial_cell_still_completes(
         browser = pw.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 2000})  # fits a book
         page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+        page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
         try:
             page.goto(lab.url(f"/lab/tree/notebooks/{TOUR}"))
             page.wait_for_function(
@@ -240,6 +241,8 @@ def test_tour_streams_live_charts_and_a_trivial_cell_still_completes(
         finally:
             (out / "browser-console.log").write_text("\n".join(console) + "\n")
             browser.close()
+    errors = [line for line in console if line.startswith(("error:", "pageerror:"))]
+    assert errors == [], "the browser console has errors (see browser-console.log)"
     server = lab.pid
     assert lab.stop() == [], "processes survived the server shutdown"
     assert lab.started, "the server never started a kernel"

@@ -35,11 +35,12 @@ def held(*widgets: Any) -> Iterator[None]:
         yield
 
 
-def close_tree(root: Any) -> None:
+def close_tree(root: Any, *detached: Any) -> None:
     """Close every widget ``root`` references, however deep (children, marks, axes, scales,
-    layouts): closing a box leaves them open in the kernel, each holding a comm."""
-    seen = {id(root)}
-    stack = [root]
+    layouts), and the ``detached`` ones with theirs: closing a box leaves them open in the
+    kernel, each holding a comm."""
+    seen = {id(root), *map(id, detached)}
+    stack = [root, *detached]
     while stack:
         widget = stack.pop()
         for name in widget.keys:
@@ -106,7 +107,7 @@ class LiveWidget(ipywidgets.VBox):  # type: ignore[misc, unused-ignore]
         pump = getattr(self, "pump", None)
         if pump is not None:
             pump.stop()
-        close_tree(self)
+        close_tree(self, *self._detached())
         super().close()
 
     def _render(self) -> None:
@@ -114,6 +115,10 @@ class LiveWidget(ipywidgets.VBox):  # type: ignore[misc, unused-ignore]
 
     def _finished(self) -> bool:
         return False
+
+    def _detached(self) -> Sequence[Any]:
+        """Widgets of this one not (yet) in its tree, e.g. marks shown from the first data."""
+        return ()
 
     def _tick(self) -> None:
         finished = self._finished()  # read first: the last render then sees the final state

@@ -8,6 +8,7 @@ sequence numbers — assigns nothing, so an idle book costs one lock round trip 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import bqplot  # type: ignore[import-untyped, unused-ignore]
@@ -23,6 +24,10 @@ from workbench.notebook.widgets.base import FeedWidget, escape, held
 BID_COLOR = "#2e7d32"
 ASK_COLOR = "#c62828"
 MAX_DECIMALS = 8
+SIZE_FORMAT = ",.4~g"
+"""Sizes on an axis: 4 significant digits, no trailing zeros. Every axis gets an explicit
+format: bqplot's default derives one from the scale's domain, which before the first data is
+undefined (``invalid format: .undefinedg`` in the console)."""
 
 Floats = npt.NDArray[np.float64]
 LadderRow = tuple[str, float, float, float]
@@ -87,14 +92,20 @@ class OrderBookWidget(FeedWidget):
             fill_opacities=[0.3, 0.3],
             labels=["bids", "asks"],
         )
+        self.price_axis = bqplot.Axis(scale=x, label="price", tick_format=",.0f")
         axes = [
-            bqplot.Axis(scale=x, label="price", num_ticks=5),
-            bqplot.Axis(scale=y, side="left", label="cumulative size", num_ticks=4),
+            self.price_axis,
+            bqplot.Axis(
+                scale=y, side="left", label="cumulative size", num_ticks=4, tick_format=SIZE_FORMAT
+            ),
         ]
+        # No mark until the first levels: bqplot draws an empty mark as d="null" and places
+        # its curve labels at an undefined y, each a console error.
         self.depth_chart = bqplot.Figure(
-            marks=[self.depth_line],
+            marks=[],
             axes=axes,
-            fig_margin={"top": 10, "bottom": 40, "left": 60, "right": 10},
+            display_toolbar=False,
+            fig_margin={"top": 10, "bottom": 40, "left": 60, "right": 40},
             layout=ipywidgets.Layout(height="260px", flex="1 1 auto"),
         )
         self.depth_chart.add_class("wb-depth-chart")
@@ -120,6 +131,9 @@ class OrderBookWidget(FeedWidget):
             rate=rate,
             autostart=autostart,
         )
+
+    def _detached(self) -> Sequence[Any]:
+        return (self.depth_line,)
 
     def _render(self) -> None:
         running = self.feed.running
@@ -149,9 +163,20 @@ class OrderBookWidget(FeedWidget):
         best_ask = asks[0][0] if asks else None
         # Every comm message costs ~0.1-0.2 ms of kernel time whatever its size, so a frame
         # sends two: one mark with a row per side, and one HTML for the quote and the ladder.
-        with held(self.depth_line, self.ladder, self.valid_indicator, self.state_label):
-            self.depth_line.x = _rows(bid_x, ask_x)
-            self.depth_line.y = _rows(bid_y, ask_y)
+        held_widgets = (self.depth_chart, self.price_axis, self.valid_indicator, self.state_label)
+        with held(self.depth_line, self.ladder, *held_widgets):
+            sides = [i for i, side in enumerate((bid_x, ask_x)) if len(side)]
+            if sides:  # an empty side is left out: a NaN row puts its label at undefined y
+                colors = [(BID_COLOR, ASK_COLOR)[i] for i in sides]
+                if list(self.depth_line.colors) != colors:
+                    self.depth_line.colors = self.depth_line.fill_colors = colors
+                    self.depth_line.labels = [("bids", "asks")[i] for i in sides]
+                self.depth_line.x = _rows(bid_x, ask_x)[sides]
+                self.depth_line.y = _rows(bid_y, ask_y)[sides]
+                if self.price_axis.tick_format != f",.{digits}f":
+                    self.price_axis.tick_format = f",.{digits}f"
+                if not self.depth_chart.marks:
+                    self.depth_chart.marks = [self.depth_line]
             self._show_validity(valid)
             self.state_label.value = "" if running else "<i>feed not running</i>"
             self.ladder.value = _quote_html(best_bid, best_ask, digits) + _ladder_html(

@@ -10,18 +10,22 @@ line, so a frame sends the x array once.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import bqplot  # type: ignore[import-untyped, unused-ignore]
 import ipywidgets  # type: ignore[import-untyped, unused-ignore]
+import numpy as np
 
 from workbench.core.tradewindow import TradeWindow, volume_buckets
 from workbench.events import Trade
 from workbench.feeds.feed import Feed
 from workbench.notebook.widgets.base import FeedWidget, escape, held
+from workbench.notebook.widgets.orderbook import SIZE_FORMAT, decimals
 
 PRICE_COLOR = "#1f4e79"
 SMA_COLORS = ("#ff8f00", "#8e24aa", "#00897b", "#6d4c41", "#e91e63")
 VOLUME_COLOR = "#78909c"
+TIME_FORMAT = "%H:%M:%S"
 VOLUME_BARS = 60
 """Volume buckets across the window at most (about): round widths, see ``volume_buckets``."""
 
@@ -55,27 +59,33 @@ class PriceWidget(FeedWidget):
         volume_y = bqplot.LinearScale(min=0.0)
         names = ["price", *(f"SMA {n}" for n in self.sma)]
         colors = [PRICE_COLOR, *(SMA_COLORS[i % len(SMA_COLORS)] for i in range(len(self.sma)))]
+        self._colors, self._names = colors, names
         self.lines = bqplot.Lines(
             scales={"x": x, "y": y},
-            colors=colors,
-            labels=names,
+            colors=colors[:1],
+            labels=names[:1],
             display_legend=True,
             stroke_width=1.5,
         )
         self.volume_bars = bqplot.Bars(
             scales={"x": x, "y": volume_y}, colors=[VOLUME_COLOR], padding=0.1
         )
-        price_axes = [
-            bqplot.Axis(scale=x, num_ticks=5),
-            bqplot.Axis(scale=y, side="left", label="price", num_ticks=5),
-        ]
+        self.price_axis = bqplot.Axis(
+            scale=y, side="left", label="price", tick_format=",.0f", label_offset="-62px"
+        )
+        price_axes = [bqplot.Axis(scale=x, tick_format=TIME_FORMAT), self.price_axis]
         volume_axes = [
-            bqplot.Axis(scale=x, num_ticks=5),
-            bqplot.Axis(scale=volume_y, side="left", label="volume", num_ticks=3),
+            bqplot.Axis(scale=x, tick_format=TIME_FORMAT),
+            bqplot.Axis(
+                scale=volume_y, side="left", label="volume", num_ticks=3, tick_format=SIZE_FORMAT
+            ),
         ]
-        margin = {"top": 10, "bottom": 30, "left": 70, "right": 10}
+        margin = {"top": 10, "bottom": 30, "left": 80, "right": 20}
+        # No marks until the first data: bqplot draws an empty mark as d="null" and places
+        # its curve labels at an undefined y, each a console error.
         self.price_chart = bqplot.Figure(
-            marks=[self.lines],
+            marks=[],
+            display_toolbar=False,
             axes=price_axes,
             fig_margin=margin,
             legend_location="top-left",
@@ -83,7 +93,8 @@ class PriceWidget(FeedWidget):
         )
         self.price_chart.add_class("wb-price-chart")
         self.volume_chart = bqplot.Figure(
-            marks=[self.volume_bars],
+            marks=[],
+            display_toolbar=False,
             axes=volume_axes,
             fig_margin=margin,
             layout=ipywidgets.Layout(height="120px", width="100%"),
@@ -104,6 +115,9 @@ class PriceWidget(FeedWidget):
             autostart=autostart,
         )
 
+    def _detached(self) -> Sequence[Any]:
+        return (self.lines, self.volume_bars)
+
     def _render(self) -> None:
         running = self.feed.running
         cursor, new = self.feed.recent_trades(self.symbol, self._cursor)
@@ -116,14 +130,29 @@ class PriceWidget(FeedWidget):
         window = self.trades
         window.extend([t.ts for t in new], [t.price for t in new], [t.size for t in new])
         self._last = new[-1] if new else self._last
-        with held(self.lines, self.volume_bars, self.last_label):
+        charts = (self.price_chart, self.volume_chart, self.price_axis)
+        with held(self.lines, self.volume_bars, self.last_label, *charts):
             if len(window) >= 2 and new:  # bqplot squeezes a 1-point 2-D array: wait for 2
                 times = window.times()
-                self.lines.x, self.lines.y = times.view("datetime64[us]"), window.price_and_smas()
+                rows = window.price_and_smas()
+                # A line whose newest point is NaN (an SMA still warming up) puts its label at
+                # an undefined y: show each SMA from its first value on.
+                ready = [0, *(i for i in range(1, len(rows)) if np.isfinite(rows[i, -1]))]
+                if len(ready) != len(self.lines.colors):
+                    self.lines.colors = [self._colors[i] for i in ready]
+                    self.lines.labels = [self._names[i] for i in ready]
+                self.lines.x, self.lines.y = times.view("datetime64[us]"), rows[ready]
+                digits = decimals(rows[0])
+                if self.price_axis.tick_format != f",.{digits}f":
+                    self.price_axis.tick_format = f",.{digits}f"
+                if not self.price_chart.marks:
+                    self.price_chart.marks = [self.lines]
                 bucket_x, volume = volume_buckets(times, window.sizes(), VOLUME_BARS)
                 if len(volume) >= 2:  # a Bars mark first drawn with one bar never recovers
                     self.volume_bars.x = bucket_x.view("datetime64[us]")
                     self.volume_bars.y = volume
+                    if not self.volume_chart.marks:
+                        self.volume_chart.marks = [self.volume_bars]
             self.last_label.value = _last_html(self._last, running)
 
 
