@@ -66,6 +66,9 @@ class Workbench:
             if feed.name in self._feeds and self._feeds[feed.name].running:
                 raise UsageError(f"a feed named {feed.name!r} is already running; stop it first")
             self._feeds[feed.name] = feed
+        # Recording again into a file that holds these symbols: the time since is an outage.
+        for symbol, last in self.store.last_recorded(feed.exchange, feed.symbols).items():
+            feed.resume(symbol, last.last_recv_us, last.last_trade_id)
         return feed.start()
 
     def start_sim_feed(

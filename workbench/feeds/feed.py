@@ -314,6 +314,27 @@ class Feed:
         for connection in self._connections:
             connection.stop()
 
+    def resume(self, symbol: str, last_recv_us: int, last_trade_id: int | None) -> None:
+        """Before :meth:`start`: the file already holds ``symbol`` up to ``last_recv_us``. The
+        time since is an outage: a ``recording_gap`` quality event says so, and where the
+        venue pages numeric trade ids, the trades after ``last_trade_id`` are backfilled
+        over REST by the same path as after a disconnect."""
+        if self._started:
+            raise UsageError(f"feed {self.name}: resume() must come before start()")
+        now = _now_us()
+        with self._lock:
+            st = self._state(symbol)
+            detail: dict[str, Any] = {
+                "from_us": last_recv_us,
+                "to_us": now,
+                "seconds": round((now - last_recv_us) / 1e6, 3),
+                "last_trade_id": last_trade_id,
+            }
+            self._add_quality(symbol, "recording_gap", detail)
+            if last_trade_id is not None and self.venue.numeric_trade_ids:
+                st.trades.start_after(last_trade_id)
+                st.missing_since = time.monotonic()
+
     @property
     def running(self) -> bool:
         return self._started and not self._stopped and self.failure is None

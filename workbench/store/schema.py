@@ -46,6 +46,7 @@ QUALITY_KINDS: Mapping[str, str] = {
     "resync": "the book was rebuilt from a fresh snapshot",
     "backfill": "missed trades were fetched over REST",
     "mismatch": "a redundant connection's copy of a message disagreed with the applied one",
+    "recording_gap": "nothing was recorded from the file's last row to a restart (e.g. a kill)",
 }
 """Every ``quality_events.kind`` and what it means."""
 

@@ -16,6 +16,7 @@ import atexit
 import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
@@ -37,6 +38,16 @@ reaches its limit, 80% of RAM by default, so a recorder's memory grew with its r
 (~0.6 MB/s at 10,000 msgs/s); capped, the oldest blocks are evicted (re-read from the file when
 a query needs them) and sorts, joins and aggregations beyond it spill to ``<file>.tmp``. Enough
 for recording and imports; for heavy analysis raise it: ``store.sql("SET memory_limit='4GB'")``."""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """Where a symbol's recording in a file stopped (see :meth:`Store.last_recorded`)."""
+
+    last_recv_us: int
+    """``recv_ts`` of its newest row, µs since the epoch."""
+    last_trade_id: int | None
+    """Its highest numeric trade id (None without trades or with opaque ids)."""
 
 
 class Store:
@@ -124,6 +135,29 @@ class Store:
         query = " UNION ALL ".join(f"SELECT '{name}', count(*) FROM {name}" for name in TABLES)
         with self.cursor() as cursor:
             return {name: int(count) for name, count in cursor.execute(query).fetchall()}
+
+    def last_recorded(self, exchange: str, symbols: Sequence[str]) -> dict[str, Recorded]:
+        """Per symbol of ``exchange`` that has rows: when its last row was received and its
+        highest numeric trade id, so a restarted feed can mark and backfill the outage."""
+        self.flush()
+        market = ("trades", "book_deltas", "book_snapshots", "quotes")
+        times = " UNION ALL ".join(
+            f"SELECT symbol, max(recv_ts) AS at FROM {t} WHERE exchange = $x AND "
+            "list_contains($s, symbol) GROUP BY symbol"
+            for t in market
+        )
+        query = (
+            f"SELECT l.symbol, epoch_us(max(l.at)), (SELECT max(TRY_CAST(trade_id AS BIGINT)) "
+            "FROM trades t WHERE t.exchange = $x AND t.symbol = l.symbol) "
+            f"FROM ({times}) AS l GROUP BY l.symbol"
+        )
+        with self.cursor() as cursor:
+            rows = cursor.execute(query, {"x": exchange, "s": list(symbols)}).fetchall()
+        return {
+            str(symbol): Recorded(int(at), None if trade is None else int(trade))
+            for symbol, at, trade in rows
+            if at is not None
+        }
 
     def flush(self, timeout: float = 5.0) -> None:
         """Wait until everything submitted so far is committed; a no-op without a writer."""
