@@ -107,7 +107,8 @@ class LiveWidget(ipywidgets.VBox):  # type: ignore[misc, unused-ignore]
         pump = getattr(self, "pump", None)
         if pump is not None:
             pump.stop()
-        close_tree(self, *self._detached())
+        # No pump: the constructor raised (a usage error) before the subclass's widgets existed.
+        close_tree(self, *(self._detached() if pump is not None else ()))
         super().close()
 
     def _render(self) -> None:
