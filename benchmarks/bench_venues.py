@@ -47,6 +47,8 @@ TARGET_US = 3.0
 
 
 class NullSink:
+    fault: str | None = None
+
     def submit(self, table: str, columns: dict[str, Any]) -> None:
         pass
 

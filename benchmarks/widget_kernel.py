@@ -35,6 +35,8 @@ from workbench.workbench import Workbench
 class Discard:
     """Sink of a replayed feed: its rows are not what these benchmarks measure."""
 
+    fault: str | None = None
+
     def submit(self, table: str, columns: dict[str, Any]) -> None:
         pass
 

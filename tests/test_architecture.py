@@ -1,4 +1,5 @@
-"""Imports point inward (DESIGN.md): pure layers never import I/O layers; the API is curated."""
+"""Imports point inward (docs/architecture.md): pure layers never import I/O layers, and the
+API is curated."""
 
 from __future__ import annotations
 

@@ -97,13 +97,64 @@ def test_duration_ends_the_run_by_itself_with_exit_0(tmp_path: Path) -> None:
     assert_database_holds(db, reported)
 
 
+def test_sim_without_ws_url_records_from_an_embedded_simulator_in_the_same_process(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "embedded.duckdb"
+    done = workbench(
+        "record", "sim", "BTC-USD", "ETH-USD", "--db", str(db), "--duration", "2",
+        "--seed", "3", "--gap", "0.01",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0]
+    assert re.fullmatch(
+        rf"recording sim:BTC-USD,ETH-USD from an embedded simulator on "
+        rf"ws://127\.0\.0\.1:\d+/ws into {re.escape(str(db))}",
+        first,
+    ), first
+    reported = rows_line(done.stdout)
+    assert reported["trades"] > 0 and reported["book_snapshots"] > 0
+    assert summary_trades(done.stdout) == reported["trades"]
+    assert_database_holds(db, reported)
+    gaps = query(db, "SELECT count(*) FROM quality_events WHERE kind = 'gap'")
+    assert gaps[0][0] > 0  # --gap reached the embedded simulator
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["nope", "BTC-USD"], f"unknown venue 'nope'; known venues: {', '.join(sorted(VENUES))}"),
         (["sim", "BTC-USD", "--depth", "0"], "--depth must be at least 1, got 0"),
+        (
+            ["kraken", "BTC/USD", "--depth", "30"],
+            "kraken offers book depths 10, 25, 100, 500, 1000 (levels per side); got 30",
+        ),
+        (
+            ["okx", "BTC-USDT", "--depth", "20"],
+            "okx offers book depths 1, 5, 400 (levels per side); got 20",
+        ),
+        (
+            ["sim", "NOPE-USD"],
+            "the embedded simulator has no symbol NOPE-USD: it knows BTC-USD, ETH-USD "
+            "(--sim-symbols BTC-USD,ETH-USD,NOPE-USD adds others)",
+        ),
+        (["sim", "BTC-USD", "--gap", "2"], "gap is a probability per message"),
+        (
+            ["sim", "BTC-USD", "--seed", "1", "--ws-url", "ws://127.0.0.1:1/ws"],
+            "--seed: only for the embedded simulator (venue sim, no --ws-url)",
+        ),
+        (["sim", "BTC-USD", "--rest-url", "http://127.0.0.1:1"], "--rest-url needs --ws-url"),
     ],
-    ids=["unknown-venue", "depth-0"],
+    ids=[
+        "unknown-venue",
+        "depth-0",
+        "kraken-depth-30",
+        "okx-depth-20",
+        "unknown-sim-symbol",
+        "bad-fault",
+        "seed-elsewhere",
+        "rest",
+    ],
 )
 def test_usage_mistakes_exit_2_with_one_line_and_leave_no_database(
     tmp_path: Path, args: list[str], message: str
@@ -111,7 +162,8 @@ def test_usage_mistakes_exit_2_with_one_line_and_leave_no_database(
     db = tmp_path / "never.duckdb"
     done = workbench("record", "--db", str(db), *args)
     assert done.returncode == 2
-    assert done.stderr.splitlines() == [f"workbench record: error: {message}"]
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"workbench record: error: {message}")
     assert not db.exists()
 
 

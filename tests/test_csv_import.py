@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -9,8 +10,14 @@ import pandas as pd
 import pytest
 
 from workbench.analysis.bars import update_bars
-from workbench.analysis.csv_import import import_csv, read_ohlcv_csv
-from workbench.errors import UsageError
+from workbench.analysis.csv_import import (
+    ImportedBars,
+    _validate,
+    _write,
+    import_csv,
+    read_ohlcv_csv,
+)
+from workbench.errors import StoreError, UsageError
 from workbench.store import Store
 
 HOURS = 48
@@ -63,10 +70,11 @@ def test_import_stores_the_bars_and_a_reimport_replaces_them(tmp_path: Path) -> 
         imported = import_csv(store, path, exchange="binance", symbol="BTCUSDT")
         import_csv(store, path, exchange="binance", symbol="BTCUSDT")
         rows = store.sql("SELECT * FROM bars ORDER BY ts")
-    assert len(rows) == HOURS == len(imported)
+    assert len(rows) == HOURS == imported.rows
+    assert imported == ImportedBars(HOURS, "1h", START, START + pd.Timedelta(hours=HOURS - 1))
     assert set(rows["exchange"]) == {"binance"} and set(rows["symbol"]) == {"BTCUSDT"}
     assert (rows["interval"] == "1h").all()
-    np.testing.assert_array_equal(rows["close"], imported["close"])
+    np.testing.assert_array_equal(rows["close"], read_ohlcv_csv(path)["close"])
     assert rows["trades"].tolist() == list(range(1000, 1000 + HOURS))
 
 
@@ -186,6 +194,75 @@ def test_a_malformed_file_writes_nothing(tmp_path: Path) -> None:
         with pytest.raises(UsageError, match=":40: close 'abc'"):
             import_csv(store, path, exchange="binance", symbol="BTCUSDT")
         assert store.table_counts()["bars"] == 0
+
+
+def test_a_file_of_many_chunks_imports_whole_and_a_bad_row_in_a_late_chunk_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    # 48 rows read 5 at a time: ten chunks, newest first, so the grid, duplicate and interval
+    # checks span chunks, and the stored bars must equal the one-chunk read.
+    path = cdd_file(tmp_path)
+    whole = read_ohlcv_csv(path, chunk_rows=1_000)
+    pd.testing.assert_frame_equal(read_ohlcv_csv(path, chunk_rows=5), whole)
+    with Store.open(tmp_path / "w.duckdb") as store:
+        assert import_csv(store, path, exchange="b", symbol="s", chunk_rows=5).rows == HOURS
+        stored = store.sql("SELECT * EXCLUDE (exchange, symbol) FROM bars ORDER BY ts")
+    pd.testing.assert_frame_equal(stored, whole, check_dtype=False)
+
+    # Line 44 is in the ninth chunk (lines 43-47); the rows before it are good, and the
+    # policy is still all or nothing.
+    bad = write(tmp_path, corrupt(44, GOOD.replace(",62050,", ",abc,")), "late.csv")
+    with Store.open(tmp_path / "late.duckdb") as store:
+        with pytest.raises(UsageError, match=rf"^{bad}:44: close 'abc' is not a finite number$"):
+            import_csv(store, bad, exchange="b", symbol="s", chunk_rows=5)
+        assert store.table_counts()["bars"] == 0
+
+    # Errors in several chunks: the earliest line, and every other bad row counted.
+    lines = corrupt(12, GOOD.replace(",62050,", ",x,"))
+    lines[45] = lines[45].replace(",BTC/USDT,", ",BTC/USDT,,")
+    many = write(tmp_path, lines, "many.csv")
+    with pytest.raises(UsageError, match=rf"^{many}:12: close 'x' .* \(1 more malformed row\)$"):
+        read_ohlcv_csv(many, chunk_rows=5)
+    # A repeated bar across chunks names both lines.
+    repeated = write(tmp_path, [*corrupt(3, GOOD), GOOD], "repeated.csv")
+    with pytest.raises(UsageError, match=r":51: duplicate bar .* \(also on line 3\)$"):
+        read_ohlcv_csv(repeated, chunk_rows=5)
+
+
+@pytest.mark.parametrize("time", ["1e300", "-1e300", "1e30", "-90000000000"])
+def test_a_number_too_large_for_a_time_names_its_line_without_numpy_warnings(
+    tmp_path: Path, time: str
+) -> None:
+    # Two rows, no --interval: the bad time once overflowed into the spacing and gave
+    # "rows are 9223372036854775807 µs apart" with no line, after a numpy RuntimeWarning.
+    path = write(
+        tmp_path,
+        ["timestamp,open,high,low,close,volume", "1709251200,1,1,1,1,1", f"{time},1,1,1,1,1"],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(
+            UsageError,
+            match=rf"^{path}:3: timestamp '{time}' is out of range: as a Unix time it is not "
+            r"within the years 1 to 9999$",
+        ):
+            read_ohlcv_csv(path)
+
+
+def test_a_write_that_fails_midway_says_how_many_bars_are_stored(tmp_path: Path) -> None:
+    path = cdd_file(tmp_path)
+    db = tmp_path / "w.duckdb"
+    Store.open(db).close()
+    stored = r"\(0 of 48 bars are stored; import the file again\)"
+    with Store.open(db, read_only=True) as store, pytest.raises(StoreError, match=stored):
+        import_csv(store, path, exchange="b", symbol="s", chunk_rows=5)
+    # A file edited between the check and the write: the chunks before the change are stored.
+    plan = _validate(path, None, 5)
+    path.write_text(path.read_text().replace(",62370.00,", ",x,"))
+    with Store.open(tmp_path / "edited.duckdb") as store:
+        with pytest.raises(UsageError, match=r"the file changed during the import; 10 of 48 bars"):
+            _write(store, plan, "b", "s")
+        assert store.table_counts()["bars"] == 10
 
 
 def test_missing_or_undecodable_files_are_usage_errors(tmp_path: Path) -> None:

@@ -66,7 +66,7 @@ def test_loading_twice_keeps_one_registration_and_the_same_session(
     ip.run_line_magic("load_ext", "workbench")
     magics = registered(ip)
     ip.run_line_magic("config", f"WorkbenchMagics.db = {str(tmp_path / 'a.duckdb')!r}")
-    ip.run_cell_magic("wb", "sql", "CREATE TABLE kept AS SELECT 1 AS x")
+    ip.run_cell_magic("wb", "sql --write", "CREATE TABLE kept AS SELECT 1 AS x")
     workbench.load_ipython_extension(ip)  # e.g. a second %load_ext under another module name
     ip.run_line_magic("load_ext", "workbench")
     assert registered(ip) is magics

@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 
 from tests.e2e import free_port, wait_for
+from tests.helpers.replay_server import ReplayServer, Script
+from tests.venue_e2e import serve
 from workbench.feeds.connection import Backoff, Connection
 from workbench.feeds.feed import Feed
 from workbench.sim.server import SimConfig, SimServer
@@ -167,6 +169,60 @@ def test_a_refused_connection_keeps_retrying_and_says_connect_failed() -> None:
         connection.stop()
     assert connection.join(2.0)
     assert handler.events == []  # never connected, so no disconnect either
+
+
+def test_a_ping_is_answered_only_after_the_frames_before_it_are_handled(
+    servers: list[ReplayServer],
+) -> None:
+    """What the replay server's barrier stands on. The frames and the ping go out in one
+    write, so they reach the client in one read."""
+    server = serve(servers, Script([b'{"n":1}', b'{"n":2}', ("ping", b"after-2")]))
+    pong_first: list[bool] = []
+
+    class Handler(_Handler):
+        def on_connected(self, conn: int) -> list[str]:
+            super().on_connected(conn)
+            return ['{"op":"subscribe"}']  # the server's cue to send the script
+
+        def on_messages(self, conn: int, payloads: list[bytes], recv_ts: int) -> None:
+            # A pong sent before this call would arrive while we wait here.
+            pong_first.append(wait_for(lambda: server.pongs() != [], 0.5))
+            super().on_messages(conn, payloads, recv_ts)
+
+    handler = Handler()
+    connection = Connection(
+        1,
+        server.ws_url,
+        handler,
+        heartbeat=lambda: None,
+        heartbeat_interval=0,
+        stale_after=30.0,
+        name="barrier",
+    )
+    connection.start()
+    try:
+        assert wait_for(lambda: server.pongs() == [b"after-2"], 10)
+    finally:
+        connection.stop()
+    assert connection.join(10.0)
+    assert handler.events == ["connected", "messages"] and pong_first == [False]
+
+
+def test_stop_cuts_a_backoff_wait_short() -> None:
+    connection = Connection(
+        1,
+        f"ws://127.0.0.1:{free_port()}/ws",
+        _Handler(),
+        heartbeat=lambda: None,
+        heartbeat_interval=0,
+        stale_after=3.0,
+        backoff=Backoff(base=600.0, cap=600.0),
+        name="patient",
+    )
+    connection.start()
+    assert wait_for(lambda: connection.backoff.attempt == 1, 10)  # waiting 300-600 s now
+    connection.stop()
+    assert connection.join(30.0)
 
 
 def test_a_feed_started_before_its_server_connects_once_it_listens_and_stops_clean(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -13,12 +14,17 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 from tests.e2e import wait_for
+from tests.helpers.replay_server import ReplayServer, Script
+from tests.test_record_kraken import Kraken
+from tests.test_record_kraken import opening as kraken_opening
+from tests.venue_e2e import serve
 from workbench import load_ipython_extension, unload_ipython_extension
 from workbench.core.clean import CleanReport
 from workbench.notebook.extension import loaded_magics
 from workbench.notebook.magics import WorkbenchMagics
 from workbench.notebook.widgets import FeedStatusWidget, OrderBookWidget, PriceWidget
 from workbench.sim import SimConfig, SimServer
+from workbench.store import TABLES
 
 SYM = "BTC-USD"
 ETH = "ETH-USD"
@@ -105,6 +111,32 @@ def test_feed_start_sim_runs_an_embedded_simulator_and_records(
     assert feed.symbols == [SYM, ETH]
     assert magics(shell).session.simulator(feed) is not None
     assert wait_for(lambda: trades(shell, SYM) > 0 and trades(shell, ETH) > 0, 15)
+
+
+def test_feed_start_sim_passes_the_simulator_flags_to_the_embedded_simulator(
+    shell: InteractiveShell,
+) -> None:
+    wb(shell, f"feed start sim {SYM} --seed 5 --rate 300 --gap 0.05 --drop-every 30")
+    (feed,) = magics(shell).session.running_feeds()
+    sim = magics(shell).session.simulator(feed)
+    assert sim is not None
+    assert (sim.config.seed, sim.config.rate, sim.config.gap) == (5, 300.0, 0.05)
+    assert (sim.config.drop_every, sim.config.symbols) == (30.0, (SYM,))
+    assert wait_for(lambda: feed.status().gaps > 0, 15)  # the injected gaps reach the feed
+
+
+def test_feed_start_sim_takes_other_symbols_only_when_sim_symbols_lists_them(
+    shell: InteractiveShell,
+) -> None:
+    message = usage_error(shell, "feed start sim NOPE-USD")
+    assert message == (
+        "the embedded simulator has no symbol NOPE-USD: it knows BTC-USD, ETH-USD "
+        "(--sim-symbols BTC-USD,ETH-USD,NOPE-USD adds others)"
+    )
+    assert magics(shell).session.running_feeds() == [] and simulator_threads() == set()
+    wb(shell, "feed start sim NOPE-USD --sim-symbols NOPE-USD")
+    assert [feed.symbols for feed in magics(shell).session.running_feeds()] == [["NOPE-USD"]]
+    assert wait_for(lambda: trades(shell, "NOPE-USD") > 0, 15)
 
 
 def test_feed_start_with_ws_url_records_that_server_and_starts_no_simulator(
@@ -282,8 +314,8 @@ def test_sql_binds_notebook_values_as_parameters_never_as_text(shell: Interactiv
     )
     assert frame.to_dict("records") == [{"v": evil, "n": 4, "rows": 0}]
     # quotes inside the value stay data: the table is still there and the value round-trips
-    sql(shell, "sql", "CREATE TEMP TABLE notes (text VARCHAR)")
-    sql(shell, "sql -p evil", "INSERT INTO notes VALUES ($evil)")
+    sql(shell, "sql --write", "CREATE TEMP TABLE notes (text VARCHAR)")
+    sql(shell, "sql --write -p evil", "INSERT INTO notes VALUES ($evil)")
     assert sql(shell, "sql", "SELECT text FROM notes")["text"].tolist() == [evil]
     assert sql(shell, "sql", "SELECT count(*) AS n FROM trades")["n"].tolist() == [0]
     # no $ or {} expansion in the SQL text, nor in the magic line
@@ -298,7 +330,7 @@ def test_sql_runs_every_statement_on_one_cursor_and_returns_the_last(
     shell.user_ns["k"] = 7
     frame = sql(
         shell,
-        "sql -p k",
+        "sql --write -p k",
         "CREATE TEMP TABLE t AS SELECT $k AS v;\n"
         "INSERT INTO t VALUES (8);\n"
         "SELECT sum(v) AS s FROM t",
@@ -317,6 +349,89 @@ def test_sql_sees_what_the_feeds_recorded(shell: InteractiveShell) -> None:
     assert frame.to_dict("records") == [{"exchange": "sim", "symbol": SYM}]
 
 
+def test_feed_start_depth_selects_the_venues_book_subscription(
+    shell: InteractiveShell, servers: list[ReplayServer]
+) -> None:
+    server = serve(servers, Script(kraken_opening(Kraken(100))))
+    wb(shell, f"feed start kraken BTC/USD --ws-url {server.ws_url} --depth 100 --name k")
+    feed = magics(shell).session.workbench.feed("k")
+    assert wait_for(lambda: feed.status().book_valid["BTC/USD"], 15)
+    assert json.loads(server.received[1])["params"]["depth"] == 100
+    assert feed.venue_cls.book_depth == feed.depth == 100 and feed.status().checksums == 0
+    wb(shell, "feed stop k")
+
+
+REFUSED = [
+    ("DROP TABLE trades", "--write", "DROP changes the database"),
+    ("DELETE FROM trades", "--write", "DELETE changes the database"),
+    ("SELECT 1; DELETE FROM trades", "--write", "DELETE changes the database"),
+    ("EXPLAIN ANALYZE DELETE FROM trades", "--write", "DELETE changes the database"),
+    ("SET threads = 1", "--write", "SET changes the database or the session"),
+    ("PRAGMA threads = 1", "--write", "SET changes the database or the session"),
+    ("COPY trades TO 'out.csv'", "--files", "COPY reaches files"),
+    ("COPY trades FROM 'in.csv'", "--write --files", "COPY reaches files"),
+    ("INSTALL httpfs", "--files", "INSTALL/LOAD of an extension"),
+    ("LOAD httpfs", "--files", "INSTALL/LOAD of an extension"),
+    ("ATTACH 'other.duckdb' AS other", "--files", "ATTACH reaches files"),
+    ("SELECT * FROM read_csv('/etc/passwd')", "--files", "read_csv() may read files"),
+    ("SELECT count(*) FROM (SELECT * FROM read_text('/etc/hosts'))", "--files", "read_text()"),
+    ("FROM '/etc/passwd'", "--files", "FROM '/etc/passwd' reads a file"),
+    ("DESCRIBE FROM 'x.parquet'", "--files", "reads a file"),
+    ("EXPLAIN SELECT * FROM read_parquet('x.parquet')", "--files", "read_parquet()"),
+    ("SELECT * FROM query('SELECT 1')", "--files", "query() may read"),
+]
+
+
+@pytest.mark.parametrize(("body", "flags", "why"), REFUSED)
+def test_sql_is_read_only_unless_asked_and_names_the_flag(
+    shell: InteractiveShell, body: str, flags: str, why: str
+) -> None:
+    sql(shell, "sql", "SELECT 1")  # opens the store: every workbench table exists
+    before = sql(shell, "sql", "SELECT table_name FROM duckdb_tables() ORDER BY 1")
+    message = usage_error(shell, "sql", body)
+    assert "read-only by default" in message and why in message
+    assert f"add {flags} (%%wb sql {flags})" in message
+    after = sql(shell, "sql", "SELECT table_name FROM duckdb_tables() ORDER BY 1")
+    assert after.equals(before)  # nothing ran, not even the read before the DELETE
+    assert sql(shell, "sql", "SELECT current_setting('threads') AS t")["t"][0] > 1
+
+
+READS = [
+    "SELECT count(*) FROM trades",
+    "WITH t AS (SELECT * FROM trades) SELECT count(*) FROM t",
+    "DESCRIBE trades",
+    "SHOW TABLES",
+    "SUMMARIZE trades",
+    "EXPLAIN SELECT * FROM trades",
+    "PRAGMA table_info('trades')",
+    "SELECT * FROM duckdb_tables()",
+    "SELECT * FROM range(3)",
+    "FROM main.trades",
+]
+
+
+@pytest.mark.parametrize("body", READS)
+def test_reads_of_the_database_need_no_flag(shell: InteractiveShell, body: str) -> None:
+    assert isinstance(sql(shell, "sql", body), pd.DataFrame)
+
+
+def test_write_and_files_run_what_they_allow(shell: InteractiveShell, tmp_path: Path) -> None:
+    out = tmp_path / "quality.csv"
+    shell.user_ns["out"] = str(out)
+    sql(shell, "sql --write", "CREATE TABLE notes (n INTEGER); INSERT INTO notes VALUES (1), (2)")
+    sql(shell, "sql --files -p out", "COPY notes TO $out (HEADER)")
+    assert out.read_text().split() == ["n", "1", "2"]
+    frame = sql(shell, "sql --files -p out", "SELECT sum(n) AS s FROM read_csv($out)")
+    assert frame["s"].tolist() == [3]
+    assert "--write" in usage_error(shell, "sql --files -p out", "COPY notes FROM $out")
+    sql(shell, "sql --write --files -p out", "COPY notes FROM $out")
+    assert sql(shell, "sql", "SELECT count(*) AS c FROM notes")["c"].tolist() == [4]
+    sql(shell, "sql --write", "DELETE FROM notes WHERE n = 1")
+    assert sql(shell, "sql", "SELECT count(*) AS c FROM notes")["c"].tolist() == [2]
+    sql(shell, "sql --write", "DROP TABLE notes")
+    assert "notes" not in sql(shell, "sql", "SHOW TABLES")["name"].tolist()
+
+
 # -- mistakes ------------------------------------------------------------------------------
 
 MISTAKES = [
@@ -325,11 +440,23 @@ MISTAKES = [
     ("%wb feed", "required: ACTION"),
     ("%wb feed start", "required: venue, SYMBOL"),
     ("%wb feed start nyse BTC-USD", "unknown venue 'nyse'; known venues: binance"),
-    ("%wb feed start sim 'BTC USD'", "bad symbol 'BTC USD'"),
+    ("%wb feed start sim 'BTC USD' --sim-symbols 'BTC USD'", "bad symbol 'BTC USD'"),
     ("%wb feed start sim BTC-USD --rest-url http://127.0.0.1:1", "--rest-url needs --ws-url"),
     ("%wb feed start sim BTC-USD --depth 0", "--depth: expected a whole number of at least 1"),
+    (
+        "%wb feed start kraken BTC/USD --depth 30",
+        "kraken offers book depths 10, 25, 100, 500, 1000",
+    ),
     ("%wb feed start sim BTC-USD --bogus", "unrecognized arguments: --bogus"),
     ("%wb feed start sim BTC-USD --ws-url http://127.0.0.1:1", "ws_url must start with ws://"),
+    ("%wb feed start sim NOPE-USD", "no symbol NOPE-USD: it knows BTC-USD, ETH-USD"),
+    ("%wb feed start sim BTC-USD --rate 0", "rate must be above 0"),
+    ("%wb feed start sim BTC-USD --gap 2", "gap is a probability per message"),
+    (
+        "%wb feed start sim BTC-USD --seed 1 --ws-url ws://127.0.0.1:1/ws",
+        "--seed: only for the embedded simulator",
+    ),
+    ("%wb feed start coinbase BTC-USD --gap 0.1", "--gap: only for the embedded simulator"),
     ("%wb feed stop", "no feed is running"),
     ("%wb feed stop nope", "no feed named 'nope'"),
     ("%wb feeds extra", "unrecognized arguments: extra"),
@@ -391,7 +518,7 @@ def test_help_lists_every_subcommand_with_examples(
         "bars SYMBOL INTERVAL",
         "book SYMBOL",
         "price SYMBOL",
-        "%%wb sql [-o VAR] [-p NAME[=VARIABLE] ...]",
+        "%%wb sql [-o VAR] [-p NAME[=VARIABLE] ...] [--write] [--files]",
         "%wb feed start sim BTC-USD ETH-USD",
         "%wb price BTC-USD --sma 20,50",
         "%config WorkbenchMagics",
@@ -485,7 +612,7 @@ def test_db_cannot_change_while_a_feed_records_but_switches_once_stopped(
     wb(shell, "feed stop")
     shell.run_line_magic("config", f"WorkbenchMagics.db = {str(other)!r}")
     assert not magics(shell).session.is_open  # the old file was closed
-    sql(shell, "sql", "CREATE TABLE marker AS SELECT 1 AS x")
+    sql(shell, "sql --write", "CREATE TABLE marker AS SELECT 1 AS x")
     assert magics(shell).session.workbench.store.path == other.resolve()
 
 
@@ -496,3 +623,19 @@ def test_rates_out_of_range_are_refused(
         shell.run_line_magic("config", "WorkbenchMagics.pump_rate = 500.0")
     assert "pump_rate" in caplog.text
     assert magics(shell).pump_rate == 10.0
+
+
+def test_a_writer_failure_caused_by_a_cell_shows_in_the_feed_status(
+    shell: InteractiveShell,
+) -> None:
+    wb(shell, f"feed start sim {SYM}")
+    assert wait_for(lambda: trades(shell) > 0, 15)
+    sql(shell, "sql --write", "DROP TABLE book_deltas")
+    session = magics(shell).session
+    assert wait_for(lambda: session.workbench.status()[0].failed is not None, 10)
+    failed = session.workbench.status()[0].failed
+    assert failed is not None and "cannot write book_deltas" in failed
+    assert not session.running_feeds()
+    sql(shell, "sql --write", TABLES["book_deltas"].ddl)  # back: the held rows are stored
+    session.workbench.flush()
+    assert sql(shell, "sql", "SELECT count(*) AS n FROM book_deltas")["n"][0] > 0

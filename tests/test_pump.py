@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 
 import pytest
 
@@ -18,43 +17,89 @@ def pump_threads(name: str) -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == f"wb-pump-{name}"]
 
 
-def test_it_ticks_at_roughly_its_rate_on_a_named_daemon_thread_until_stopped() -> None:
+class ManualClock:
+    """Time that moves only when the pump waits (by what it asks for) or a render spends it:
+    the schedule is exact, whatever the machine's load."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def now(self) -> float:
+        return self.t
+
+    def wait(self, stop: threading.Event, seconds: float) -> None:
+        self.t += seconds
+
+    def spend(self, seconds: float) -> None:
+        self.t += seconds
+
+
+def run_until(pump: UIPump, starts: list[float], n: int) -> None:
+    """Start ``pump`` and wait for the render that stops it after ``n`` ticks."""
+    pump.start()
+    assert wait_for(lambda: not pump.alive, 10), starts
+    assert len(starts) == n
+
+
+def test_it_ticks_on_a_named_daemon_thread_until_stopped() -> None:
     ticks: list[str] = []
-    pump = UIPump(lambda: ticks.append(threading.current_thread().name), rate=20, name="rate")
+    pump = UIPump(lambda: ticks.append(threading.current_thread().name), rate=50, name="rate")
     pump.start()
     (thread,) = pump_threads("rate")
     assert thread.name == "wb-pump-rate" and thread.daemon and pump.alive
-    time.sleep(1.0)
-    pump.stop()
+    assert wait_for(lambda: len(ticks) >= 3, 10)
+    pump.stop(timeout=10)
     assert not pump.alive and pump_threads("rate") == []
     count = len(ticks)
-    # ~20 expected; generous bounds: this pins "it ticks repeatedly, and not flat out"
-    assert 5 <= count <= 30, count
     assert set(ticks) == {"wb-pump-rate"}
-    time.sleep(0.2)
-    assert len(ticks) == count  # nothing after stop()
     assert pump.stats.ticks == count and pump.stats.errors == 0
 
 
-def test_a_slow_render_skips_the_ticks_it_overran_instead_of_firing_them_late() -> None:
-    ends: list[float] = []
+def test_ticks_start_on_the_grid_of_its_rate() -> None:
+    clock = ManualClock()
+    starts: list[float] = []
+    pump: UIPump
 
     def render() -> None:
-        if len(ends) < 3:
-            time.sleep(0.3)  # each overruns the 0.1 s period by two ticks or more
-        ends.append(time.monotonic())
+        starts.append(clock.now())
+        if len(starts) == 8:
+            pump.stop()
 
-    pump = UIPump(render, rate=10, name="slow").start()
-    try:
-        assert wait_for(lambda: len(ends) >= 8, 10)
-    finally:
-        pump.stop()
-    # A pump that caught up would fire the six-plus overrun ticks back to back right after
-    # the slow renders; this one stays on its grid: at most ~2 ticks in the next 0.25 s.
-    burst = [t for t in ends[3:] if t - ends[2] < 0.25]
-    assert len(burst) <= 3, [round(t - ends[2], 3) for t in ends[3:]]
-    assert pump.stats.skipped >= 6
-    assert pump.stats.render_max_ms >= 300  # the slow renders were measured (sleep bound)
+    pump = UIPump(render, rate=4, name="grid", clock=clock)
+    run_until(pump, starts, 8)
+    assert starts == [k / 4 for k in range(8)]
+    stats = pump.stats
+    assert (stats.ticks, stats.skipped, stats.lag_seconds, stats.render_max_ms) == (8, 0, 0, 0)
+
+
+def test_a_slow_render_skips_the_ticks_it_overran_instead_of_firing_them_late() -> None:
+    clock = ManualClock()
+    starts: list[float] = []
+    pump: UIPump
+
+    def render() -> None:
+        starts.append(clock.now())
+        if len(starts) <= 3:
+            clock.spend(0.75)  # three periods of 0.25 s: the next two ticks are overrun
+        if len(starts) == 8:
+            pump.stop()
+
+    pump = UIPump(render, rate=4, name="slow", clock=clock)
+    run_until(pump, starts, 8)
+    # A pump that caught up would fire the overrun ticks back to back after each slow render
+    # (0.75, 0.75, ...); this one waits for the next tick of its grid.
+    assert starts == [0.0, 1.0, 2.0, 3.0, 3.25, 3.5, 3.75, 4.0]
+    stats = pump.stats
+    assert stats.skipped == 9 and stats.lag_seconds == 0
+    assert stats.render_max_ms == 750 and stats.render_seconds == 2.25
+
+
+def test_stop_cuts_the_wait_for_the_next_tick_short() -> None:
+    ticks: list[int] = []
+    pump = UIPump(lambda: ticks.append(1), rate=0.01, name="patient").start()
+    assert wait_for(lambda: ticks, 10)
+    pump.stop(timeout=30)  # the next tick is 100 s away: only the stop event ends the wait
+    assert not pump.alive and len(ticks) == 1
 
 
 def test_a_render_error_is_counted_reported_and_the_pump_keeps_ticking() -> None:

@@ -21,7 +21,7 @@ from tests.test_record_binance import ACK as BINANCE_ACK
 from tests.test_record_binance import History as BinanceHistory
 from tests.test_record_bitstamp import BOOK_PATH, SUBSCRIBED, T0
 from tests.test_record_bitstamp import History as BitstampHistory
-from tests.venue_e2e import final_book, record_venue, serve
+from tests.venue_e2e import REST_SYNCED, final_book, record_venue, serve
 from workbench.feeds.feed import Feed
 from workbench.store import Store
 
@@ -62,7 +62,7 @@ def test_a_bitstamp_pair_with_no_diffs_has_a_valid_stored_book(
     truth = bitstamp_truth()
     server = serve(servers, Script(list(SUBSCRIBED)), rest={BOOK_PATH: truth.snapshot()})
     db = tmp_path / "bitstamp.duckdb"
-    record_venue("bitstamp", ["btcusd"], server, db, duration=2.0)
+    record_venue("bitstamp", ["btcusd"], server, db, until=REST_SYNCED)
 
     valid, bids, asks = final_book(db, "bitstamp", "btcusd")
     assert valid and (bids, asks) == truth.book.top(20)
@@ -75,7 +75,7 @@ def test_a_binance_pair_with_no_diffs_has_a_valid_stored_book(
     truth = BinanceHistory([["100.0", "1"], ["99.5", "2"]], [["100.5", "3"]], last_id=500)
     server = serve(servers, Script([BINANCE_ACK]), rest={BINANCE_DEPTH: truth.snapshot()})
     db = tmp_path / "binance.duckdb"
-    record_venue("binance", ["BTCUSDT"], server, db, duration=2.0)
+    record_venue("binance", ["BTCUSDT"], server, db, until=REST_SYNCED)
 
     valid, bids, asks = final_book(db, "binance", "BTCUSDT")
     assert valid and (bids, asks) == truth.book.top(20)

@@ -16,7 +16,9 @@ from typing import Any
 
 from tests.helpers.replay_server import ReplayServer, Script
 from tests.venue_e2e import (
+    REST_SYNCED,
     RefBook,
+    at_least,
     final_book,
     quality_events,
     quality_kinds,
@@ -160,7 +162,7 @@ def test_initial_sync_buffers_drops_stale_diffs_and_records_taker_sides(
         rest={"/api/v3/depth?symbol=BTCUSDT&limit=1000": snapshot},
     )
     db = tmp_path / "rec.duckdb"
-    record_venue(EXCHANGE, ["BTCUSDT"], server, db, duration=2.5, ws_path="/stream")
+    record_venue(EXCHANGE, ["BTCUSDT"], server, db, until=REST_SYNCED, ws_path="/stream")
 
     assert json.loads(server.received[0]) == {
         "method": "SUBSCRIBE",
@@ -199,7 +201,9 @@ def test_gap_in_update_ids_refetches_the_snapshot_and_ends_valid(
         rest={depth_path: [first_snapshot, second_snapshot]},
     )
     db = tmp_path / "rec.duckdb"
-    record_venue(EXCHANGE, ["ETHBTC"], server, db, duration=2.5, ws_path="/stream")
+    # resync, gap and the resync from the second REST snapshot
+    until = at_least(quality_events=3)
+    record_venue(EXCHANGE, ["ETHBTC"], server, db, until=until, ws_path="/stream")
 
     valid, bids, asks = final_book(db, EXCHANGE, "ETHBTC")
     ref = reference(second_snapshot, delivered)
@@ -248,7 +252,9 @@ def test_disconnect_rebuilds_the_book_and_backfills_missed_trades_once(
     )
     db = tmp_path / "rec.duckdb"
     # The user's spelling is lowercase: streams, REST and stored rows all follow from it.
-    record_venue(EXCHANGE, ["btcusdt"], server, db, duration=3.0, ws_path="/stream")
+    # 502-504 only by the backfill; resync, disconnect, reconnect, resync, backfill
+    until = at_least(trades=6, quality_events=5)
+    record_venue(EXCHANGE, ["btcusdt"], server, db, until=until, ws_path="/stream")
 
     valid, bids, asks = final_book(db, EXCHANGE, "btcusdt")
     assert valid and (bids, asks) == reference(second_snapshot, after).top(20)

@@ -18,7 +18,9 @@ from typing import Any
 
 from tests.helpers.replay_server import ReplayServer, Script
 from tests.venue_e2e import (
+    REST_SYNCED,
     RefBook,
+    at_least,
     final_book,
     quality_events,
     quality_kinds,
@@ -53,11 +55,14 @@ class CurrentBook(dict[str, bytes | list[bytes]]):
         self.path = path
         self.per_connection = per_connection
         self.server: ReplayServer | None = None
+        self.answered: list[int] = []
+        """The connection count at each answer."""
 
     def get(self, key: str, default: Any = None) -> Any:
         if key != self.path or self.server is None:
             return super().get(key, default)
-        index = min(max(self.server.connections, 1), len(self.per_connection)) - 1
+        self.answered.append(self.server.connections)
+        index = min(max(self.answered[-1], 1), len(self.per_connection)) - 1
         return self.per_connection[index]
 
 
@@ -175,7 +180,7 @@ def test_initial_sync_drops_diffs_the_snapshot_holds_and_records_taker_sides(
     ]
     server = serve(servers, Script(frames), rest={BOOK_PATH: snapshot})
     db = tmp_path / "rec.duckdb"
-    record_venue(EXCHANGE, ["BTCUSD"], server, db, duration=2.5)
+    record_venue(EXCHANGE, ["BTCUSD"], server, db, until=REST_SYNCED)
 
     assert [json.loads(m) for m in server.received[:2]] == [
         {"event": "bts:subscribe", "data": {"channel": "diff_order_book_btcusd"}},
@@ -218,7 +223,14 @@ def test_reconnect_rebuilds_the_book_from_a_fresh_snapshot(
     server = serve(servers, Script(before, close_after=True), Script(after), rest=rest)
     rest.server = server
     db = tmp_path / "rec.duckdb"
-    record_venue(EXCHANGE, ["btcusd"], server, db, duration=3.0)
+
+    def rebuilt(committed: dict[str, int]) -> bool:
+        """The second snapshot is in: disconnect, reconnect, its resync, and one more resync
+        if the first connection's snapshot came in time (it usually comes after the close)."""
+        early = any(n < 2 for n in rest.answered)
+        return rest.answered[-1:] == [2] and at_least(quality_events=3 + early)(committed)
+
+    record_venue(EXCHANGE, ["btcusd"], server, db, until=rebuilt)
 
     valid, bids, asks = final_book(db, EXCHANGE, "btcusd")
     ref = reference(second_snapshot, after)
@@ -250,7 +262,8 @@ def test_crossed_book_resyncs_from_rest_and_ends_valid(
     second_snapshot = truth.snapshot()  # fetched after everything above arrived
     server = serve(servers, Script(frames), rest={BOOK_PATH: [first_snapshot, second_snapshot]})
     db = tmp_path / "rec.duckdb"
-    record_venue(EXCHANGE, ["btcusd"], server, db, duration=2.5)
+    # resync, crossed and the resync from the second REST snapshot
+    record_venue(EXCHANGE, ["btcusd"], server, db, until=at_least(quality_events=3))
 
     valid, bids, asks = final_book(db, EXCHANGE, "btcusd")
     assert valid and (bids, asks) == reference(second_snapshot, frames).top(20)

@@ -114,14 +114,14 @@ def test_records_the_50_level_book_and_taker_trades(
     ]
     server = serve(servers, Script(frames))
     db = tmp_path / "bybit.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, "--depth", "60", duration=2.5)
+    record_venue(EXCHANGE, [SYM], server, db, "--depth", "50")
 
     assert json.loads(server.received[0]) == {
         "op": "subscribe",
         "args": [f"orderbook.50.{SYM}", f"publicTrade.{SYM}"],
     }
     valid, got_bids, got_asks = final_book(db, EXCHANGE, SYM)
-    want_bids, want_asks = reference(frames).top(60)
+    want_bids, want_asks = reference(frames).top(50)
     assert valid and len(got_bids) == len(got_asks) == 49
     assert 29975.5 not in [p for p, _ in got_bids]  # pushed out of the window by 30000.10
     assert (got_bids, got_asks) == (want_bids, want_asks)
@@ -153,7 +153,7 @@ def test_a_skipped_u_is_a_gap_repaired_by_resubscribing(
     ]
     server = serve(servers, Script(frames, replies={b"unsubscribe": fresh}))
     db = tmp_path / "bybit.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, duration=2.5)
+    record_venue(EXCHANGE, [SYM], server, db)
 
     sent = [json.loads(m) for m in server.received[1:] if b"subscribe" in m]
     assert sent[:2] == [
@@ -188,7 +188,7 @@ def test_a_disconnect_rebuilds_the_book_from_the_next_connections_snapshot(
     ]
     server = serve(servers, Script(first, close_after=True), Script(second))
     db = tmp_path / "bybit.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, duration=2.5)
+    record_venue(EXCHANGE, [SYM], server, db)
 
     assert server.connections >= 2
     seen = quality_kinds(db, EXCHANGE)
@@ -213,7 +213,7 @@ def test_a_snapshot_after_a_bybit_restart_resets_the_book_and_its_u(
     ]
     server = serve(servers, Script(frames))
     db = tmp_path / "bybit.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, duration=2.0)
+    record_venue(EXCHANGE, [SYM], server, db)
 
     valid, bids, asks = final_book(db, EXCHANGE, SYM)
     assert valid and (bids, asks) == reference(frames).top(20)

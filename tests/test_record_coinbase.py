@@ -168,7 +168,7 @@ def test_records_the_book_with_offers_and_taker_trades(
     ]
     server = serve(servers, Script(frames))
     db = tmp_path / "coinbase.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, duration=2.5)
+    record_venue(EXCHANGE, [SYM], server, db)
 
     subscribed = [json.loads(m) for m in server.received[:3]]
     assert subscribed == [
@@ -218,7 +218,7 @@ def test_a_sequence_num_jump_resyncs_by_resubscribing_and_recovers_the_lost_trad
     ]
     server = serve(servers, Script(frames, replies={b"unsubscribe": fresh}))
     db = tmp_path / "coinbase.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, duration=2.5)
+    record_venue(EXCHANGE, [SYM], server, db)
 
     resubscribe = [json.loads(m) for m in server.received[3:7]]
     assert resubscribe == [
@@ -261,7 +261,7 @@ def test_a_disconnect_rebuilds_the_book_from_the_next_connections_snapshot(
     # reset, and a reset discards what the client has not read yet)
     server = serve(servers, Script(first, close_after=True, delay=0.2), Script(second))
     db = tmp_path / "coinbase.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, duration=2.5)
+    record_venue(EXCHANGE, [SYM], server, db)
 
     assert server.connections >= 2
     seen = quality_kinds(db, EXCHANGE)

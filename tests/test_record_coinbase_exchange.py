@@ -16,6 +16,7 @@ from typing import Any
 from tests.helpers.replay_server import ReplayServer, Script
 from tests.venue_e2e import (
     RefBook,
+    at_least,
     final_book,
     quality_events,
     quality_kinds,
@@ -140,7 +141,7 @@ def test_records_the_book_and_converts_maker_sides_to_taker_sides(
     server = ReplayServer([Script(frames)]).start()
     servers.append(server)
     db = tmp_path / "cbx.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, duration=2.5)
+    record_venue(EXCHANGE, [SYM], server, db)
 
     assert json.loads(server.received[0]) == {
         "type": "subscribe",
@@ -196,7 +197,8 @@ def test_trades_missed_while_disconnected_are_backfilled_once_and_the_book_rebui
     ).start()
     servers.append(server)
     db = tmp_path / "cbx.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, duration=3.0)
+    # trades 100-107, 103-105 only by the backfill; the events listed below
+    record_venue(EXCHANGE, [SYM], server, db, until=at_least(trades=8, quality_events=5))
 
     assert server.connections >= 2
     assert server.rest_requests == [path]  # fetched once
@@ -231,7 +233,7 @@ def test_a_crossed_book_is_resynced_by_resubscribing_on_the_same_connection(
     server = ReplayServer([Script(frames, replies={b"unsubscribe": fresh})]).start()
     servers.append(server)
     db = tmp_path / "cbx.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, duration=2.5)
+    record_venue(EXCHANGE, [SYM], server, db)
 
     assert [json.loads(m) for m in server.received[1:3]] == [
         {"type": "unsubscribe", "product_ids": [SYM], "channels": ["level2_batch"]},

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import signal
+import time
 from pathlib import Path
 
-from tests.e2e import query, sim_process, start_record, table_counts
+from tests.e2e import query, run_record, sim_process, start_record, table_counts
 
 
 def test_sigkill_keeps_every_committed_row(tmp_path: Path) -> None:
@@ -30,3 +32,47 @@ def test_sigkill_keeps_every_committed_row(tmp_path: Path) -> None:
         assert count >= committed, table
     dupes = query(db, "SELECT count(*) - count(DISTINCT (symbol, trade_id)) FROM trades")[0][0]
     assert dupes == 0
+
+
+def test_a_restart_after_sigkill_marks_the_outage_and_backfills_its_trades(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "restart.duckdb"
+    with sim_process("--seed", "6", "--rate", "200") as (_, port):
+        proc = start_record(port, db, "--progress")
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if (
+                line.startswith("committed ")
+                and table_counts(line, "committed ", " ").get("trades", 0) > 40
+            ):
+                break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        last = dict(query(db, "SELECT symbol, epoch_us(max(recv_ts)) FROM trades GROUP BY 1"))
+        before = dict(
+            query(db, "SELECT symbol, max(CAST(trade_id AS BIGINT)) FROM trades GROUP BY 1")
+        )
+        time.sleep(1.0)  # the outage on purpose: the simulator trades on, nothing records
+        done = run_record(port, db, "--duration", "3")
+    assert done.returncode == 0, done.stderr
+    gaps = query(
+        db,
+        "SELECT symbol, detail FROM quality_events WHERE kind = 'recording_gap' ORDER BY symbol",
+    )
+    assert [symbol for symbol, _ in gaps] == ["BTC-USD", "ETH-USD"]
+    for symbol, text in gaps:
+        detail = json.loads(text)
+        assert detail["last_trade_id"] == before[symbol]
+        assert detail["to_us"] > detail["from_us"] >= last[symbol] - 1_000_000
+        assert detail["seconds"] > 0
+    # every trade of the outage was fetched over REST: ids are complete and unique
+    for symbol, low, high, count, distinct in query(
+        db,
+        "SELECT symbol, min(CAST(trade_id AS BIGINT)), max(CAST(trade_id AS BIGINT)), "
+        "count(*), count(DISTINCT trade_id) FROM trades GROUP BY 1",
+    ):
+        assert count == distinct == high - low + 1, symbol
+        assert high > before[symbol]
+    backfills = query(db, "SELECT count(*) FROM quality_events WHERE kind = 'backfill'")
+    assert backfills[0][0] >= 2

@@ -138,7 +138,7 @@ def test_first_update_is_the_book_then_updates_and_taker_trades(
     ]
     server = serve(servers, Script(frames))
     db = tmp_path / "gemini.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, duration=2.5)
+    record_venue(EXCHANGE, [SYM], server, db)
 
     assert l2_requests(server) == [("subscribe", [SYM])]
     valid, bids, asks = final_book(db, EXCHANGE, SYM)
@@ -173,7 +173,7 @@ def test_a_crossed_update_resyncs_by_resubscribing_the_symbol(
     ]
     server = serve(servers, Script(frames, replies={b"unsubscribe": fresh}))
     db = tmp_path / "gemini.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, duration=2.5)
+    record_venue(EXCHANGE, [SYM], server, db)
 
     assert l2_requests(server)[:3] == [
         ("subscribe", [SYM]),
@@ -210,7 +210,7 @@ def test_a_disconnect_rebuilds_the_book_and_recovers_recent_trades(
     ]
     server = serve(servers, Script(first, close_after=True), Script(second))
     db = tmp_path / "gemini.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, duration=2.5)
+    record_venue(EXCHANGE, [SYM], server, db)
 
     assert server.connections >= 2
     seen = quality_kinds(db, EXCHANGE)

@@ -4,8 +4,9 @@ Frames follow Kraken's documented WebSocket v2 formats (JSON numbers for prices 
 quantities). The server side keeps the true book (:class:`Kraken`): each book frame carries
 the checksum Kraken would send for it, computed here with ``Decimal`` from the pair's
 precision. The expected final book is this file's own replay of the frames the recorder
-received (``json.loads`` with ``Decimal`` into ``RefBook``, truncated to 25, out of sync from a
-checksum mismatch until the next snapshot), sharing no code with the venue or the feed.
+received (``json.loads`` with ``Decimal`` into ``RefBook``, truncated to the subscribed depth,
+out of sync from a checksum mismatch until the next snapshot), sharing no code with the venue or
+the feed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from tests.e2e import wait_for
 from tests.helpers.replay_server import ReplayServer, Script
 from tests.venue_e2e import (
     RefBook,
@@ -27,6 +31,8 @@ from tests.venue_e2e import (
     serve,
     stored_trades,
 )
+from workbench import Workbench
+from workbench.errors import DepthError
 
 EXCHANGE = "kraken"
 SYM = "BTC/USD"
@@ -44,10 +50,10 @@ def dumps(body: dict[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def ack(method: str, channel: str, req_id: int) -> bytes:
+def ack(method: str, channel: str, req_id: int, depth: int = DEPTH) -> bytes:
     result: dict[str, Any] = {"channel": channel, "snapshot": True}
     if channel == "book":
-        result |= {"depth": DEPTH, "symbol": SYM}
+        result |= {"depth": depth, "symbol": SYM}
     elif channel == "trade":
         result["symbol"] = SYM
     return dumps(
@@ -120,9 +126,10 @@ def checksum(book: RefBook) -> int:
 
 
 class Kraken:
-    """The venue's true book, and the frames it sends about it."""
+    """The venue's true book at the subscribed ``depth``, and the frames it sends about it."""
 
-    def __init__(self) -> None:
+    def __init__(self, depth: int = DEPTH) -> None:
+        self.depth = depth
         self.book = RefBook()
 
     def snapshot(self, bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> bytes:
@@ -148,7 +155,7 @@ class Kraken:
         for side, levels in (("bid", bids), ("ask", asks)):
             for price, qty in levels:
                 self.book.set(side, Decimal(price), Decimal(qty))
-        self.book.truncate(DEPTH)
+        self.book.truncate(self.depth)
         crc = checksum(self.book) ^ (0x5A5A if wrong_checksum else 0)
         data = {
             "symbol": SYM,
@@ -165,7 +172,7 @@ def ladder(best: str, step: str, n: int) -> list[tuple[str, str]]:
     return [(str(Decimal(best) + Decimal(step) * i), f"{i + 1}.{i:04d}0001") for i in range(n)]
 
 
-def reference(frames: list[bytes]) -> RefBook:
+def reference(frames: list[bytes], depth: int = DEPTH) -> RefBook:
     ref = RefBook()
     synced = False
     for raw in frames:
@@ -181,7 +188,7 @@ def reference(frames: list[bytes]) -> RefBook:
             for side, key in (("bid", "bids"), ("ask", "asks")):
                 for level in data[key]:
                     ref.set(side, level["price"], level["qty"])
-            ref.truncate(DEPTH)
+            ref.truncate(depth)
             if checksum(ref) != data["checksum"]:
                 synced = False  # a recorder must not trust it until the next snapshot
     assert synced, "the scenario must end in sync"
@@ -200,12 +207,13 @@ def expected_trades(frames: list[bytes]) -> list[tuple[str, str, float, float, s
 
 def opening(venue: Kraken) -> list[bytes]:
     """What Kraken sends after our three subscribes: acks, instruments, snapshots."""
+    depth = venue.depth
     return [
         STATUS,
         ack("subscribe", "instrument", 1),
         instrument(),
-        ack("subscribe", "book", 2),
-        venue.snapshot(ladder("30000.0", "-0.5", DEPTH), ladder("30000.5", "0.5", DEPTH)),
+        ack("subscribe", "book", 2, depth),
+        venue.snapshot(ladder("30000.0", "-0.5", depth), ladder("30000.5", "0.5", depth)),
         ack("subscribe", "trade", 3),
         trades("snapshot", ("buy", "30000.5", "0.01", 9001), ("sell", "30000.0", "0.25", 9002)),
     ]
@@ -236,7 +244,7 @@ def test_book_trades_truncation_and_a_checksum_mismatch_resubscribed(
     ]
     server = serve(servers, Script(frames, replies={b'"unsubscribe"': fresh}))
     db = tmp_path / "kraken.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, "--depth", "30", duration=3.0)
+    record_venue(EXCHANGE, [SYM], server, db, "--depth", str(DEPTH))
 
     sent = [json.loads(m) for m in server.received]
     assert [m["params"]["channel"] for m in sent[:3]] == ["instrument", "book", "trade"]
@@ -263,6 +271,71 @@ def test_book_trades_truncation_and_a_checksum_mismatch_resubscribed(
     assert "price" in reason and '"29990.0"' in raw
 
 
+@pytest.mark.parametrize("depth", [10, 100])
+def test_a_chosen_depth_is_subscribed_kept_and_every_checksum_verifies(
+    servers: list[ReplayServer], tmp_path: Path, depth: int
+) -> None:
+    venue = Kraken(depth)
+    frames = [*opening(venue)]
+    old_bids = ladder("30000.0", "-0.5", depth)
+    old_asks = ladder("30000.5", "0.5", depth)
+    frames += [
+        venue.update([("30000.2", "1.5")], []),  # a new best bid: the worst one leaves unsent
+        # Only the top five bids are left, so the checksum now reaches the bottom of the book:
+        # a client that kept the level pushed out, or truncated at another depth, disagrees.
+        venue.update([(p, "0") for p, _ in old_bids[: depth - 5]], []),
+        venue.update([], [(old_asks[-1][0], "7.5")]),  # below the checksum's top 10
+        trades("update", ("sell", "30000.2", "0.5", 9003)),
+        venue.update([("29000.0", "2.0")], [("30000.5", "0")]),
+        venue.update([], [("30000.6", "0.25")], wrong_checksum=True),  # the checker is live
+    ]
+    fresh = [
+        ack("unsubscribe", "book", 5, depth),
+        ack("subscribe", "book", 6, depth),
+        venue.snapshot(ladder("30000.1", "-0.5", depth), ladder("30001.0", "0.5", depth)),
+        venue.update([("30000.4", "0.75")], [("30000.9", "0.125")]),
+    ]
+    server = serve(servers, Script(frames, replies={b'"unsubscribe"': fresh}))
+    db = tmp_path / "kraken.duckdb"
+    done = record_venue(EXCHANGE, [SYM], server, db, "--depth", str(depth))
+
+    book = json.loads(server.received[1])["params"]
+    assert book == {"channel": "book", "symbol": [SYM], "depth": depth, "snapshot": True}
+    resubscribe = [json.loads(m)["params"] for m in server.received[3:]]
+    assert [p.get("depth") for p in resubscribe if p.get("channel") == "book"] == [depth] * 2
+    # Exactly one mismatch, the one the venue faked: every other checksum verified.
+    assert quality_kinds(db, EXCHANGE) == ["resync", "checksum", "resync"]
+    faked = json.loads(frames[-1])["data"][0]["checksum"]
+    assert [d["expected"] for _, kind, d in quality_events(db, EXCHANGE) if kind == "checksum"] == [
+        faked
+    ]
+    assert "1 checksum mismatches" in done.stdout and f"books {SYM}:ok" in done.stdout
+    valid, bids, asks = final_book(db, EXCHANGE, SYM)
+    assert valid and (bids, asks) == reference(frames + fresh, depth).top(depth + 5)
+    assert (bids, asks) == venue.book.top(depth + 5)
+    assert len(bids) == len(asks) == depth  # stored at the chosen depth
+    assert stored_trades(db, EXCHANGE) == expected_trades(frames)
+
+
+def test_the_python_api_subscribes_the_chosen_depth_and_refuses_others(
+    servers: list[ReplayServer], tmp_path: Path
+) -> None:
+    venue = Kraken(10)
+    server = serve(servers, Script(opening(venue)))
+    urls = {"ws_url": server.ws_url, "rest_url": server.rest_url}
+    with Workbench.open(tmp_path / "api.duckdb") as wb:
+        offered = r"kraken offers book depths 10, 25, 100, 500, 1000 \(levels per side\); got 30"
+        with pytest.raises(DepthError, match=offered):
+            wb.start_feed(EXCHANGE, [SYM], depth=30, **urls)
+        assert wb.feeds == {} and server.connections == 0
+        feed = wb.start_feed(EXCHANGE, [SYM], depth=10, **urls)
+        assert wait_for(lambda: feed.status().trades == 2 and feed.status().book_valid[SYM], 15)
+        assert feed.venue_cls.book_depth == feed.depth == 10
+        assert feed.status().checksums == 0 and len(feed.book(SYM).top(20)[0]) == 10
+        wb.stop_all()
+    assert json.loads(server.received[1])["params"]["depth"] == 10
+
+
 def test_a_lost_update_is_caught_by_the_next_checksum(
     servers: list[ReplayServer], tmp_path: Path
 ) -> None:
@@ -280,7 +353,7 @@ def test_a_lost_update_is_caught_by_the_next_checksum(
     ]
     server = serve(servers, Script(frames, replies={b'"unsubscribe"': fresh}))
     db = tmp_path / "kraken.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, "--depth", "30", duration=2.5)
+    record_venue(EXCHANGE, [SYM], server, db, "--depth", str(DEPTH))
 
     assert quality_kinds(db, EXCHANGE) == ["resync", "checksum", "resync"]
     valid, bids, asks = final_book(db, EXCHANGE, SYM)
@@ -318,7 +391,7 @@ def test_a_disconnect_rebuilds_the_book_and_the_trade_snapshot_fills_the_hole_on
     ]
     server = serve(servers, Script(first, close_after=True), Script(second))
     db = tmp_path / "kraken.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, "--depth", "30", duration=3.0)
+    record_venue(EXCHANGE, [SYM], server, db, "--depth", str(DEPTH))
 
     assert server.connections >= 2
     seen = quality_kinds(db, EXCHANGE)

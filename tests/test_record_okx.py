@@ -213,7 +213,7 @@ def test_book_trades_keep_alive_reset_and_a_crossed_auction_book(
     ]
     server = serve(servers, Script(frames))
     db = tmp_path / "okx.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, "--depth", "40", duration=2.5)
+    record_venue(EXCHANGE, [SYM], server, db, "--depth", "400")
 
     assert json.loads(server.received[0])["args"] == [
         {"channel": "books", "instId": SYM},
@@ -221,8 +221,8 @@ def test_book_trades_keep_alive_reset_and_a_crossed_auction_book(
     ]
     assert quality_kinds(db, EXCHANGE) == ["resync", "crossed"]
     valid, bids, asks = final_book(db, EXCHANGE, SYM)
-    assert valid and (bids, asks) == reference([f for f in frames if f != NEGATIVE_SIZE]).top(40)
-    assert (bids, asks) == okx.book.top(40)
+    assert valid and (bids, asks) == reference([f for f in frames if f != NEGATIVE_SIZE]).top(400)
+    assert (bids, asks) == okx.book.top(400)
     assert bids[:2] == [(30000.05, 0.00001), (30000.0, 2.5)] and asks[0] == (30000.3, 3.002)
     assert stored_trades(db, EXCHANGE) == expected_trades(frames)
     assert [t[4] for t in stored_trades(db, EXCHANGE)] == ["buy", "sell", "sell"]
@@ -250,7 +250,7 @@ def test_a_broken_seq_chain_is_a_gap_repaired_by_resubscribing(
     ]
     server = serve(servers, Script(frames, replies={UNSUBSCRIBE: fresh}))
     db = tmp_path / "okx.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, duration=2.5)
+    record_venue(EXCHANGE, [SYM], server, db)
 
     assert resubscribe_requests(server)[:2] == [
         {"op": "unsubscribe", "args": [{"channel": "books", "instId": SYM}]},
@@ -281,15 +281,15 @@ def test_older_data_with_checksums_resyncs_on_a_mismatch(
     ]
     server = serve(servers, Script(frames, replies={UNSUBSCRIBE: fresh}))
     db = tmp_path / "okx.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, "--depth", "30", duration=2.5)
+    record_venue(EXCHANGE, [SYM], server, db, "--depth", "400")
 
     assert resubscribe_requests(server)[:1] == [
         {"op": "unsubscribe", "args": [{"channel": "books", "instId": SYM}]}
     ]
     assert quality_kinds(db, EXCHANGE) == ["resync", "checksum", "resync"]
     valid, bids, asks = final_book(db, EXCHANGE, SYM)
-    assert valid and (bids, asks) == reference(frames + fresh).top(30)
-    assert (bids, asks) == okx.book.top(30)
+    assert valid and (bids, asks) == reference(frames + fresh).top(400)
+    assert (bids, asks) == okx.book.top(400)
     assert quarantined(db, EXCHANGE) == []
 
 
@@ -319,7 +319,7 @@ def test_a_disconnect_and_a_maintenance_notice_each_rebuild_the_book(
     ]
     server = serve(servers, Script(first, close_after=True), Script(second), Script(third))
     db = tmp_path / "okx.duckdb"
-    record_venue(EXCHANGE, [SYM], server, db, duration=3.5)
+    record_venue(EXCHANGE, [SYM], server, db)
 
     assert server.connections >= 3
     seen = quality_kinds(db, EXCHANGE)

@@ -143,9 +143,7 @@ def test_tick_stream_quotes_trades_heartbeat_quarantine(
     ).start()
     run.append(server)
     db = tmp_path / "hk.duckdb"
-    record_venue(
-        "vendor", ["0700.HK", "0005.HK"], server, db, "--mapping", str(hk_mapping), duration=2.5
-    )
+    record_venue("vendor", ["0700.HK", "0005.HK"], server, db, "--mapping", str(hk_mapping))
 
     assert server.connections == 1
     assert server.received[0] == SUBSCRIBE
@@ -192,9 +190,7 @@ def test_reconnect_resubscribes_and_counts_no_trade_twice(
     server = ReplayServer([Script(first, close_after=True), Script(second)]).start()
     run.append(server)
     db = tmp_path / "reconnect.duckdb"
-    record_venue(
-        "vendor", ["0700.HK", "0005.HK"], server, db, "--mapping", str(hk_mapping), duration=3.0
-    )
+    record_venue("vendor", ["0700.HK", "0005.HK"], server, db, "--mapping", str(hk_mapping))
 
     assert server.connections == 2
     assert [m for m in server.received if m == SUBSCRIBE] == [SUBSCRIBE, SUBSCRIBE]
@@ -237,13 +233,9 @@ def test_polling_source_records_one_quote_per_ticker_body(
         ticker("0005.HK", ms + 200, "62.35", 90000, "62.40", 41200),
         ticker("0005.HK", ms + 1200, "62.30", 51000, "62.40", 38800),
     ]
-    server = ReplayServer(
-        [Script([])],
-        rest={
-            "/v2/quote?symbol=0700.HK": list(tencent),
-            "/v2/quote?symbol=0005.HK": list(hsbc),
-        },
-    ).start()
+    bodies = {"/v2/quote?symbol=0700.HK": tencent, "/v2/quote?symbol=0005.HK": hsbc}
+    server = ReplayServer([], rest={path: list(answers) for path, answers in bodies.items()})
+    server.start()
     run.append(server)
     db = tmp_path / "poll.duckdb"
     record_venue(
@@ -255,7 +247,8 @@ def test_polling_source_records_one_quote_per_ticker_body(
         str(hk_mapping),
         "--poll",
         "0.3",
-        duration=2.5,
+        # a poll after a symbol's last body: that body was handled (one poller, in turn)
+        until=lambda _: all(server.rest_requests.count(p) > len(b) for p, b in bodies.items()),
     )
 
     assert server.connections == 0  # polling only: no WebSocket

@@ -16,6 +16,7 @@ import pytest
 import workbench.store
 from workbench.errors import StoreError, UsageError
 from workbench.store import Store, export_parquet
+from workbench.store.store import MEMORY_LIMIT
 
 T0 = 1_763_712_000_000_000  # 2025-11-21 08:00:00 UTC in µs
 DAY = 86_400_000_000
@@ -188,3 +189,31 @@ def test_parquet_export_replaces_the_previous_export(tmp_path: Path) -> None:
 def test_parquet_export_rejects_unknown_tables(tmp_path: Path) -> None:
     with Store.open(tmp_path / "s.duckdb") as store, pytest.raises(UsageError, match="trade"):
         export_parquet(store, tmp_path / "lake", ["trade"])
+
+
+def test_a_schema_change_after_open_does_not_stop_checkpoints(tmp_path: Path) -> None:
+    # The schema check at open once left its result unread, pinning a transaction for the
+    # life of the store: after any CREATE TABLE no checkpoint could run, so the WAL and
+    # DuckDB's in-memory table data grew for as long as the recorder ran.
+    with Store.open(tmp_path / "w.duckdb") as store:
+        store.sql("CREATE TABLE notes (note VARCHAR)")
+        store.sql("INSERT INTO notes VALUES ('after open')")
+        store.sql("CHECKPOINT")  # refused while a transaction older than the DDL is open
+        wal = Path(f"{store.path}.wal")
+        assert not wal.exists() or wal.stat().st_size == 0
+
+
+def test_the_store_caps_duckdbs_buffer_pool(tmp_path: Path) -> None:
+    # DuckDB's default (80% of RAM) lets its block cache grow with every row recorded.
+    setting = "SELECT current_setting('memory_limit')"
+    with Store.open(tmp_path / "w.duckdb") as store:
+        (limit,) = store.cursor().execute(setting).fetchall()[0]
+    with (
+        duckdb.connect(config={"memory_limit": MEMORY_LIMIT}) as capped,
+        duckdb.connect() as default,
+    ):
+        assert (
+            limit
+            == capped.execute(setting).fetchall()[0][0]
+            != default.execute(setting).fetchall()[0][0]
+        )

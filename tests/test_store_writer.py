@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from workbench.errors import StoreError, UsageError
-from workbench.store import Store, TableBatch
+from workbench.store import TABLES, Store, TableBatch
 
 T0 = 1_763_712_000_000_000  # 2025-11-21 08:00:00 UTC in µs
 
@@ -281,7 +281,9 @@ def test_rows_duckdb_refuses_are_rejected_without_losing_the_rest_of_the_cycle(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "s.duckdb"
+    Store.open(path).close()
     with duckdb.connect(path) as con:  # a stricter table than ours: negative sizes violate it
+        con.execute("DROP TABLE book_deltas")
         con.execute(
             "CREATE TABLE book_deltas (exchange VARCHAR, symbol VARCHAR, ts TIMESTAMP, "
             "recv_ts TIMESTAMP, seq BIGINT, side VARCHAR, price DOUBLE, "
@@ -386,3 +388,37 @@ def test_feed_style_batches_flow_from_table_batch_to_the_table(store: Store) -> 
         store.writer.submit(batch.table.name, batch.take())
     store.writer.flush()
     assert store.table_counts()["quarantine"] == 3
+
+
+def test_a_table_dropped_under_the_writer_holds_its_rows_and_says_so_in_fault(
+    store: Store,
+) -> None:
+    writer = store.writer
+    with store.cursor() as cursor:
+        cursor.execute("DROP TABLE book_deltas")  # a user's statement, other tables still fine
+    writer.submit("book_deltas", deltas(4))
+    writer.submit("trades", trades(range(3)))
+
+    assert wait_for_condition(lambda: writer.fault is not None)
+    fault = writer.fault
+    assert fault is not None and "cannot write book_deltas" in fault
+    assert "book_deltas does not exist" in fault
+    stored = store.sql("SELECT count(*) AS n FROM trades")["n"].tolist()
+    assert stored == [3]  # the rest of the cycle was committed
+    assert writer.stats().rejected["book_deltas"] == 0  # not thrown away: held
+    assert writer.stats().pending_rows == 4
+
+    with store.cursor() as cursor:  # the table is back: the held rows go in
+        cursor.execute(TABLES["book_deltas"].ddl)
+    writer.flush()
+    assert store.table_counts()["book_deltas"] == 4
+    assert writer.fault is None
+
+
+def wait_for_condition(predicate: Any, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return bool(predicate())

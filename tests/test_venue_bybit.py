@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workbench.errors import ProtocolError
+from workbench.errors import DepthError, ProtocolError
 from workbench.events import BookDelta, BookSnapshot, Subscribed, SubscriptionRejected, Trade
 from workbench.venues import get_venue
 from workbench.venues.bybit import BybitProtocol
@@ -247,3 +247,19 @@ def test_a_refusal_naming_nothing_refuses_the_whole_request_and_a_stray_one_what
     reason = "venue error reply to 'subscribe': "
     assert p.parse(reply(False), 1) == [SubscriptionRejected("bybit", ["BTCUSDT"], 1, reason)]
     assert p.parse(reply(False, "x"), 2) == [SubscriptionRejected("bybit", [], 2, reason + "x")]
+
+
+@pytest.mark.parametrize("depth", [1, 50, 200, 1000])
+def test_each_offered_depth_is_its_own_topic(depth: int) -> None:
+    venue = BybitProtocol.at_depth(depth)(["BTCUSDT"])
+    assert venue.book_depth == depth
+    (subscribe,) = (json.loads(m) for m in venue.subscribe_messages())
+    assert subscribe["args"] == [f"orderbook.{depth}.BTCUSDT", "publicTrade.BTCUSDT"]
+    assert [json.loads(m)["args"] for m in venue.resubscribe_messages("BTCUSDT")] == [
+        [f"orderbook.{depth}.BTCUSDT"]
+    ] * 2
+
+
+def test_a_depth_bybit_does_not_offer_is_refused_with_the_choices() -> None:
+    with pytest.raises(DepthError, match=r"^bybit offers book depths 1, 50, 200, 1000 \(.*got 25$"):
+        BybitProtocol.at_depth(25)

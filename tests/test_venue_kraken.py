@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from tests.test_checksums import MATIC_ASKS, MATIC_BIDS
 from workbench.core.book import OrderBook
-from workbench.errors import ProtocolError
+from workbench.errors import DepthError, ProtocolError, UsageError
 from workbench.events import (
     BookDelta,
     BookSnapshot,
@@ -565,3 +565,24 @@ def test_one_message_mixing_a_synced_and_an_unsubscribed_symbol() -> None:
     assert ours == BookDelta("kraken", "MATIC/USD", 4, 4, [(0.5, 1.0)], [], checksum=7)
     assert other == BookDelta("kraken", "DOGE/USD", 4, 4, [(0.5, 1.0)], [], checksum=None)
     assert venue.unverified == {}
+
+
+@pytest.mark.parametrize("depth", [10, 25, 100, 500, 1000])
+def test_each_offered_depth_is_subscribed_and_resubscribed(depth: int) -> None:
+    venue = KrakenProtocol.at_depth(depth)(["BTC/USD"])
+    assert venue.book_depth == depth and venue.name == "kraken"
+    book = json.loads(venue.subscribe_messages()[1])["params"]
+    assert book == {"channel": "book", "symbol": ["BTC/USD"], "depth": depth, "snapshot": True}
+    unsub, sub = (json.loads(m)["params"] for m in venue.resubscribe_messages("BTC/USD"))
+    assert unsub["depth"] == sub["depth"] == depth
+    assert KrakenProtocol.book_depth == 25  # the registered class keeps its default
+
+
+@pytest.mark.parametrize("depth", [1, 20, 50, 5000])
+def test_a_depth_kraken_does_not_offer_is_refused_with_the_choices(depth: int) -> None:
+    with pytest.raises(DepthError) as caught:
+        KrakenProtocol.at_depth(depth)
+    assert str(caught.value) == (
+        f"kraken offers book depths 10, 25, 100, 500, 1000 (levels per side); got {depth}"
+    )
+    assert isinstance(caught.value, UsageError)

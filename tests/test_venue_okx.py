@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from workbench.core.book import OrderBook
-from workbench.errors import ProtocolError
+from workbench.errors import DepthError, ProtocolError
 from workbench.events import (
     BookDelta,
     BookSnapshot,
@@ -344,3 +344,42 @@ def test_a_one_sided_update_has_an_empty_other_side() -> None:
     )
     assert isinstance(delta, BookDelta)
     assert (delta.bids, delta.asks) == ([], [(8477.5, 0.25), (8478.0, 0.0)])
+
+
+@pytest.mark.parametrize(("depth", "channel"), [(1, "bbo-tbt"), (5, "books5"), (400, "books")])
+def test_each_offered_depth_is_its_own_channel(depth: int, channel: str) -> None:
+    venue = OkxProtocol.at_depth(depth)([SYM])
+    assert venue.book_depth == depth
+    (subscribe,) = (json.loads(m) for m in venue.subscribe_messages())
+    assert subscribe["args"][0] == {"channel": channel, "instId": SYM}
+    assert subscribe["args"][1]["channel"] == "trades"
+    unsub, sub = (json.loads(m) for m in venue.resubscribe_messages(SYM))
+    assert unsub["args"] == sub["args"] == [{"channel": channel, "instId": SYM}]
+    ack = dumps({"event": "subscribe", "arg": {"channel": channel, "instId": SYM}, "connId": "a"})
+    assert venue.parse(ack, 7) == [Subscribed("okx", [SYM], 7)]
+
+
+def test_books5_pushes_are_whole_books_that_replace_the_last() -> None:
+    """``books5`` sends the top 5 every time, with a ``seqId`` but no ``action``, no
+    ``prevSeqId`` and no checksum (OKX's documented push)."""
+    venue = OkxProtocol.at_depth(5)([SYM])
+
+    def push(seq: int, bids: list[list[str]], asks: list[list[str]]) -> bytes:
+        data = {"asks": asks, "bids": bids, "instId": SYM, "ts": "1670324386802", "seqId": seq}
+        return dumps({"arg": {"channel": "books5", "instId": SYM}, "data": [data]})
+
+    first = push(1, [["111.06", "55154", "0", "2"]], [["111.07", "53276", "0", "2"]])
+    second = push(2, [["111.05", "4", "0", "1"]], [["111.08", "1.5", "0", "1"]])
+    (snap,) = venue.parse(first, 9)
+    assert snap == BookSnapshot(
+        "okx", SYM, 1670324386802000, 9, [(111.06, 55154.0)], [(111.07, 53276.0)], 1
+    )
+    book = applied(venue, first, second)
+    assert book.top(5) == ([(111.05, 4.0)], [(111.08, 1.5)])  # nothing left of the first push
+    with pytest.raises(ProtocolError, match="unexpected channel 'books'"):
+        venue.parse(books("update", [["1", "1"]], [], seq=3, prev=2), 1)
+
+
+def test_a_depth_okx_does_not_offer_is_refused_with_the_choices() -> None:
+    with pytest.raises(DepthError, match=r"^okx offers book depths 1, 5, 400 \(.*got 50$"):
+        OkxProtocol.at_depth(50)

@@ -39,6 +39,8 @@ SYM = "BTC-USD"
 class Discard:
     """The replayed feed's row sink: recording is not what these tests look at."""
 
+    fault: str | None = None
+
     def submit(self, table: str, columns: dict[str, Any]) -> None:
         pass
 

@@ -13,6 +13,7 @@ from tests.e2e import query, wait_for
 from workbench.errors import StoreError, UsageError
 from workbench.feeds.status import FeedStatus
 from workbench.sim.server import SimConfig, SimServer
+from workbench.store import TABLES
 from workbench.workbench import Workbench
 
 SYM = "BTC-USD"
@@ -175,3 +176,23 @@ def record_one_sim_session(wb: Workbench) -> int:
         assert wait_for(lambda: feed.status().trades >= 20, 10)
         feed.stop()
     return feed.status().trades
+
+
+def test_a_table_dropped_during_recording_stops_the_feed_with_the_error(
+    wb: Workbench, sim: SimServer
+) -> None:
+    feed = wb.start_feed("sim", [SYM], ws_url=sim.ws_url, rest_url=sim.rest_url)
+    assert wait_for(lambda: stored_trades(wb) > 0, 15)
+    wb.sql("DROP TABLE book_deltas")  # a user's statement in the same process
+
+    assert wait_for(lambda: only_status(wb).failed is not None, 10)
+    status = only_status(wb)
+    assert status.failed is not None and "cannot write book_deltas" in status.failed
+    assert not status.running and not feed.running
+    assert "FAILED: store writer cannot write book_deltas" in status.summary()
+    assert wait_for(lambda: not feed.threads_alive(), 5), feed.threads_alive()
+    held = wb.store.writer.stats().pending_rows
+    assert held > 0 and wb.store.writer.stats().rejected["book_deltas"] == 0  # not dropped
+    wb.sql(TABLES["book_deltas"].ddl)  # the user puts the table back: the held rows go in
+    wb.flush()
+    assert wb.sql("SELECT count(*) AS n FROM book_deltas")["n"][0] >= held

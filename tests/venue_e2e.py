@@ -9,15 +9,18 @@ side, sorted on read, fed by each test's own straightforward reading of the venu
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from tests.e2e import ENV
+from tests.e2e import ENV, table_counts, wait_for
 from tests.helpers.replay_server import ReplayServer, Script
 
 
@@ -68,11 +71,16 @@ def record_venue(
     server: ReplayServer,
     db: Path,
     *args: str,
-    duration: float = 3.0,
+    until: Callable[[dict[str, int]], bool] = lambda committed: True,
     ws_path: str = "/ws",
+    timeout: float = 30.0,
 ) -> subprocess.CompletedProcess[str]:
-    """`workbench record` against the local server until ``duration`` ends; asserts exit 0."""
-    done = subprocess.run(
+    """`workbench record --progress` against the local server, ended with SIGINT once the
+    server has sent everything (``settled``), the rows committed so far satisfy ``until``
+    (for work the client does on its own, e.g. REST snapshots and backfills) and a ping/pong
+    barrier shows every frame handled; asserts exit 0. Stopping flushes the rest, so no test
+    waits longer than its scenario takes."""
+    proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -86,17 +94,60 @@ def record_venue(
             f"ws://127.0.0.1:{server.port}{ws_path}",
             "--rest-url",
             server.rest_url,
-            "--duration",
-            str(duration),
+            "--progress",
             *args,
         ],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=60 + duration,
         env=ENV,
     )
+    out: list[str] = []
+    err: list[str] = []
+    committed: dict[str, int] = {}
+
+    def read_stdout() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out.append(line)
+            if line.startswith("committed "):  # printed once the signal handler is in place
+                committed.update(table_counts(line, "committed ", " "))
+
+    readers = [
+        threading.Thread(target=read_stdout, daemon=True),
+        threading.Thread(target=lambda: err.extend(proc.stderr or ()), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    try:
+        ready = wait_for(
+            lambda: (
+                proc.poll() is not None
+                or (bool(committed) and server.settled and until(dict(committed)))
+            ),
+            timeout,
+        )
+        assert ready and proc.poll() is None, (
+            f"recorder not done with the scenario: committed {committed}, settled "
+            f"{server.settled}\n{''.join(out)}{''.join(err)}"
+        )
+        assert server.barrier(), "the recorder did not answer the barrier ping"
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for reader in readers:
+            reader.join(10)
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, "".join(out), "".join(err))
     assert done.returncode == 0, done.stdout + done.stderr
     return done
+
+
+def at_least(**rows: int) -> Callable[[dict[str, int]], bool]:
+    """``until`` for :func:`record_venue`: at least these committed rows per table."""
+    return lambda committed: all(committed.get(t, 0) >= n for t, n in rows.items())
 
 
 def query(db: Path, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
@@ -159,3 +210,7 @@ def quarantined(db: Path, exchange: str) -> list[tuple[str, str]]:
             db, "SELECT reason, raw FROM quarantine WHERE exchange = ? ORDER BY recv_ts", [exchange]
         )
     ]
+
+
+REST_SYNCED = at_least(quality_events=1)
+"""``until`` for a book that starts from a REST snapshot: its ``resync`` event is committed."""

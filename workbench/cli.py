@@ -1,7 +1,8 @@
 """``workbench`` on the command line: the headless twin of everything a notebook does.
 
 Exit codes: 0 success (also after SIGINT/SIGTERM once everything is flushed), 1 a runtime
-failure the operator must look at (network, database), 2 a usage mistake, 3 (``workbench
+failure the operator must look at (network, database), 2 a usage mistake (also a --db file
+that is not a workbench store this version can write: refused untouched), 3 (``workbench
 record``) a feed whose subscription the venue never acknowledged: a wrong URL or path, a
 refused port, a server that never completes the handshake, a rejected symbol. Recording
 nothing is not success.
@@ -21,7 +22,7 @@ from types import FrameType
 from workbench import demo
 from workbench.analysis import bars, csv_import
 from workbench.analysis import clean as clean_command
-from workbench.errors import SimulatorError, UsageError, WorkbenchError
+from workbench.errors import BadStoreError, SimulatorError, UsageError, WorkbenchError
 from workbench.feeds.feed import Feed
 from workbench.sim import command as sim_command
 from workbench.venues import VENUES, VenueProtocol, get_venue
@@ -37,8 +38,9 @@ HANDSHAKE_TIMEOUT = 5.0
 """The most one connection attempt's handshake may take (less if ``--connect-timeout`` is short)."""
 EXIT_CODES = (
     "exit codes: 0 recorded; 1 runtime failure (network, database; the reason on stderr); "
-    "2 usage mistake; 3 never subscribed: the venue never acknowledged a symbol's "
-    "subscription (refused, wrong URL or path, no answer; the reason on stderr); with none "
+    "2 usage mistake, or a --db that is not a workbench store (refused untouched); "
+    "3 never subscribed: the venue never acknowledged a symbol's subscription (refused, "
+    "wrong URL or path, no answer; the reason on stderr); with none "
     "acknowledged the recording stops after --connect-timeout"
 )
 
@@ -82,7 +84,13 @@ def _add_record(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         f"(default {CONNECT_TIMEOUT:g}); each connection attempt's handshake gets at most "
         f"{HANDSHAKE_TIMEOUT:g} s, or half of SECONDS if that is shorter",
     )
-    p.add_argument("--depth", type=int, default=20, help="levels per side in book_snapshots")
+    p.add_argument(
+        "--depth",
+        type=int,
+        metavar="N",
+        help="book levels per side: the depth subscribed where the venue offers a choice "
+        f"({_depth_choices()}; else exit 2), and stored in book_snapshots (default 20)",
+    )
     p.add_argument("--redundant", action="store_true", help="a second connection, deduplicated")
     p.add_argument("--no-backfill", action="store_true", help="no REST trade backfill")
     p.add_argument(
@@ -94,13 +102,25 @@ def _add_record(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument(
         "--progress", action="store_true", help="print committed row counts after every commit"
     )
+    sim_command.add_market_options(
+        p, rate=sim_command.EMBEDDED_RATE, seed=sim_command.EMBEDDED_SEED, embedded=True
+    )
 
 
 def _record(args: argparse.Namespace) -> int:
-    if args.depth < 1:
+    if args.depth is not None and args.depth < 1:
         raise UsageError(f"--depth must be at least 1, got {args.depth}")
     # Before opening: a typo must not create or lock a file.
     venue = _venue(args.exchange, args.mapping)
+    if args.depth is not None:
+        venue.at_depth(args.depth)
+    sim = sim_command.embedded_sim(
+        args,
+        venue.name,
+        args.symbols,
+        rate=sim_command.EMBEDDED_RATE,
+        seed=sim_command.EMBEDDED_SEED,
+    )
     totals: dict[str, int] = {}
 
     def progress(committed: dict[str, int]) -> None:
@@ -111,20 +131,27 @@ def _record(args: argparse.Namespace) -> int:
 
     wb = Workbench.open(args.db, on_commit=progress if args.progress else None)
     try:
-        feed = wb.start_feed(
-            venue,
-            args.symbols,
-            ws_url=args.ws_url,
-            rest_url=args.rest_url,
+        options = dict(
             depth=args.depth,
             redundant=args.redundant,
             backfill=not args.no_backfill,
             poll_interval=args.poll,
             handshake_timeout=min(HANDSHAKE_TIMEOUT, args.connect_timeout / 2),
         )
-        print(f"recording {feed.name} into {args.db}", flush=True)
+        if sim is None:
+            feed = wb.start_feed(
+                venue, args.symbols, ws_url=args.ws_url, rest_url=args.rest_url, **options
+            )
+            print(f"recording {feed.name} into {args.db}", flush=True)
+        else:
+            feed = wb.start_sim_feed(sim, args.symbols, **options)
+            print(
+                f"recording {feed.name} from an embedded simulator on {feed.ws_url} into {args.db}",
+                flush=True,
+            )
         watch = _SubscriptionWatch(feed, args.connect_timeout)
         _wait(args.duration, until=watch.done)
+        watch.done()  # a signal can end the wait between polls: judge the latest status
         wb.stop_all()
         wb.flush()
         statuses = wb.status()
@@ -211,6 +238,14 @@ def _venue(exchange: str, mapping: Path | None) -> type[VenueProtocol]:
     return get_venue(exchange)
 
 
+def _depth_choices() -> str:
+    return "; ".join(
+        f"{name} {'/'.join(map(str, cls.book_depths))}"
+        for name, cls in sorted(VENUES.items())
+        if cls.book_depths
+    )
+
+
 def _wait(duration: float | None, until: Callable[[], bool] = lambda: False) -> None:
     """Sleep until ``duration`` passes, SIGINT/SIGTERM arrives or ``until()`` holds."""
     done = threading.Event()
@@ -258,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         return handlers[args.command](args)
-    except (UsageError, SimulatorError) as exc:
+    except (UsageError, SimulatorError, BadStoreError) as exc:
         print(f"workbench {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except WorkbenchError as exc:

@@ -2,9 +2,11 @@
 
     WorkbenchError        root: ``except WorkbenchError`` catches everything below
     ├── UsageError        the caller asked for something malformed (bad flag, unknown venue)
+    │   └── DepthError    a book depth the venue does not offer (also a ValueError)
     ├── ProtocolError     a message did not follow its venue protocol (it gets quarantined)
     ├── FeedError         a feed cannot reach or keep its source (network, HTTP status)
     ├── StoreError        the database cannot be opened, written or read
+    │   └── BadStoreError the file is not a store this version can use; it was left as it was
     └── SimulatorError    the embedded exchange simulator was misconfigured
 
 ``ProtocolError`` never escapes a feed thread: the feed quarantines the raw message with the
@@ -22,6 +24,10 @@ class UsageError(WorkbenchError):
     """The caller passed something invalid; the message says how to fix it."""
 
 
+class DepthError(UsageError, ValueError):
+    """A book depth the venue does not stream; the message lists the depths it does."""
+
+
 class ProtocolError(WorkbenchError):
     """A message broke its venue protocol: wrong JSON, types or missing fields."""
 
@@ -32,6 +38,12 @@ class FeedError(WorkbenchError):
 
 class StoreError(WorkbenchError):
     """The DuckDB store could not be opened, written or read."""
+
+
+class BadStoreError(StoreError):
+    """The file is not a workbench store this version can write (not DuckDB, truncated, a
+    foreign database, tables of another shape). Refused at open, before anything in it was
+    changed: the operator must name another file (or restore this one)."""
 
 
 class SimulatorError(WorkbenchError):

@@ -25,6 +25,7 @@ from workbench.core.intervals import parse_interval
 from workbench.errors import UsageError
 from workbench.feeds.feed import Feed
 from workbench.feeds.status import FeedStatus
+from workbench.sim import SimConfig, SimServer
 from workbench.store.store import Store
 from workbench.store.writer import CommitCallback
 from workbench.venues.base import VenueProtocol
@@ -36,6 +37,7 @@ class Workbench:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._feeds: dict[str, Feed] = {}
+        self._sims: dict[str, SimServer] = {}  # feed name → the embedded simulator it records
         self._lock = threading.Lock()
 
     @classmethod
@@ -64,7 +66,41 @@ class Workbench:
             if feed.name in self._feeds and self._feeds[feed.name].running:
                 raise UsageError(f"a feed named {feed.name!r} is already running; stop it first")
             self._feeds[feed.name] = feed
+        # Recording again into a file that holds these symbols: the time since is an outage.
+        for symbol, last in self.store.last_recorded(feed.exchange, feed.symbols).items():
+            feed.resume(symbol, last.last_recv_us, last.last_trade_id)
         return feed.start()
+
+    def start_sim_feed(
+        self, sim: SimConfig, symbols: Sequence[str], *, name: str | None = None, **options: Any
+    ) -> Feed:
+        """Start an embedded simulator serving ``sim`` and a feed recording ``symbols`` from
+        it (what ``%wb feed start sim`` and ``workbench record sim`` do without ``--ws-url``).
+
+        The simulator belongs to the feed: :meth:`stop_feed`, :meth:`stop_all` and
+        :meth:`close` stop it after the feed.
+        """
+        server = SimServer(sim)
+        server.start()
+        try:
+            feed = self.start_feed(
+                "sim", symbols, ws_url=server.ws_url, rest_url=server.rest_url, name=name, **options
+            )
+        except BaseException:
+            server.stop()
+            raise
+        with self._lock:
+            previous = self._sims.pop(feed.name, None)  # of a feed of that name that failed
+            self._sims[feed.name] = server
+        if previous is not None:
+            previous.stop()
+        return feed
+
+    def simulator(self, name: str) -> SimServer | None:
+        """The embedded simulator feed ``name`` records from, if :meth:`start_sim_feed`
+        started one that is still running."""
+        with self._lock:
+            return self._sims.get(name)
 
     def feed(self, name: str) -> Feed:
         try:
@@ -79,11 +115,20 @@ class Workbench:
             return dict(self._feeds)
 
     def stop_feed(self, name: str, timeout: float = 1.0) -> None:
+        """Stop the feed (its rows handed to the writer), then its embedded simulator."""
         self.feed(name).stop(timeout)
+        with self._lock:
+            sim = self._sims.pop(name, None)
+        if sim is not None:
+            sim.stop()
 
     def stop_all(self, timeout: float = 1.0) -> None:
         for feed in self._feed_list():
             feed.stop(timeout)
+        with self._lock:
+            sims, self._sims = list(self._sims.values()), {}
+        for sim in sims:
+            sim.stop()
 
     def status(self) -> list[FeedStatus]:
         return [feed.status() for feed in self._feed_list()]

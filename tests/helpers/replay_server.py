@@ -5,9 +5,13 @@ sends the frames of the next script in ``scripts`` (the last script repeats for 
 connections) and either keeps the connection open or closes it. While it stays open, a later
 client message containing a ``replies`` key (e.g. a resubscribe) is answered with that key's
 frames, the first time only; ``push`` sends frames to every open WebSocket connection at a
-moment the test chooses (e.g. after the client fetched its REST snapshot). REST answers GETs
+moment the test chooses (e.g. after the client fetched its REST snapshot). ``settled`` says
+when every script was sent and every reply of the open connections too; ``barrier`` then pings
+the open connections and waits for the pongs, which workbench's client sends only after it has
+handled every frame before the ping. REST answers GETs
 from a path (with its query string) → body mapping; a list of bodies is served in turn, the
-last one repeating. Frames are raw payload bytes; binary frames are marked with a tuple.
+last one repeating. Frames are raw payload bytes; binary and ping frames are marked with a
+tuple (``("binary", payload)``, ``("ping", payload)``).
 """
 
 from __future__ import annotations
@@ -15,15 +19,17 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import itertools
 import socket
 import threading
 from dataclasses import dataclass, field
 
-from workbench.feeds.wsframe import OP_BINARY, OP_TEXT, FrameDecoder, encode_frame
+from workbench.feeds.wsframe import OP_BINARY, OP_PING, OP_PONG, OP_TEXT, FrameDecoder, encode_frame
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-Frame = bytes | tuple[str, bytes]  # ("binary", payload) for a binary frame
+Frame = bytes | tuple[str, bytes]  # ("binary" or "ping", payload)
+_OPCODES = {"binary": OP_BINARY, "ping": OP_PING}
 
 
 @dataclass
@@ -50,6 +56,12 @@ class ReplayServer:
         self._clients: list[socket.socket] = []
         self._websockets: list[socket.socket] = []
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._served = 0
+        self._open: dict[socket.socket, dict[bytes, list[Frame]]] = {}
+        """Connections reading client messages → their replies not sent yet."""
+        self._pongs: dict[socket.socket, set[bytes]] = {}
+        self._tokens = itertools.count(1)
 
     @property
     def ws_url(self) -> str:
@@ -86,6 +98,34 @@ class ReplayServer:
                 client.sendall(_encode(frames))
                 sent += 1
         return sent
+
+    @property
+    def settled(self) -> bool:
+        """Every script was sent, and every reply of the connections still open."""
+        with self._lock:
+            return self._served >= len(self.scripts) and not any(self._open.values())
+
+    def barrier(self, timeout: float = 10.0) -> bool:
+        """Ping every open WebSocket connection and wait for its pong (or its end): on True
+        the client has handled every frame sent before. Call it once ``settled``."""
+        token = b"barrier-%d" % next(self._tokens)
+        with self._lock:
+            targets = list(self._open)
+        for client in targets:
+            with contextlib.suppress(OSError):
+                client.sendall(encode_frame(token, OP_PING))
+        with self._changed:
+            return self._changed.wait_for(
+                lambda: all(
+                    c not in self._open or token in self._pongs.get(c, ()) for c in targets
+                ),
+                timeout,
+            )
+
+    def pongs(self) -> list[bytes]:
+        """The payloads of the pongs received so far, from every connection."""
+        with self._lock:
+            return [payload for got in self._pongs.values() for payload in got]
 
     def _spawn(self, target: object, *args: object) -> None:
         t = threading.Thread(target=target, args=args, daemon=True)  # type: ignore[arg-type]
@@ -147,6 +187,8 @@ class ReplayServer:
                 self._stop.wait(script.delay)
             client.sendall(_encode(script.frames))
             if script.close_after:
+                with self._lock:
+                    self._served += 1
                 # FIN, then read what the client still sends (e.g. its other subscribes):
                 # closing with unread bytes would be a reset that can destroy the frames
                 # already sent before the client reads them.
@@ -156,15 +198,34 @@ class ReplayServer:
                     pass
                 client.close()
                 return
-            pending = dict(script.replies)
-            while not self._stop.is_set():
-                chunk = client.recv(65536)
-                if not chunk:
-                    return
-                for _, payload in decoder.feed(chunk):
-                    self.received.append(payload)
-                    for key in [k for k in pending if k in payload]:
-                        client.sendall(_encode(pending.pop(key)))
+            with self._changed:
+                self._served += 1
+                self._open[client] = pending = dict(script.replies)
+            try:
+                self._answer(client, decoder, pending)
+            finally:
+                with self._changed:
+                    self._open.pop(client, None)
+                    self._changed.notify_all()
+
+    def _answer(
+        self, client: socket.socket, decoder: FrameDecoder, pending: dict[bytes, list[Frame]]
+    ) -> None:
+        while not self._stop.is_set():
+            chunk = client.recv(65536)
+            if not chunk:
+                return
+            for opcode, payload in decoder.feed(chunk):
+                if opcode == OP_PONG:
+                    with self._changed:
+                        self._pongs.setdefault(client, set()).add(payload)
+                        self._changed.notify_all()
+                    continue
+                self.received.append(payload)
+                for key in [k for k in pending if k in payload]:
+                    client.sendall(_encode(pending[key]))
+                    with self._lock:  # only once sent: ``settled`` must not run ahead
+                        del pending[key]
 
     def _rest(self, client: socket.socket, path: str) -> None:
         with self._lock:
@@ -189,6 +250,6 @@ class ReplayServer:
 
 def _encode(frames: list[Frame]) -> bytes:
     return b"".join(
-        encode_frame(f[1], OP_BINARY) if isinstance(f, tuple) else encode_frame(f, OP_TEXT)
+        encode_frame(f[1], _OPCODES[f[0]]) if isinstance(f, tuple) else encode_frame(f, OP_TEXT)
         for f in frames
     )

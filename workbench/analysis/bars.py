@@ -702,7 +702,7 @@ def run(args: argparse.Namespace) -> int:
         check_coarser(parse_interval(args.from_interval), interval)
     if not args.db.exists():
         raise UsageError(f"{args.db} does not exist")
-    with Store.open(args.db) as store:
+    with Store.open(args.db, create=False) as store:
         written = update_bars(
             store,
             interval,

@@ -506,7 +506,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--source needs exactly one --table saying what it holds")
     if not args.db.is_file():
         raise UsageError(f"no database at {args.db}")
-    store = Store.open(args.db)
+    store = Store.open(args.db, create=False)
     try:
         for kind in kinds:
             print(clean_table(store, kind, config, source=args.source, now=args.now).summary())

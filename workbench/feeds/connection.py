@@ -361,6 +361,11 @@ class Connection:
                     if opcode in (OP_TEXT, OP_BINARY):
                         payloads.append(payload)
                     elif opcode == OP_PING:
+                        # Handle what came before the ping first, so a pong means "read
+                        # and handled up to here" (a server, or a test, can wait on it).
+                        if payloads:
+                            handler.on_messages(conn, payloads, recv_ts)
+                            payloads = []
                         ws.pong(payload)
                     elif opcode == OP_CLOSE:
                         if payloads:

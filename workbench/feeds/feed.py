@@ -1,10 +1,10 @@
 """A live feed: venue protocol + connections + books + recording, for one venue and its symbols.
 
-Threads (see DESIGN.md): each connection thread receives, parses, sequences and applies under
-the feed's lock and appends rows to column batches; one maintenance thread per feed hands the
-batches to the store's writer every 50 ms, writes top-N book snapshots every second, declares
-gaps that time out, and does the slow work — REST snapshots for resyncs and REST trade
-backfill — outside the lock, so receiving never waits on HTTP.
+Threads (see docs/architecture.md, "Threads"): each connection thread receives, parses,
+sequences and applies under the feed's lock and appends rows to column batches; one maintenance
+thread per feed hands the batches to the store's writer every 50 ms, writes top-N book snapshots
+every second, declares gaps that time out, and does the slow work — REST snapshots for resyncs
+and REST trade backfill — outside the lock, so receiving never waits on HTTP.
 
 A connection proves nothing until the venue acknowledges the subscription
 (:class:`~workbench.events.Subscribed`; for venues that send no acknowledgement, a symbol's
@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from workbench.core.book import OrderBook
 from workbench.core.sequencer import SymbolSequencer
 from workbench.core.trades import TradeIdTracker
-from workbench.errors import FeedError, ProtocolError, UsageError
+from workbench.errors import FeedError, ProtocolError, StoreError, UsageError
 from workbench.events import (
     BookDelta,
     BookSnapshot,
@@ -59,6 +59,8 @@ RESUBSCRIBE_TIMEOUT = 3.0
 """Seconds to wait for the fresh book a resubscribe asked for before asking again."""
 RECONNECT_TIMEOUT = 5.0
 """Same, when the resync reconnected instead (the reconnect itself may back off)."""
+STORED_DEPTH = 20
+"""Levels per side stored in ``book_snapshots`` when no depth is chosen."""
 TWIN_WINDOW = 4096
 """Applied deltas kept per symbol so a redundant connection's copy can be compared."""
 TAPE_LENGTH = 10_000
@@ -69,6 +71,10 @@ class RowSink(Protocol):
     """Where finished column batches go: the store's writer (or anything with ``submit``)."""
 
     def submit(self, table: str, columns: dict[str, Any]) -> None: ...
+
+    @property
+    def fault(self) -> str | None:
+        """Why rows cannot be stored right now (None while they can): the feed stops on it."""
 
 
 T = TypeVar("T")
@@ -143,7 +149,7 @@ class Feed:
         rest_url: str | None = None,
         redundant: bool = False,
         backfill: bool = True,
-        depth: int = 20,
+        depth: int | None = None,
         snapshot_interval: float = 1.0,
         gap_timeout: float = 0.5,
         backfill_delay: float = 0.3,
@@ -156,9 +162,11 @@ class Feed:
             raise UsageError("a feed needs at least one symbol")
         if poll_interval is not None and (poll_interval <= 0 or redundant):
             raise UsageError("poll_interval must be > 0 and cannot be combined with redundant")
-        if depth < 1:
+        if depth is not None and depth < 1:
             raise UsageError(f"depth must be at least 1, got {depth}")
         venue_cls = get_venue(venue) if isinstance(venue, str) else venue
+        if depth is not None:  # the subscribed depth where the venue offers a choice
+            venue_cls = venue_cls.at_depth(depth)
         if redundant and not venue_cls.sequenced:
             raise UsageError(
                 f"{venue_cls.name} numbers no book messages, so a redundant connection's "
@@ -182,7 +190,8 @@ class Feed:
             raise UsageError(f"polling {self.exchange} needs a REST URL (rest_url=...)")
         self.poll_interval = poll_interval
         self.backfill = (backfill or poll_interval is not None) and self.rest is not None
-        self.depth = depth
+        self.depth = depth or STORED_DEPTH
+        """Levels per side written to ``book_snapshots``."""
         self.snapshot_interval = snapshot_interval
         self.backfill_delay = backfill_delay
         self.redundant = redundant
@@ -256,6 +265,7 @@ class Feed:
         self.last_error: str | None = None
         self.failure: str | None = None
         """Set by :meth:`fail`: why the feed stopped itself."""
+        self._sink_error: str | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> Feed:
@@ -303,6 +313,27 @@ class Feed:
             self.rest.abort()
         for connection in self._connections:
             connection.stop()
+
+    def resume(self, symbol: str, last_recv_us: int, last_trade_id: int | None) -> None:
+        """Before :meth:`start`: the file already holds ``symbol`` up to ``last_recv_us``. The
+        time since is an outage: a ``recording_gap`` quality event says so, and where the
+        venue pages numeric trade ids, the trades after ``last_trade_id`` are backfilled
+        over REST by the same path as after a disconnect."""
+        if self._started:
+            raise UsageError(f"feed {self.name}: resume() must come before start()")
+        now = _now_us()
+        with self._lock:
+            st = self._state(symbol)
+            detail: dict[str, Any] = {
+                "from_us": last_recv_us,
+                "to_us": now,
+                "seconds": round((now - last_recv_us) / 1e6, 3),
+                "last_trade_id": last_trade_id,
+            }
+            self._add_quality(symbol, "recording_gap", detail)
+            if last_trade_id is not None and self.venue.numeric_trade_ids:
+                st.trades.start_after(last_trade_id)
+                st.missing_since = time.monotonic()
 
     @property
     def running(self) -> bool:
@@ -762,6 +793,10 @@ class Feed:
                     next_snapshot = now + self.snapshot_interval
                 self._update_rate(now)
                 self._flush_locked()
+            fault = self._sink_error or self.sink.fault
+            if fault is not None:
+                self.fail(fault)  # recording on would only pile up rows that cannot be stored
+                break
             if self.poll_interval is not None and now >= next_poll:
                 next_poll = now + self.poll_interval
                 for st in self._symbols.values():
@@ -970,7 +1005,11 @@ class Feed:
             self._quarantine_rows,
         ):
             if len(batch):
-                self.sink.submit(batch.table.name, batch.take())
+                try:
+                    self.sink.submit(batch.table.name, batch.take())
+                except StoreError as exc:  # the writer is gone: fail() outside the lock
+                    self._sink_error = str(exc)
+                    return
 
     def _update_rate(self, now: float) -> None:
         mark_time, mark_count = self._rate_mark

@@ -38,8 +38,10 @@ from traitlets import Bunch, Float, Int, TraitError, Unicode, observe, validate
 
 from workbench.core.clean import TABLE_SPECS
 from workbench.errors import WorkbenchError
+from workbench.notebook import sql_access
 from workbench.notebook.session import Session
-from workbench.sim import SimConfig
+from workbench.notebook.sql_access import FILES, WRITE
+from workbench.sim.command import EMBEDDED_RATE, EMBEDDED_SEED, add_market_options, embedded_sim
 from workbench.venues import get_venue
 from workbench.workbench import DEFAULT_DB
 
@@ -129,12 +131,12 @@ class WorkbenchMagics(Magics):
     ).tag(config=True)
     depth = Int(20, min=1, help="Levels per side an order-book widget shows.").tag(config=True)
     window = Int(2000, min=1, help="Trades a price widget keeps on screen.").tag(config=True)
-    sim_rate = Float(200.0, help="Messages per second per symbol of an embedded simulator.").tag(
-        config=True
-    )
-    sim_seed = Int(0, help="Seed of an embedded simulator: same seed, same market.").tag(
-        config=True
-    )
+    sim_rate = Float(
+        EMBEDDED_RATE, help="Messages per second per symbol of an embedded simulator."
+    ).tag(config=True)
+    sim_seed = Int(
+        EMBEDDED_SEED, help="Seed of an embedded simulator: same seed, same market."
+    ).tag(config=True)
 
     def __init__(self, shell: InteractiveShell | None = None, **kwargs: Any) -> None:
         # The session exists before the traits: loading config may already set ``db``.
@@ -173,13 +175,16 @@ class WorkbenchMagics(Magics):
         """Live market data into DuckDB, from this notebook.
 
             %wb SUBCOMMAND [ARGS]          %wb SUBCOMMAND --help lists every flag
-            %%wb sql [-o VAR] [-p NAME[=VARIABLE] ...]
+            %%wb sql [-o VAR] [-p NAME[=VARIABLE] ...] [--write] [--files]
 
         Subcommands:
           feed start VENUE SYMBOL...  start recording; venue sim without --ws-url starts an
                                       embedded simulator (no internet, no keys)
                                       [--redundant] [--ws-url URL] [--rest-url URL]
-                                      [--name NAME] [--depth N]
+                                      [--name NAME] [--depth N]; embedded simulator:
+                                      [--seed N] [--rate MSGS] [--drop-every S]
+                                      [--stall-every S] [--malformed P] [--gap P]
+                                      [--duplicate P] [--crossed P] [--sim-symbols A,B]
           feed stop [NAME | --all]    stop a feed and its embedded simulator
           feeds                       live status table of every feed
           clean [--kind trades]       clean a recorded table into clean_<kind>; shows the report
@@ -190,10 +195,14 @@ class WorkbenchMagics(Magics):
           price SYMBOL                live last price with SMA overlays and volume bars
                                       [--sma 20,50] [--window N] [--feed NAME]
           sql                         (cell magic) run the cell as SQL, return a DataFrame;
-                                      -o VAR also stores it in VAR
+                                      -o VAR also stores it in VAR. Read-only by default:
+                                      --write allows changes (DELETE, DROP, CREATE, SET...),
+                                      --files allows files, network and extensions
+                                      (read_csv, COPY, ATTACH, INSTALL/LOAD)
 
         Examples:
           %wb feed start sim BTC-USD ETH-USD
+          %wb feed start sim BTC-USD --seed 7 --gap 0.01 --drop-every 5 --name faulty
           %wb book BTC-USD
           %wb price BTC-USD --sma 20,50
           %wb feeds
@@ -269,8 +278,12 @@ class WorkbenchMagics(Magics):
         start.add_argument("--rest-url", metavar="URL", help="override the venue's REST URL")
         start.add_argument("--name", help="feed name (default venue:SYMBOL,...)")
         start.add_argument(
-            "--depth", type=_positive_int, metavar="N", help="levels per side in stored snapshots"
-        )
+            "--depth", type=_positive_int, metavar="N",
+            help="book levels per side: subscribed where the venue offers a choice (kraken, "
+            "bybit, okx; other values are refused, listing the choices), and stored in snapshots "
+            "(default: the venue's subscription, 20 stored)",
+        )  # fmt: skip
+        add_market_options(start, rate=self.sim_rate, seed=self.sim_seed, embedded=True)
         start.set_defaults(run=self._feed_start)
         stop = feed_sub.add_parser(
             "stop",
@@ -344,11 +357,22 @@ class WorkbenchMagics(Magics):
             "sql",
             help="(cell magic) run the cell as SQL",
             description="Run the cell body as SQL on the notebook's cursor and return the "
-            "last statement's result as a DataFrame. The SQL is never formatted: $NAME is a "
-            "DuckDB parameter bound to a notebook variable with -p.",
+            "last statement's result as a DataFrame. Read-only unless --write / --files: "
+            "every statement is classified by DuckDB's parser before any runs. The SQL is "
+            "never formatted: $NAME is a DuckDB parameter bound to a notebook variable with -p.",
             allow_abbrev=False,
         )
         sql.add_argument("-o", "--out", metavar="VAR", help="also store the DataFrame in VAR")
+        sql.add_argument(
+            WRITE, action="store_true",
+            help="allow statements that change the database or the session (INSERT, DELETE, "
+            "DROP, CREATE, SET, BEGIN, ...); without it the cell may only read",
+        )  # fmt: skip
+        sql.add_argument(
+            FILES, action="store_true",
+            help="allow files, network and extensions (read_csv, FROM 'file.parquet', COPY, "
+            "EXPORT, ATTACH, INSTALL/LOAD); COPY ... FROM also needs --write",
+        )  # fmt: skip
         sql.add_argument(
             "-p", "--param", action="append", default=[], metavar="NAME[=VARIABLE]",
             help="bind $NAME to the variable NAME (or VARIABLE); repeat for each parameter",
@@ -358,24 +382,12 @@ class WorkbenchMagics(Magics):
     # -- subcommands ----------------------------------------------------------------------
     def _feed_start(self, args: argparse.Namespace) -> None:
         venue = get_venue(args.venue).name
-        embedded = venue == "sim" and args.ws_url is None
-        if embedded and args.rest_url is not None:
-            raise UsageError("--rest-url needs --ws-url (without both, an embedded simulator runs)")
+        sim = embedded_sim(args, venue, args.symbols, rate=self.sim_rate, seed=self.sim_seed)
         options: dict[str, Any] = {"redundant": args.redundant, "name": args.name}
         if args.depth is not None:
             options["depth"] = args.depth
-        if not embedded:
+        if sim is None:
             options.update(ws_url=args.ws_url, rest_url=args.rest_url)
-        sim = (
-            SimConfig(
-                port=0,
-                seed=self.sim_seed,
-                symbols=tuple(dict.fromkeys(args.symbols)),
-                rate=self.sim_rate,
-            )
-            if embedded
-            else None
-        )
         feed = self.session.start_feed(venue, args.symbols, sim=sim, **options)
         server = self.session.simulator(feed)
         source = f"an embedded simulator ({server.ws_url})" if server else feed.ws_url
@@ -446,6 +458,9 @@ class WorkbenchMagics(Magics):
                 raise UsageError("the cell holds no SQL statement")
             wanted = set().union(*(statement.named_parameters for statement in statements))
             self._check_params(wanted, params)
+            granted = {flag for flag, on in ((WRITE, args.write), (FILES, args.files)) if on}
+            for statement in statements:  # all checked before any runs
+                self._check_access(cursor, statement, granted)
             result: duckdb.DuckDBPyConnection | None = None
             for statement in statements:
                 used = {name: params[name] for name in statement.named_parameters}
@@ -458,6 +473,20 @@ class WorkbenchMagics(Magics):
             assert self.shell is not None
             self.shell.user_ns[args.out] = frame
         return frame
+
+    @staticmethod
+    def _check_access(
+        cursor: duckdb.DuckDBPyConnection, statement: duckdb.Statement, granted: set[str]
+    ) -> None:
+        need = sql_access.needs(cursor, statement)
+        if need is None or need.flags <= granted:
+            return
+        flags = " ".join(sorted(need.flags - granted, reverse=True))
+        first = _one_line(statement.query)[:60]
+        raise UsageError(
+            f"%%wb sql is read-only by default: {first!r}: {need.why}; "
+            f"add {flags} (%%wb sql {flags}) to run it"
+        )
 
     def _params(self, specs: list[str]) -> dict[str, Any]:
         """``-p NAME[=VARIABLE]`` → {NAME: value of VARIABLE (default NAME) in the notebook}."""

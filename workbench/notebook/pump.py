@@ -1,10 +1,11 @@
 """The UI pump: one daemon thread per widget that calls its ``render()`` at a fixed rate.
 
-Why a thread and a fixed-rate schedule (see DESIGN.md, "Threads, not the kernel's event
-loop"): a coroutine on the kernel's loop would stall while a cell runs. Ticks are scheduled
-on ``time.monotonic`` at ``start + k / rate``; a render that overruns makes the pump skip the
-ticks it missed (counted) rather than fire them back to back, so a slow frontend or a busy
-GIL can lower the frame rate but never builds a backlog.
+Why a thread and a fixed-rate schedule (see docs/architecture.md, "Threads"), not the kernel's
+event loop: a coroutine on the kernel's loop would stall while a cell runs. Ticks are scheduled
+on a monotonic :class:`Clock` at ``start + k / rate``; a render that overruns makes the pump
+skip the ticks it missed (counted) rather than fire them back to back, so a slow frontend or a
+busy GIL can lower the frame rate but never builds a backlog. The clock is a parameter so that
+tests can drive the schedule without waiting on real time.
 
 A render exception never ends the thread: it is counted and handed to ``on_error`` (widgets
 append it to their ``ipywidgets.Output`` with ``append_stderr``, the route that stays with
@@ -20,11 +21,37 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from workbench.errors import UsageError
 
 RECENT = 1000
 """Render times kept for the percentiles in :class:`PumpStats` (the newest ones)."""
+
+
+class Clock(Protocol):
+    """Where a pump reads the time and waits for its next tick (a manual one in tests)."""
+
+    def now(self) -> float:
+        """Seconds on a clock that never goes back."""
+        ...
+
+    def wait(self, stop: threading.Event, seconds: float) -> None:
+        """Wait up to ``seconds``; return early once ``stop`` is set."""
+        ...
+
+
+class MonotonicClock:
+    """Real time: ``time.monotonic``, and waits that :meth:`UIPump.stop` cuts short."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def wait(self, stop: threading.Event, seconds: float) -> None:
+        stop.wait(seconds)
+
+
+MONOTONIC = MonotonicClock()
 
 
 @dataclass(frozen=True)
@@ -58,6 +85,7 @@ class UIPump:
         rate: float = 10.0,
         name: str,
         on_error: Callable[[Exception], None] | None = None,
+        clock: Clock = MONOTONIC,
     ) -> None:
         if not (math.isfinite(rate) and rate > 0):
             raise UsageError(f"pump rate must be a positive number of Hz, got {rate!r}")
@@ -65,6 +93,7 @@ class UIPump:
         self.rate = rate
         self._render = render
         self._on_error = on_error
+        self._clock = clock
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"wb-pump-{name}", daemon=True)
         self._lock = threading.Lock()
@@ -116,23 +145,23 @@ class UIPump:
 
     def _run(self) -> None:
         period = 1.0 / self.rate
-        due = time.monotonic()
+        clock = self._clock
+        due = clock.now()
         while not self._stop.is_set():
-            now = time.monotonic()
+            now = clock.now()
             if now < due:
-                self._stop.wait(due - now)
+                clock.wait(self._stop, due - now)
                 continue  # re-check stop, and the clock (wait may return early)
             scheduled = due
-            started = time.perf_counter()
             failure: str | None = None
             try:
                 self._render()
             except Exception as exc:
                 failure = f"{type(exc).__name__}: {exc}"
                 self._report(exc)
-            elapsed = time.perf_counter() - started
+            after = clock.now()
+            elapsed = after - now
             due = scheduled + period
-            after = time.monotonic()
             missed = 0
             if after >= due:  # overran the next tick(s): skip them, keep the grid
                 missed = int((after - due) // period) + 1

@@ -41,7 +41,6 @@ class Session:
         self.db = Path(db)
         self._workbench: Workbench | None = None
         self._cursor: duckdb.DuckDBPyConnection | None = None
-        self._sims: dict[str, SimServer] = {}  # feed name → the simulator it records from
         self._widgets: list[Closeable] = []
 
     # -- the database ---------------------------------------------------------------------
@@ -80,29 +79,16 @@ class Session:
         workbench = self.workbench  # open (and warm up) the store before any data flows
         if sim is None:
             return workbench.start_feed(venue, symbols, **options)
-        server = SimServer(sim)
-        server.start()
-        try:
-            feed = workbench.start_feed(
-                venue, symbols, ws_url=server.ws_url, rest_url=server.rest_url, **options
-            )
-        except BaseException:
-            server.stop()
-            raise
-        self._sims[feed.name] = server
-        return feed
+        return workbench.start_sim_feed(sim, symbols, **options)
 
     def simulator(self, feed: Feed) -> SimServer | None:
         """The embedded simulator ``feed`` records from, if the session started one."""
-        return self._sims.get(feed.name)
+        return None if self._workbench is None else self._workbench.simulator(feed.name)
 
     def stop_feed(self, name: str) -> Feed:
         """Stop the feed (rows flushed to the writer), then the simulator it recorded."""
         feed = self.workbench.feed(name)
-        feed.stop()
-        sim = self._sims.pop(name, None)
-        if sim is not None:
-            sim.stop()
+        self.workbench.stop_feed(name)
         return feed
 
     def feed_for(self, symbol: str, name: str | None = None) -> Feed:
@@ -143,21 +129,14 @@ class Session:
         Every step runs even if an earlier one fails (the first failure is re-raised at the
         end), so one broken widget cannot leave feed threads or the DuckDB lock behind.
         """
-        workbench, cursor, sims, widgets = (
-            self._workbench,
-            self._cursor,
-            list(self._sims.values()),
-            self._widgets,
-        )
-        self._workbench, self._cursor, self._sims, self._widgets = None, None, {}, []
+        workbench, cursor, widgets = self._workbench, self._cursor, self._widgets
+        self._workbench, self._cursor, self._widgets = None, None, []
         with ExitStack() as stack:  # callbacks run last-in first-out
             if workbench is not None:
                 stack.callback(workbench.close)
             if cursor is not None:
                 stack.callback(cursor.close)
-            for sim in sims:
-                stack.callback(sim.stop)
             if workbench is not None:
-                stack.callback(workbench.stop_all)
+                stack.callback(workbench.stop_all)  # feeds, then their simulators
             for widget in widgets:
                 stack.callback(widget.close)

@@ -46,6 +46,7 @@ QUALITY_KINDS: Mapping[str, str] = {
     "resync": "the book was rebuilt from a fresh snapshot",
     "backfill": "missed trades were fetched over REST",
     "mismatch": "a redundant connection's copy of a message disagreed with the applied one",
+    "recording_gap": "nothing was recorded from the file's last row to a restart (e.g. a kill)",
 }
 """Every ``quality_events.kind`` and what it means."""
 
@@ -314,8 +315,9 @@ def create_schema(cursor: duckdb.DuckDBPyConnection) -> int:
 
 def check_version(cursor: duckdb.DuckDBPyConnection) -> int:
     """Return the file's schema version; StoreError unless this code can read and write it."""
-    row = cursor.execute("SELECT max(version) FROM schema_info").fetchone()
-    version = row[0] if row else None
+    # fetchall, not fetchone: a result left unread keeps its transaction open, and while it is
+    # open no checkpoint can follow a schema change, so the WAL and memory grow without end.
+    ((version,),) = cursor.execute("SELECT max(version) FROM schema_info").fetchall()
     if version != SCHEMA_VERSION:
         raise StoreError(
             f"database schema version is {version}, this workbench reads version "

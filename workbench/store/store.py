@@ -16,6 +16,7 @@ import atexit
 import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
@@ -24,11 +25,29 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from workbench.errors import StoreError, UsageError
-from workbench.store.schema import TABLES, check_version, create_schema
+from workbench.errors import BadStoreError, StoreError, UsageError
+from workbench.store.check import check_store
+from workbench.store.schema import TABLES, create_schema
 from workbench.store.writer import CommitCallback, StoreWriter
 
 log = logging.getLogger(__name__)
+
+MEMORY_LIMIT = "64MB"
+"""DuckDB's buffer pool cap. DuckDB keeps every block it has written or read cached until it
+reaches its limit, 80% of RAM by default, so a recorder's memory grew with its recording
+(~0.6 MB/s at 10,000 msgs/s); capped, the oldest blocks are evicted (re-read from the file when
+a query needs them) and sorts, joins and aggregations beyond it spill to ``<file>.tmp``. Enough
+for recording and imports; for heavy analysis raise it: ``store.sql("SET memory_limit='4GB'")``."""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """Where a symbol's recording in a file stopped (see :meth:`Store.last_recorded`)."""
+
+    last_recv_us: int
+    """``recv_ts`` of its newest row, µs since the epoch."""
+    last_trade_id: int | None
+    """Its highest numeric trade id (None without trades or with opaque ids)."""
 
 
 class Store:
@@ -46,11 +65,14 @@ class Store:
         self._closed = False
 
     @classmethod
-    def open(cls, path: str | Path, *, read_only: bool = False) -> Store:
+    def open(cls, path: str | Path, *, read_only: bool = False, create: bool = True) -> Store:
         """Open (creating if needed) the store at ``path``, or return this process's open Store.
 
-        Raises StoreError if another process owns the file, or if it was written by another
-        schema version.
+        An existing file is checked first (:func:`~workbench.store.check.check_store`): one
+        that is not DuckDB, is truncated, is some other DuckDB database, or has workbench
+        tables of another shape raises BadStoreError and is left untouched. ``create=False``
+        (commands that read a recording) refuses a missing file or an empty database instead
+        of making a new store. Raises StoreError if another process owns the file.
         """
         resolved = Path(path).expanduser().resolve()
         with cls._open_lock:
@@ -60,7 +82,7 @@ class Store:
                     mode = "read-only" if existing.read_only else "read-write"
                     raise StoreError(f"{resolved} is already open {mode} in this process")
                 return existing
-            store = cls(resolved, _connect(resolved, read_only), read_only)
+            store = cls(resolved, _connect(resolved, read_only, create), read_only)
             cls._open[resolved] = store
         return store
 
@@ -113,6 +135,29 @@ class Store:
         query = " UNION ALL ".join(f"SELECT '{name}', count(*) FROM {name}" for name in TABLES)
         with self.cursor() as cursor:
             return {name: int(count) for name, count in cursor.execute(query).fetchall()}
+
+    def last_recorded(self, exchange: str, symbols: Sequence[str]) -> dict[str, Recorded]:
+        """Per symbol of ``exchange`` that has rows: when its last row was received and its
+        highest numeric trade id, so a restarted feed can mark and backfill the outage."""
+        self.flush()
+        market = ("trades", "book_deltas", "book_snapshots", "quotes")
+        times = " UNION ALL ".join(
+            f"SELECT symbol, max(recv_ts) AS at FROM {t} WHERE exchange = $x AND "
+            "list_contains($s, symbol) GROUP BY symbol"
+            for t in market
+        )
+        query = (
+            f"SELECT l.symbol, epoch_us(max(l.at)), (SELECT max(TRY_CAST(trade_id AS BIGINT)) "
+            "FROM trades t WHERE t.exchange = $x AND t.symbol = l.symbol) "
+            f"FROM ({times}) AS l GROUP BY l.symbol"
+        )
+        with self.cursor() as cursor:
+            rows = cursor.execute(query, {"x": exchange, "s": list(symbols)}).fetchall()
+        return {
+            str(symbol): Recorded(int(at), None if trade is None else int(trade))
+            for symbol, at, trade in rows
+            if at is not None
+        }
 
     def flush(self, timeout: float = 5.0) -> None:
         """Wait until everything submitted so far is committed; a no-op without a writer."""
@@ -175,28 +220,33 @@ class Store:
         return f"Store({str(self.path)!r}, {state})"
 
 
-def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    if read_only and not path.exists():
-        raise StoreError(f"{path} does not exist (opened read-only, so it is not created)")
-    if not read_only:
+def _connect(path: Path, read_only: bool, create: bool) -> duckdb.DuckDBPyConnection:
+    if not path.exists():
+        if read_only or not create:
+            why = "opened read-only" if read_only else "a recording is read from it"
+            raise StoreError(f"{path} does not exist ({why}, so it is not created)")
         path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        connection = duckdb.connect(path, read_only=read_only)
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
-            raise StoreError(
-                f"{path} is open in another process, which owns it (DuckDB allows one process "
-                f"per file); stop that process or read its Parquet export instead. ({exc})"
-            ) from exc
-        raise StoreError(f"cannot open {path}: {exc}") from exc
-    except duckdb.Error as exc:
-        raise StoreError(f"cannot open {path}: {exc}") from exc
-    try:
+    elif not path.is_file():
+        raise BadStoreError(f"{path} is not a file")
+    else:
+        # Checked read-only first, so a file we refuse is not touched (a read-write open
+        # could replay and checkpoint its WAL, or start writing into a foreign database).
+        checked = _duckdb_connect(path, read_only=True)
+        try:
+            check_store(path, checked, workbench_only=read_only or not create)
+        except duckdb.Error as exc:
+            checked.close()
+            raise BadStoreError(f"{path} cannot be read as a workbench store: {exc}") from exc
+        except BaseException:
+            checked.close()
+            raise
         if read_only:
-            check_version(connection)
-        else:
-            create_schema(connection)
-            _warm_up(connection)
+            return checked
+        checked.close()
+    connection = _duckdb_connect(path, read_only=False)
+    try:
+        create_schema(connection)
+        _warm_up(connection)
     except duckdb.Error as exc:
         connection.close()
         raise StoreError(f"{path} is not a workbench store: {exc}") from exc
@@ -204,6 +254,24 @@ def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
         connection.close()
         raise
     return connection
+
+
+def _duckdb_connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(path, read_only=read_only, config={"memory_limit": MEMORY_LIMIT})
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise StoreError(
+                f"{path} is open in another process, which owns it (DuckDB allows one process "
+                f"per file); stop that process or read its Parquet export instead. ({exc})"
+            ) from exc
+        if "not a valid DuckDB database" in str(exc):
+            raise BadStoreError(
+                f"{path} is not a DuckDB database; nothing in it was changed"
+            ) from exc
+        raise BadStoreError(f"cannot open {path}: {exc}") from exc
+    except duckdb.Error as exc:
+        raise BadStoreError(f"cannot open {path}: {exc}") from exc
 
 
 def _warm_up(connection: duckdb.DuckDBPyConnection) -> None:

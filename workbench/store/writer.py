@@ -13,10 +13,12 @@ Write-failure policy (the writer thread never dies of a bad batch):
 - A submission whose values do not convert to the table's Arrow schema (a string in a DOUBLE
   column, ...) can never succeed: it is rejected at once, alone.
 - If DuckDB refuses the cycle's transaction, it is rolled back and every submission is retried
-  in its own transaction. When some succeed and others fail, the failures are caused by their
-  data and are rejected. When all fail, the fault is taken to be the database's (disk full,
-  table renamed away): the rows are kept, in memory, and retried together with newer
-  submissions after a backoff that grows from ``commit_interval`` to 1 s. ``flush`` raises
+  in its own transaction. A submission that then fails on a constraint or a conversion while
+  others succeed is caused by its data and is rejected. Any other failure (table dropped or
+  renamed away, disk full) is the database's: the rows are kept, in memory, and retried
+  together with newer submissions after a backoff that grows from ``commit_interval`` to 1 s,
+  and :attr:`StoreWriter.fault` says why until a commit succeeds again (a feed stops on it
+  rather than keep producing rows that cannot be stored). ``flush`` raises
   when its timeout expires with the error as cause; ``stop`` gives the rows up and reports
   them.
 - Rejected rows are counted in :attr:`WriterStats.rejected`, logged, and the next
@@ -149,6 +151,7 @@ class StoreWriter:
         self._failed_commits = 0
         self._last_commit: float | None = None
         self._last_error: BaseException | None = None
+        self._fault: str | None = None
 
     def start(self) -> StoreWriter:
         self._thread.start()
@@ -157,6 +160,13 @@ class StoreWriter:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    @property
+    def fault(self) -> str | None:
+        """Why the database is refusing rows right now (they are held and retried), or why
+        the writer thread died; None while writes succeed. Feeds stop on it."""
+        with self._lock:
+            return self._fault
 
     def submit(self, table: str, columns: Mapping[str, ColumnData]) -> None:
         """Queue a columnar batch for the next commit; never waits on DuckDB.
@@ -288,6 +298,7 @@ class StoreWriter:
             with self._lock:
                 self._accepting = False
                 self._last_error = exc
+                self._fault = f"store writer thread failed: {_one_line(exc)}"
         finally:
             with self._lock:
                 self._progress.notify_all()
@@ -318,6 +329,7 @@ class StoreWriter:
         commits: list[_Commit] = []
         retry: list[_Staged] = []
         error: BaseException | None = None
+        fault: str | None = None
         if staged:
             try:
                 commits.append(_write(cursor, staged))
@@ -329,11 +341,14 @@ class StoreWriter:
                         commits.append(_write(cursor, [item]))
                     except (duckdb.Error, pa.ArrowException) as item_error:
                         failed.append((item, item_error))
-                if commits:
-                    for item, cause in failed:
+                for item, cause in failed:
+                    if commits and _is_data_error(cause):
                         self._reject(item.table.name, item.data.num_rows, cause)
-                else:
-                    retry = [item for item, _ in failed]
+                    else:
+                        retry.append(item)
+                if retry:
+                    tables = ", ".join(sorted({item.table.name for item in retry}))
+                    fault = f"store writer cannot write {tables}: {_one_line(failed[-1][1])}"
         with self._lock:
             self._queue[:0] = backlog
             self._staged = retry
@@ -353,6 +368,7 @@ class StoreWriter:
             if error is not None:
                 self._failed_commits += 1
                 self._last_error = error
+            self._fault = fault
             self._progress.notify_all()
         if retry:
             log.warning("store write failed, %d submissions kept for retry: %s", len(retry), error)
@@ -376,6 +392,16 @@ class StoreWriter:
         self._rejected[table] += rows
         self._unreported.append(_Rejection(table, rows, error))
         self._last_error = error
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+
+
+def _is_data_error(error: BaseException) -> bool:
+    """A refusal caused by the rows themselves (a constraint, a value DuckDB cannot convert);
+    anything else — a missing table, a full disk — is the database's, and retrying may fix it."""
+    return isinstance(error, duckdb.ConstraintException | duckdb.ConversionException)
 
 
 def _to_arrow(submission: _Submission) -> pa.Table:

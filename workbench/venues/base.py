@@ -16,9 +16,10 @@ against the book it applied.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, cast
 
 from workbench.core.book import OrderBook
+from workbench.errors import DepthError
 from workbench.events import BookSnapshot, MarketEvent, Quote, Trade
 
 SeqRule = Literal["contiguous", "chained", "monotonic"]
@@ -62,12 +63,34 @@ class VenueProtocol(ABC):
     crossed_is_desync: ClassVar[bool] = True
     """A crossed book means we lost sync. False where crossing is legitimate (OKX auctions):
     the feed still logs a ``crossed`` quality event but does not resync."""
-    book_depth: int | None = None
+    book_depth: ClassVar[int | None] = None
     """Levels per side the venue streams, if it streams a fixed-depth book and sends no
-    delete for a level pushed out of it (Kraken): the feed truncates after every message."""
+    delete for a level pushed out of it (Kraken): the feed truncates after every message.
+    Where the client chooses the depth this is the default, and :meth:`at_depth` another."""
+    book_depths: ClassVar[tuple[int, ...]] = ()
+    """The depths a client may subscribe, where the venue offers a choice (Kraken, Bybit,
+    OKX); empty where it streams one book, whose depth the client cannot change."""
 
     def __init__(self, symbols: list[str]) -> None:
         self.symbols = list(symbols)
+
+    @classmethod
+    def at_depth(cls, depth: int) -> type[VenueProtocol]:
+        """This protocol subscribing ``depth`` levels per side, checked before anything
+        connects: a subclass whose :attr:`book_depth` is ``depth`` (the subscription, the
+        truncation and the checksum all follow it). A venue without a choice is returned
+        as it is: there ``depth`` only limits what the feed stores."""
+        if not cls.book_depths:
+            return cls
+        if depth not in cls.book_depths:
+            offered = ", ".join(map(str, cls.book_depths))
+            raise DepthError(
+                f"{cls.name} offers book depths {offered} (levels per side); got {depth}"
+            )
+        if depth == cls.book_depth:
+            return cls
+        chosen = type(cls.__name__, (cls,), {"book_depth": depth, "__module__": cls.__module__})
+        return cast(type[VenueProtocol], chosen)
 
     def pair(self, symbol: str) -> tuple[str, str]:
         """``(base, quote)`` of a venue symbol, e.g. ``BTCUSDT`` → ``("BTC", "USDT")``."""

@@ -1,10 +1,12 @@
-"""Bybit v5 public spot stream: ``orderbook.50`` books and ``publicTrade`` trades.
+"""Bybit v5 public spot stream: ``orderbook.{depth}`` books and ``publicTrade`` trades.
 
 Sync rule: a ``snapshot`` replaces the book, every ``delta`` advances the update id ``u`` by
 exactly one (``seq_rule = "contiguous"``), so the feed orders by ``u`` and names any jump a gap;
 a gap is repaired by unsubscribing and resubscribing the book topic, which makes Bybit send a
-fresh snapshot on the same connection. The stream is a fixed 50-level window: the feed
-truncates to it after every message, so a level pushed out of the window never lingers.
+fresh snapshot on the same connection. The stream is a fixed window of the subscribed depth,
+one of :data:`DEPTHS` (50 unless ``--depth`` chooses another; depth 1 sends snapshots only):
+the feed truncates to it after every message, so a level pushed out of the window never
+lingers. Bybit sends no book checksum.
 
 Bybit also sends an unrequested snapshot mid-stream when something went wrong on its side
 ("a new snapshot resets the book"; ``u`` restarts at 1 after a service restart). It is an
@@ -35,9 +37,10 @@ from workbench.events import (
 from workbench.venues.base import SeqRule, VenueProtocol
 from workbench.venues.numbers import positive as _decimal
 
-DEPTH = 50
-"""Levels per side of the ``orderbook.{DEPTH}`` topic we subscribe."""
-BOOK_TOPIC = f"orderbook.{DEPTH}.{{}}"
+DEPTHS = (1, 50, 200, 1000)
+"""Levels per side of the ``orderbook.{depth}.{symbol}`` topics of spot, linear and inverse
+(options, with other depths, are not covered here)."""
+DEFAULT_DEPTH = 50
 TRADE_TOPIC = "publicTrade.{}"
 MAX_ARGS_PER_REQUEST = 10
 """Bybit spot accepts at most 10 topics in one subscribe request."""
@@ -121,7 +124,8 @@ class BybitProtocol(VenueProtocol):
     sequenced: ClassVar[bool] = True
     seq_rule: ClassVar[SeqRule] = "contiguous"
     snapshot_in_band: ClassVar[bool] = True
-    book_depth: int | None = DEPTH
+    book_depth: ClassVar[int | None] = DEFAULT_DEPTH
+    book_depths: ClassVar[tuple[int, ...]] = DEPTHS
 
     _decoder = msgspec.json.Decoder(_Message, strict=True)
 
@@ -142,7 +146,7 @@ class BybitProtocol(VenueProtocol):
     def subscribe_messages(self) -> list[str]:
         topics: list[str] = []
         for wire in self._wire.values():
-            topics += [BOOK_TOPIC.format(wire), TRADE_TOPIC.format(wire)]
+            topics += [self._book_topic(wire), TRADE_TOPIC.format(wire)]
         chunks = [
             topics[i : i + MAX_ARGS_PER_REQUEST]
             for i in range(0, len(topics), MAX_ARGS_PER_REQUEST)
@@ -157,13 +161,16 @@ class BybitProtocol(VenueProtocol):
         """A fresh subscription of the book topic makes Bybit send its snapshot again; no state
         here waits for it (the feed buffers until it arrives)."""
         wire = self._wire.get(symbol, symbol.upper())
-        topic = [BOOK_TOPIC.format(wire)]
+        topic = [self._book_topic(wire)]
         self._unanswered.append(self._books_in(topic))
         return [_op("unsubscribe", topic), _op("subscribe", topic)]
 
     def _books_in(self, topics: list[str]) -> list[str]:
-        books = {BOOK_TOPIC.format(wire): symbol for symbol, wire in self._wire.items()}
+        books = {self._book_topic(wire): symbol for symbol, wire in self._wire.items()}
         return [books[topic] for topic in topics if topic in books]
+
+    def _book_topic(self, wire: str) -> str:
+        return f"orderbook.{self.book_depth}.{wire}"
 
     def parse(self, payload: bytes, recv_ts: int) -> list[MarketEvent]:
         try:

@@ -1,4 +1,4 @@
-"""Kraken Spot WebSocket v2: the ``book`` channel at depth 25, ``trade`` and ``instrument``.
+"""Kraken Spot WebSocket v2: the ``book`` channel at a chosen depth, ``trade`` and ``instrument``.
 
 Sample messages (Kraken's documented formats; prices and quantities are JSON numbers)::
 
@@ -13,12 +13,15 @@ Sample messages (Kraken's documented formats; prices and quantities are JSON num
       "price_precision":4,"price_increment":0.0001,...}]}}
 
 Sync: book messages carry no sequence number, so the CRC32 checksum of the top 10 levels,
-sent with the snapshot and every update, is the gap detector. The feed applies updates in
-arrival order, truncates to :data:`DEPTH` after each message (Kraken sends no delete for a
-level pushed out of the subscribed depth) and compares :meth:`KrakenProtocol.checksum` with
-the venue's; a mismatch resubscribes the symbol's book for a fresh snapshot. An update for a
-subscribed symbol before its snapshot on this connection (e.g. in flight after a
-resubscribe) has nothing to apply to and is refused as a ``ProtocolError``.
+sent with the snapshot and every update, is the gap detector. The book is subscribed at one of
+:data:`DEPTHS` (``--depth``; :data:`DEFAULT_DEPTH` if none is chosen), and Kraken's checksum
+covers the top 10 at every depth. The feed applies updates in arrival order, truncates to the
+subscribed depth after each message (Kraken sends no delete for a level pushed out of it:
+levels kept past it would move up into the top 10 and fail the checksum) and compares
+:meth:`KrakenProtocol.checksum` with the venue's; a mismatch resubscribes the symbol's book
+for a fresh snapshot. An update for a subscribed symbol before its snapshot on this
+connection (e.g. in flight after a resubscribe) has nothing to apply to and is refused as a
+``ProtocolError``.
 
 The checksum needs the pair's precisions, which only the ``instrument`` channel says; it is
 subscribed first. Until a symbol's precisions are known its book events go out with
@@ -61,9 +64,11 @@ from workbench.events import (
 from workbench.venues.base import VenueProtocol
 
 VENUE = "kraken"
-DEPTH = 25
-"""Subscribed book depth; Kraken offers 10, 25, 100, 500 or 1000."""
+DEPTHS = (10, 25, 100, 500, 1000)
+"""The book depths Kraken offers (levels per side)."""
+DEFAULT_DEPTH = 25
 CHECKSUM_LEVELS = 10
+"""Kraken's checksum covers the top 10 levels whatever the subscribed depth."""
 ALIASES = {"XBT": "BTC", "XDG": "DOGE"}
 """Kraken's legacy (v1 / REST) asset codes → the v2 names the WebSocket uses."""
 _TEXT_CACHE_LIMIT = 4096
@@ -275,7 +280,8 @@ class KrakenProtocol(VenueProtocol):
     stale_after: ClassVar[float] = 10.0
     """Kraken sends a ``heartbeat`` every second when nothing else flows."""
     sequenced: ClassVar[bool] = False
-    book_depth: int | None = DEPTH
+    book_depth: ClassVar[int | None] = DEFAULT_DEPTH
+    book_depths: ClassVar[tuple[int, ...]] = DEPTHS
 
     def __init__(self, symbols: list[str]) -> None:
         super().__init__(symbols)
@@ -299,9 +305,7 @@ class KrakenProtocol(VenueProtocol):
         wire = list(self._wire.values())
         return [
             self._request("subscribe", {"channel": "instrument", "snapshot": True}),
-            self._request(
-                "subscribe", {"channel": "book", "symbol": wire, "depth": DEPTH, "snapshot": True}
-            ),
+            self._book_request("subscribe", wire),
             self._request("subscribe", {"channel": "trade", "symbol": wire, "snapshot": True}),
         ]
 
@@ -313,12 +317,7 @@ class KrakenProtocol(VenueProtocol):
         wire = [self._wire.get(symbol, symbol)]
         self._booked.discard(symbol)
         self._update_ready(symbol)
-        return [
-            self._request("unsubscribe", {"channel": "book", "symbol": wire, "depth": DEPTH}),
-            self._request(
-                "subscribe", {"channel": "book", "symbol": wire, "depth": DEPTH, "snapshot": True}
-            ),
-        ]
+        return [self._book_request("unsubscribe", wire), self._book_request("subscribe", wire)]
 
     def parse(self, payload: bytes, recv_ts: int) -> list[MarketEvent]:
         try:
@@ -518,6 +517,12 @@ class KrakenProtocol(VenueProtocol):
             if symbol is not None:
                 return [Subscribed(self.name, [symbol], recv_ts)]
         return []
+
+    def _book_request(self, method: str, wire: list[str]) -> str:
+        params: dict[str, object] = {"channel": "book", "symbol": wire, "depth": self.book_depth}
+        if method == "subscribe":
+            params["snapshot"] = True
+        return self._request(method, params)
 
     def _request(self, method: str, params: dict[str, object]) -> str:
         body = {"method": method, "params": params, "req_id": next(self._req_ids)}

@@ -1,4 +1,4 @@
-"""OKX v5 public WebSocket: the ``books`` channel (400 levels) and ``trades``.
+"""OKX v5 public WebSocket: a book channel (``books``, 400 levels, by default) and ``trades``.
 
 Sample messages (OKX's documented formats; levels are ``[px, sz, "0", numOrders]`` strings)::
 
@@ -23,6 +23,12 @@ levels interleaved as ``bidPx:bidSz:askPx:askSz:…`` in the exact wire strings.
 symbol's stream carries non-zero checksums this class keeps each level's wire text (it sees
 every level at parse time) to rebuild that string; a level whose text it no longer has is
 rendered with :func:`~workbench.venues.checksums.plain`.
+
+Depth: each depth is its own channel (:data:`CHANNELS`). ``books`` (400) is a snapshot then
+increments, as above; ``books5`` (5) and ``bbo-tbt`` (1) push the whole top 5 / top 1 every
+time it changes, without ``action`` or ``prevSeqId``: each push is a snapshot that replaces
+the book. The tick-by-tick ``books50-l2-tbt`` and ``books-l2-tbt`` need a logged-in VIP
+account (error 64003 otherwise), which this public feed does not do, so they are not offered.
 
 A crossed book is legitimate during call auctions, so it is not a desync here.
 
@@ -58,18 +64,20 @@ from workbench.events import (
 from workbench.venues.base import SeqRule, VenueProtocol
 from workbench.venues.checksums import okx_checksum, plain
 
-BOOK_CHANNEL = "books"
-"""400 levels: a snapshot, then 100 ms increments (``books5`` / ``bbo-tbt`` are snapshots only,
-the tick-by-tick ``books-l2-tbt`` needs a VIP tier and a login)."""
+CHANNELS = {1: "bbo-tbt", 5: "books5", 400: "books"}
+"""Book channel per depth (levels per side) on the public endpoint without a login."""
+SNAPSHOT_CHANNELS = frozenset({"bbo-tbt", "books5"})
+"""Channels whose every push is the whole book at their depth (no ``action``)."""
+DEFAULT_DEPTH = 400
 TRADE_CHANNEL = "trades"
-DEPTH = 400
 CHECKSUM_LEVELS = 25
+"""OKX's checksum covers the top 25 of ``books`` (the snapshot channels send none)."""
 RECONNECT_NOTICES = {"64008": "service upgrade"}
 """``notice`` codes that announce the server is about to close the connection."""
 SILENT_EVENTS = frozenset({"unsubscribe", "channel-conn-count"})
 _NAMED_INST_ID = re.compile(r"instId:([A-Za-z0-9_-]+)")
 """How an ``error`` reply's ``msg`` names the instrument it refused, when it does."""
-_TEXT_LIMIT = 4 * DEPTH
+_TEXT_LIMIT = 4 * DEFAULT_DEPTH
 
 Positive = Annotated[float, msgspec.Meta(gt=0.0, le=sys.float_info.max)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0.0, le=sys.float_info.max)]
@@ -144,7 +152,8 @@ class OkxProtocol(VenueProtocol):
     sequenced: ClassVar[bool] = True
     seq_rule: ClassVar[SeqRule] = "chained"
     crossed_is_desync: ClassVar[bool] = False
-    book_depth: int | None = DEPTH
+    book_depth: ClassVar[int | None] = DEFAULT_DEPTH
+    book_depths: ClassVar[tuple[int, ...]] = tuple(CHANNELS)
 
     _decoder = msgspec.json.Decoder(_Envelope, strict=False)
     """Lax mode so that the decimal strings of prices and sizes become floats in C (one
@@ -158,6 +167,7 @@ class OkxProtocol(VenueProtocol):
         self._user = {wire: s for s, wire in self._wire.items()}
         self._ids = itertools.count(1)
         self._texts: dict[str, _Texts] = {}
+        self._channel = CHANNELS[self.book_depth or DEFAULT_DEPTH]
 
     def pair(self, symbol: str) -> tuple[str, str]:
         """``BTC-USDT`` → (BTC, USDT); also ``BTC-USDT-SWAP``, ``BTC-USD-250328``."""
@@ -169,7 +179,7 @@ class OkxProtocol(VenueProtocol):
     def subscribe_messages(self) -> list[str]:
         args = [
             {"channel": channel, "instId": wire}
-            for channel in (BOOK_CHANNEL, TRADE_CHANNEL)
+            for channel in (self._channel, TRADE_CHANNEL)
             for wire in self._wire.values()
         ]
         return [self._request("subscribe", args)]
@@ -179,7 +189,7 @@ class OkxProtocol(VenueProtocol):
 
     def resubscribe_messages(self, symbol: str) -> list[str]:
         """Unsubscribe and resubscribe ``symbol``'s book: OKX answers with a snapshot."""
-        args = [{"channel": BOOK_CHANNEL, "instId": self._wire.get(symbol, symbol)}]
+        args = [{"channel": self._channel, "instId": self._wire.get(symbol, symbol)}]
         self._texts.pop(symbol, None)
         return [self._request("unsubscribe", args), self._request("subscribe", args)]
 
@@ -195,8 +205,11 @@ class OkxProtocol(VenueProtocol):
         arg = msg.arg
         if arg is None or not msg.data:
             raise ProtocolError("neither an event nor a data push")
-        if arg.channel == BOOK_CHANNEL:
-            return self._book(arg.instId, msg.action, msg.data, payload, recv_ts)
+        if arg.channel == self._channel:
+            action: Literal["snapshot", "update"] | None = (
+                "snapshot" if self._channel in SNAPSHOT_CHANNELS else msg.action
+            )
+            return self._book(arg.instId, action, msg.data, payload, recv_ts)
         if arg.channel == TRADE_CHANNEL:
             return self._trades(msg.data, recv_ts)
         raise ProtocolError(f"unexpected channel {arg.channel!r}")
@@ -304,12 +317,12 @@ class OkxProtocol(VenueProtocol):
             {"id":"1","event":"error","code":"60018",
              "msg":"Wrong URL or channel:books,instId:BTC-USDX doesn't exist.","connId":"a"}
 
-        One ``subscribe`` reply per argument; the ``books`` one makes the symbol subscribed.
+        One ``subscribe`` reply per argument; the book channel's makes the symbol subscribed.
         An ``error`` answers a request we sent (subscribe, or a resubscribe's unsubscribe)."""
         event = msg.event
         if event == "subscribe":
             arg = msg.arg
-            if arg is None or arg.channel != BOOK_CHANNEL or arg.instId is None:
+            if arg is None or arg.channel != self._channel or arg.instId is None:
                 return []
             return [Subscribed(self.name, [self._user.get(arg.instId, arg.instId)], recv_ts)]
         if event in SILENT_EVENTS:

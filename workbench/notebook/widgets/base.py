@@ -1,7 +1,8 @@
 """What every live widget shares: a UI pump, an error area, batched updates, clean close.
 
-One writer per widget (DESIGN.md): only the widget's pump thread assigns its traits while it
-runs; ``update()`` renders synchronously for tests and benchmarks that run without a pump.
+One writer per widget (docs/architecture.md, "The notebook"): only the widget's pump thread
+assigns its traits while it runs; ``update()`` renders synchronously for tests and benchmarks
+that run without a pump.
 """
 
 from __future__ import annotations
@@ -120,7 +121,8 @@ class LiveWidget(ipywidgets.VBox):  # type: ignore[misc, unused-ignore]
         pump = getattr(self, "pump", None)
         if pump is not None:
             pump.stop()
-        close_tree(self, *self._detached())
+        # No pump: the constructor raised (a usage error) before the subclass's widgets existed.
+        close_tree(self, *(self._detached() if pump is not None else ()))
         super().close()
 
     def _render(self) -> None:
