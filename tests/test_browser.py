@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import statistics
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Locator, Page, expect, sync_playwright
@@ -31,6 +33,7 @@ TOUR = "01_live_market_data.ipynb"
 STOP_CELL = "%wb feed stop"  # the tour's first cell that ends the stream
 PROBE = "1+1"
 PROBE_RUNS = 20
+STREAM_SECONDS = 10
 SLOW = 30_000  # ms: generous upper bounds, only there so a hang fails instead of stalling
 
 
@@ -112,6 +115,68 @@ def drawn(paths: list[str]) -> bool:
     return any(d.count("L") >= 1 for d in paths)
 
 
+# Where a widget's figures put things on screen: per bqplot figure, the rectangles of its svg,
+# its plot area, its marks (lines, bars) and its texts (tick labels, axis titles).
+FIGURE_LAYOUT = """(widget) => [...widget.querySelectorAll('.bqplot.figure')].map(fig => {
+    const box = (e) => {
+        const r = e.getBoundingClientRect();
+        return {left: r.left, top: r.top, right: r.right, bottom: r.bottom};
+    };
+    const shown = (e) => e.getBoundingClientRect().width > 0;
+    return {
+        widget: box(widget),
+        svg: box(fig.querySelector('svg')),
+        plot: box(fig.querySelector('rect.plotarea_background')),
+        marks: [...fig.querySelectorAll('path.line, rect.bar')].filter(shown).map(box),
+        texts: [...fig.querySelectorAll('.tick text, text.axislabel')].filter(
+            e => shown(e) && e.textContent.trim()).map(e => ({...box(e), text: e.textContent})),
+    };
+})"""
+
+
+def overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    return (
+        a["left"] < b["right"]
+        and b["left"] < a["right"]
+        and a["top"] < b["bottom"]
+        and (b["top"] < a["bottom"])
+    )
+
+
+def inside(inner: dict[str, float], outer: dict[str, float], slack: float = 1.0) -> bool:
+    return (
+        inner["left"] >= outer["left"] - slack
+        and inner["right"] <= outer["right"] + slack
+        and inner["top"] >= outer["top"] - slack
+        and inner["bottom"] <= outer["bottom"] + slack
+    )
+
+
+def check_layout(widget: Locator) -> list[dict[str, Any]]:
+    """Every figure of ``widget`` draws its marks inside its plot area and across most of its
+    width (data on the scale it shows), and every tick label and axis title is whole (inside
+    the figure), a plain number or time, and clear of every other one."""
+    figures: list[dict[str, Any]] = widget.evaluate(FIGURE_LAYOUT)
+    assert figures, "no bqplot figure"
+    for fig in figures:
+        plot, marks, texts = fig["plot"], fig["marks"], fig["texts"]
+        assert marks, "no mark drawn"
+        assert all(inside(m, plot) for m in marks), (marks, plot)
+        drawn_width = max(m["right"] for m in marks) - min(m["left"] for m in marks)
+        assert drawn_width > 0.8 * (plot["right"] - plot["left"]), (drawn_width, plot)
+        raw = [t["text"] for t in texts if re.search(r"\de[+-]?\d", t["text"])]
+        assert raw == [], f"labels in scientific notation: {raw}"
+        whole = [t for t in texts if inside(t, fig["svg"], 0) and inside(t, fig["widget"], 0)]
+        clipped = [t["text"] for t in texts if t not in whole]
+        assert clipped == [], f"labels cut off at the figure's edge: {clipped}"
+        clashes = [
+            (a["text"], b["text"]) for i, a in enumerate(texts) for b in texts[i + 1 :]
+            if overlap(a, b)
+        ]  # fmt: skip
+        assert clashes == [], f"labels on top of each other: {clashes}"
+    return figures
+
+
 # Installs a one-shot stopwatch in the page: starts on the Ctrl+Enter keydown (window capture
 # phase, before JupyterLab sees it) and stops in the DOM mutation that shows the probe's new
 # execution count with its result, i.e. when the user would see the answer.
@@ -156,7 +221,7 @@ def p95(values: list[float]) -> float:
 
 
 def test_tour_streams_live_charts_and_a_trivial_cell_still_completes(
-    chromium: Path, lab: JupyterLab
+    chromium: Path, lab: JupyterLab, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = ARTIFACTS
     console: list[str] = []
@@ -192,6 +257,7 @@ def test_tour_streams_live_charts_and_a_trivial_cell_still_completes(
             run_menu(page, "Run All Above Selected Cell")
             for widget in (".wb-orderbook", ".wb-price"):
                 page.wait_for_selector(f"{widget} svg path.line", timeout=60_000)
+            streaming_since = time.monotonic()
             wait_ran_above(page, STOP_CELL)
 
             book = page.locator(".wb-orderbook").first
@@ -199,14 +265,26 @@ def test_tour_streams_live_charts_and_a_trivial_cell_still_completes(
             expect(book.locator(".wb-book-valid")).to_be_visible()
             book.scroll_into_view_if_needed()
             first = {w: chart_paths(page, w) for w in (".wb-orderbook", ".wb-price")}
-            time.sleep(2.5)
+            # The screenshots show the charts after STREAM_SECONDS of streaming, for review.
+            time.sleep(max(2.5, STREAM_SECONDS - (time.monotonic() - streaming_since)))
             second = {w: chart_paths(page, w) for w in (".wb-orderbook", ".wb-price")}
             page.screenshot(path=str(out / "01_streaming.png"))
-            book.screenshot(path=str(out / "orderbook.png"))
-            price.screenshot(path=str(out / "price.png"))
+            shots = {"order book": out / "orderbook.png", "price": out / "price.png"}
+            book.screenshot(path=str(shots["order book"]))
+            price.screenshot(path=str(shots["price"]))
+            with capsys.disabled():  # shown on a pass too: the screenshots are for review
+                for name, path in shots.items():
+                    print(f"\n{name} widget after {STREAM_SECONDS} s of streaming: {path}")
             for widget in first:
                 assert drawn(first[widget]) and drawn(second[widget]), widget
-                assert first[widget] != second[widget], f"{widget} did not change in 2.5 s"
+                assert first[widget] != second[widget], f"{widget} did not change while streaming"
+            check_layout(book)
+            price_plot, volume_plot = (f["plot"] for f in check_layout(price))
+            # the volume bars line up with the trades they add up: same plot-area x range
+            assert (price_plot["left"], price_plot["right"]) == (
+                volume_plot["left"],
+                volume_plot["right"],
+            )
 
             # The same trivial cell while both widgets stream.
             streaming = probe_latencies(page, probe, PROBE_RUNS)

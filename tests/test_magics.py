@@ -252,9 +252,9 @@ def test_book_and_price_widgets_follow_the_feed_that_records_the_symbol(
     shell.run_line_magic("config", "WorkbenchMagics.pump_rate = 5.0")
     wb(shell, f"feed start sim {SYM} {ETH}")
     (feed,) = magics(shell).session.running_feeds()
-    book = wb(shell, f"book {SYM} --depth 7")
+    book = wb(shell, f"book {SYM} --depth 7 --levels 4")
     assert isinstance(book, OrderBookWidget)
-    assert book.feed is feed and book.symbol == SYM and book.depth == 7
+    assert book.feed is feed and book.symbol == SYM and (book.depth, book.levels) == (7, 4)
     assert book.pump.alive and book.pump.rate == 5.0
     price = wb(shell, f"price {ETH} --sma 5,10 --window 300")
     assert isinstance(price, PriceWidget)
@@ -268,11 +268,12 @@ def test_book_and_price_widgets_follow_the_feed_that_records_the_symbol(
 
 def test_widget_settings_come_from_config(shell: InteractiveShell) -> None:
     shell.run_line_magic("config", "WorkbenchMagics.depth = 3")
+    shell.run_line_magic("config", "WorkbenchMagics.levels = 5")
     shell.run_line_magic("config", "WorkbenchMagics.window = 50")
     wb(shell, f"feed start sim {SYM}")
     book = wb(shell, f"book {SYM}")
     price = wb(shell, f"price {SYM}")
-    assert isinstance(book, OrderBookWidget) and book.depth == 3
+    assert isinstance(book, OrderBookWidget) and (book.depth, book.levels) == (3, 5)
     assert isinstance(price, PriceWidget) and price.window == 50
 
 
@@ -447,6 +448,7 @@ MISTAKES = [
         "%wb feed start kraken BTC/USD --depth 30",
         "kraken offers book depths 10, 25, 100, 500, 1000",
     ),
+    ("%wb book BTC-USD --levels 0", "--levels: expected a whole number of at least 1"),
     ("%wb feed start sim BTC-USD --bogus", "unrecognized arguments: --bogus"),
     ("%wb feed start sim BTC-USD --ws-url http://127.0.0.1:1", "ws_url must start with ws://"),
     ("%wb feed start sim NOPE-USD", "no symbol NOPE-USD: it knows BTC-USD, ETH-USD"),
@@ -538,7 +540,7 @@ def test_help_lists_every_subcommand_with_examples(
         ("--help", "usage: %wb [-h] SUBCOMMAND"),
         ("feed start --help", "usage: %wb feed start [-h] [--redundant]"),
         ("feed stop -h", "usage: %wb feed stop [-h] [--all] [NAME]"),
-        ("book --help", "usage: %wb book [-h] [--feed NAME] [--depth N] symbol"),
+        ("book --help", "usage: %wb book [-h] [--feed NAME] [--depth N] [--levels N] symbol"),
         ("price --help", "--sma N,M"),
         ("bars --help", "usage: %wb bars [-h] [--exchange EXCHANGE] symbol interval"),
         ("clean --help", "{trades,"),
@@ -558,8 +560,10 @@ def test_help_shows_the_current_settings(
     shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
 ) -> None:
     shell.run_line_magic("config", "WorkbenchMagics.depth = 9")
+    shell.run_line_magic("config", "WorkbenchMagics.levels = 6")
     wb(shell, "book --help")
-    assert "levels per side (default 9)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "the depth chart shows (default 9)" in out and "the ladder lists (default 6)" in out
 
 
 # -- settings ------------------------------------------------------------------------------
@@ -570,7 +574,8 @@ def test_config_lists_the_settings(
 ) -> None:
     shell.run_line_magic("config", "WorkbenchMagics")
     text = capsys.readouterr().out
-    for trait in ("db", "pump_rate", "status_rate", "depth", "window", "sim_rate", "sim_seed"):
+    traits = ("db", "pump_rate", "status_rate", "depth", "levels", "window", "sim_rate", "sim_seed")
+    for trait in traits:
         assert f"WorkbenchMagics.{trait}=" in text, trait
     assert magics(shell).pump_rate == 10.0 and magics(shell).depth == 20
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import msgspec
 import numpy as np
 import pytest
+from bqplot.traits import array_from_json  # type: ignore[import-untyped, unused-ignore]
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -105,6 +105,11 @@ def pump_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("wb-pump-")]
 
 
+def sent(widget: Any, name: str) -> Any:
+    """The array ``widget`` sends the browser for trait ``name``, decoded as the browser does."""
+    return array_from_json(widget.get_state(name)[name])
+
+
 def assert_depth_matches(widget: OrderBookWidget, bids: list[Any], asks: list[Any]) -> None:
     x, y = widget.depth_line.x, widget.depth_line.y
     assert x.shape == y.shape == (2, max(len(bids), len(asks), 2))
@@ -129,6 +134,33 @@ def test_the_depth_chart_is_the_cumulative_top_of_the_book(replay: Replay) -> No
             assert len(bids) == len(asks) == 5
             assert_depth_matches(widget, bids, asks)
             assert widget.depth_line.y[0, 0] > 0 and bids[0][0] < asks[0][0]
+    finally:
+        widget.close()
+
+
+def test_the_depth_axis_runs_from_0_and_the_end_price_labels_fit(replay: Replay) -> None:
+    widget = OrderBookWidget(replay.feed, SYM, autostart=False)
+    try:
+        replay.advance(20)
+        widget.update()
+        bids, asks = replay.top(20)
+        deepest = max(sum(s for _, s in bids), sum(s for _, s in asks))
+        top, ticks = widget.size_scale.max, widget.size_axis.tick_values.tolist()
+        assert widget.size_scale.min == 0 and not widget.size_scale.allow_padding
+        assert ticks[0] == 0 and ticks[-1] == top >= deepest > ticks[-2]
+        low, high = bids[-1][0], asks[-1][0]
+        prices = widget.price_axis.tick_values.tolist()
+        clear = 0.05 * (high - low)
+        assert prices and low + clear <= prices[0] and prices[-1] <= high - clear
+        # half the widest price label fits right of the plot, the size title left of it
+        digits = decimals(np.array([p for p, _ in bids + asks]))
+        assert widget.price_axis.tick_format == f",.{digits}f"
+        widest = max(len(f"{p:,.{digits}f}") for p in (low, high))
+        margin = widget.depth_chart.fig_margin
+        assert margin["right"] >= 7 * widest / 2
+        offset = int(widget.size_axis.label_offset.removesuffix("px"))
+        assert margin["left"] > offset > 7 * max(len(f"{t:,.4g}") for t in ticks)
+        assert not widget.depth_chart.display_toolbar
     finally:
         widget.close()
 
@@ -275,7 +307,7 @@ def test_the_price_window_is_bounded_and_the_smas_equal_the_vectorized_sma(
             warm = [p for p in (5, 20) if len(prices) >= p]
             assert widget.lines.labels == ["price", *(f"SMA {p}" for p in warm)]
             assert y.shape == (1 + len(warm), n) and x.shape == (n,)
-            assert x.tolist() == ts[-n:].tolist()  # µs on a linear scale
+            assert sent(widget.lines, "x").tolist() == ts[-n:].tolist()  # µs, exact
             assert y[0].tolist() == prices[-n:].tolist()
             for row, period in enumerate(warm, 1):
                 expected = sma(prices, period)[-n:]
@@ -296,7 +328,7 @@ def test_the_volume_bars_add_up_the_window_per_time_bucket(replay: Replay) -> No
         width = bucket_width(int(ts[-1] - ts[0]), 60)
         keys = np.arange(ts[0] // width, ts[-1] // width + 1)  # every bucket, empty ones too
         expected = [sizes[ts // width == k].sum() for k in keys]
-        assert widget.volume_bars.x.tolist() == (keys * width + width // 2).tolist()
+        assert sent(widget.volume_bars, "x").tolist() == (keys * width + width // 2).tolist()
         assert np.allclose(widget.volume_bars.y, expected, rtol=1e-12, atol=0)
         assert 2 <= len(keys) <= 61
         # the volume axis runs from 0 to a round top above the highest bar
@@ -331,7 +363,8 @@ def test_the_price_and_volume_panels_share_one_time_domain_with_utc_tick_labels(
             if step < 1e6:  # a window of sub-second trades: milliseconds too
                 label += f".{moment.microsecond // 1000:03d}"
             assert price_ticks.tick_labels[str(int(us))] == label
-            assert scale.min <= us <= scale.max
+            clear = 0.05 * (scale.max - scale.min)
+            assert scale.min + clear <= us <= scale.max - clear
         # prices with the decimals the instrument needs, the title clear of the widest tick
         digits = decimals(prices[-300:])
         assert widget.price_axis.tick_format == f",.{digits}f"
@@ -347,11 +380,34 @@ def test_the_price_and_volume_panels_share_one_time_domain_with_utc_tick_labels(
         widget.close()
 
 
+def test_time_labels_cover_the_ticks_on_screen_and_the_new_ones(replay: Replay) -> None:
+    # The browser redraws the axis with the labels it has when the values change: the old
+    # ticks' labels stay until the values have moved on, the new ones' are there before.
+    widget = PriceWidget(replay.feed, SYM, window=100, autostart=False)
+    axis = widget.time_axes[0]
+    try:
+        before: set[str] = set()
+        moved = 0
+        for _ in range(40):
+            replay.advance(30)
+            widget.update()
+            now = {str(int(v)) for v in axis.tick_values}
+            assert before | now <= axis.tick_labels.keys()
+            assert len(axis.tick_labels) <= 2 * 9  # about 8 ticks a frame: old ones dropped
+            moved += now != before
+            before = now
+        assert moved >= 3  # the window slid past several ticks
+    finally:
+        widget.close()
+
+
 def test_axis_ticks_are_round_and_time_labels_add_the_date_across_days() -> None:
     assert axes.ticks_from_zero(52.3, 4) == (60.0, [0.0, 20.0, 40.0, 60.0])
     assert axes.ticks_from_zero(0.0) == (1.0, [0.0, 1.0])
     assert axes.ticks_within(29990.0, 30016.5, 5) == [29990.0, 30000.0, 30010.0]
     assert axes.ticks_within(0.1203, 0.1251, 4) == [0.122, 0.124]
+    assert axes.ticks_within(29990.0, 30016.5, 5, clear=0.05) == [30000.0, 30010.0]
+    assert axes.ticks_within(29984.0, 30010.5, 5, clear=0.05) == [29990.0, 30000.0]
     day = 1_764_892_800_000_000  # 2025-12-05 00:00:00 UTC
     second = 1_000_000
     assert axes.time_ticks(day + 5 * second + 1, day + 13 * second, 4) == {
@@ -360,6 +416,11 @@ def test_axis_ticks_are_round_and_time_labels_add_the_date_across_days() -> None
     assert list(axes.time_ticks(day + 1, day + second // 4).values())[:2] == [
         "00:00:00.050",
         "00:00:00.100",
+    ]
+    # none in the first or last 20% of the span: 00:00:06 is 1 s (12.5%) from the start,
+    # 00:00:12 as far from the end
+    assert list(axes.time_ticks(day + 5 * second + 1, day + 13 * second, 4, clear=0.2)) == [
+        day + s * second for s in (8, 10)
     ]
     across = axes.time_ticks(day - 3600 * second, day + 3600 * second, 4)
     assert across[day] == "2025-12-05 00:00:00" and len(across) == 5
@@ -372,8 +433,12 @@ def test_the_last_price_label_shows_the_newest_trade(replay: Replay) -> None:
         assert widget.last_label.value.startswith("last —")
         replay.advance(4)
         widget.update()
-        last = replay.feed.recent_trades(SYM)[1][-1]
-        assert f"{last.price:,.10g}" in widget.last_label.value
+        trades = replay.feed.recent_trades(SYM)[1]
+        last = trades[-1]
+        digits = decimals(np.array([t.price for t in trades]))  # as on the price axis
+        color = "#2e7d32" if last.side == "buy" else "#c62828"
+        shown = f'<b style="color:{color}">{last.price:,.{digits}f}</b>'
+        assert shown in widget.last_label.value
         assert f"{last.side} {last.size:,.6g}" in widget.last_label.value
         assert "not running" in widget.last_label.value  # a replayed feed never started
     finally:
@@ -521,9 +586,7 @@ def test_when_the_feed_stops_the_widgets_show_it_once_and_their_pumps_end(
         with feed.locked():
             bids, asks = feed.book(SYM).top(10)
         assert_depth_matches(book, bids, asks)
-        ticks = book.stats.ticks
-        time.sleep(0.3)
-        assert book.stats.ticks == ticks  # idle: no more frames
+        assert book.pump.thread_name not in pump_threads()  # ended itself: no more frames
         # the status widget keeps running (other feeds may start) and shows the stop
         assert status.pump.alive
         assert wait_for(lambda: "<b>stopped</b>" in status.table.value, 10)

@@ -129,7 +129,10 @@ class WorkbenchMagics(Magics):
     status_rate = Float(
         2.0, min=0.1, max=20.0, help="Updates per second of the %wb feeds table (Hz)."
     ).tag(config=True)
-    depth = Int(20, min=1, help="Levels per side an order-book widget shows.").tag(config=True)
+    depth = Int(20, min=1, help="Levels per side an order-book widget charts.").tag(config=True)
+    levels = Int(10, min=1, help="Levels per side of an order-book widget's ladder.").tag(
+        config=True
+    )
     window = Int(2000, min=1, help="Trades a price widget keeps on screen.").tag(config=True)
     sim_rate = Float(
         EMBEDDED_RATE, help="Messages per second per symbol of an embedded simulator."
@@ -192,6 +195,7 @@ class WorkbenchMagics(Magics):
                                       [--exchange X]
           book SYMBOL                 live order book: depth chart, ladder, best bid/ask,
                                       spread, mid, book-valid flag [--feed NAME] [--depth N]
+                                      [--levels N]
           price SYMBOL                live last price with SMA overlays and volume bars
                                       [--sma 20,50] [--window N] [--feed NAME]
           sql                         (cell magic) run the cell as SQL, return a DataFrame;
@@ -219,9 +223,9 @@ class WorkbenchMagics(Magics):
 
         Settings (%config WorkbenchMagics lists them): db (data/workbench.duckdb, opened on
         first use; changing it closes the open file, and is refused while feeds run),
-        pump_rate (10 Hz), status_rate (2 Hz), depth (20), window (2000), sim_rate (200
-        msgs/s per symbol), sim_seed. %unload_ext workbench closes the widgets, stops feeds
-        and simulators and closes the database; so does shutting the kernel down.
+        pump_rate (10 Hz), status_rate (2 Hz), depth (20), levels (10), window (2000),
+        sim_rate (200 msgs/s per symbol), sim_seed. %unload_ext workbench closes the widgets,
+        stops feeds and simulators and closes the database; so does shutting the kernel down.
         """
         try:
             args = self._parse(line)
@@ -331,7 +335,11 @@ class WorkbenchMagics(Magics):
         book.add_argument("--feed", metavar="NAME", help="the feed to read (if several record it)")
         book.add_argument(
             "--depth", type=_positive_int, default=self.depth, metavar="N",
-            help="levels per side (default %(default)s)",
+            help="levels per side the depth chart shows (default %(default)s)",
+        )  # fmt: skip
+        book.add_argument(
+            "--levels", type=_positive_int, default=self.levels, metavar="N",
+            help="levels per side the ladder lists (default %(default)s)",
         )  # fmt: skip
         book.set_defaults(run=self._book)
 
@@ -435,7 +443,9 @@ class WorkbenchMagics(Magics):
         from workbench.notebook.widgets import OrderBookWidget
 
         feed = self.session.feed_for(args.symbol, args.feed)
-        widget = OrderBookWidget(feed, args.symbol, depth=args.depth, rate=self.pump_rate)
+        widget = OrderBookWidget(
+            feed, args.symbol, depth=args.depth, levels=args.levels, rate=self.pump_rate
+        )
         return self.session.add_widget(widget)
 
     def _price(self, args: argparse.Namespace) -> object:

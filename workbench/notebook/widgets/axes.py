@@ -17,6 +17,11 @@ DATE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 CHAR_PX = 7
 """Width of one tick-label character (bqplot's 10-11 px sans-serif digits are 6-7 px)."""
 
+CLEAR = 0.05
+"""No x tick in the first or last 5% of a chart: the label centred on it would run into the
+lowest y tick label or past the figure's edge (half a label is ~30 px, 5% of a plot 600 px
+or wider)."""
+
 _DAY_US = 86_400_000_000
 
 
@@ -39,11 +44,12 @@ def ticks_from_zero(top: float, count: int = 3) -> tuple[float, list[float]]:
     return steps * step, [round(i * step, 12) for i in range(steps + 1)]
 
 
-def ticks_within(low: float, high: float, count: int = 5) -> list[float]:
-    """Round ticks inside ``[low, high]``, about ``count`` of them."""
+def ticks_within(low: float, high: float, count: int = 5, clear: float = 0.0) -> list[float]:
+    """Round ticks inside ``[low, high]``, about ``count`` of them, none in the first or last
+    ``clear`` of the range (see ``CLEAR``)."""
     step = nice_step(high - low, count)
-    first = math.ceil(low / step - 1e-9)
-    last = math.floor(high / step + 1e-9)
+    first = math.ceil((low + clear * (high - low)) / step - 1e-9)
+    last = math.floor((high - clear * (high - low)) / step + 1e-9)
     return [round(i * step, 12) for i in range(first, last + 1)]
 
 
@@ -63,16 +69,16 @@ _TIME_STEPS_US = tuple(
 ) + tuple(m * 60_000_000 for m in (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440))
 
 
-def time_ticks(first_us: int, last_us: int, count: int = 8) -> dict[int, str]:
+def time_ticks(first_us: int, last_us: int, count: int = 8, clear: float = 0.0) -> dict[int, str]:
     """Round UTC times inside ``[first_us, last_us]`` (µs), about ``count``, each with its
     label: ``HH:MM:SS`` (milliseconds for sub-second steps), the date too when the window
-    spans days."""
+    spans days. None in the first or last ``clear`` of the span (see ``CLEAR``)."""
     span = max(last_us - first_us, 1)
     step = next((s for s in _TIME_STEPS_US if span / s <= count), _TIME_STEPS_US[-1])
     fmt = time_format(first_us, last_us)
-    start = -(-first_us // step) * step
+    start = -(-(first_us + math.ceil(clear * span)) // step) * step
     ticks = {}
-    for us in range(start, last_us + 1, step):
+    for us in range(start, last_us - math.ceil(clear * span) + 1, step):
         moment = dt.datetime.fromtimestamp(us / 1e6, dt.UTC)
         label = moment.strftime(fmt)
         if step < 1_000_000:

@@ -205,7 +205,7 @@ class OrderBookWidget(FeedWidget):
         margins their labels need (the end ones too)."""
         digits = decimals(prices)
         low, high = float(prices.min()), float(prices.max())
-        ticks = axes.ticks_within(low, high, 5)
+        ticks = axes.ticks_within(low, high, 5, clear=axes.CLEAR)
         top, size_ticks = axes.ticks_from_zero(float(sizes.max()), 4)
         widest_size = max((f"{v:,.4g}" for v in size_ticks), key=len)
         widest_price = max((f"{v:,.{digits}f}" for v in (low, high)), key=len)

@@ -53,6 +53,7 @@ class PriceWidget(FeedWidget):
         self._cursor = 0
         self._running_shown: bool | None = None
         self._last: Trade | None = None
+        self._digits = 0
 
         # Time is µs on a linear scale whose range and labelled ticks the kernel sets: both
         # panels get exactly the same domain (bqplot would give each figure its own, from its
@@ -142,7 +143,7 @@ class PriceWidget(FeedWidget):
         with held(self.lines, self.volume_bars, self.last_label, *charts):
             if len(window) >= 2 and new:  # bqplot squeezes a 1-point 2-D array: wait for 2
                 self._show_window(window.times(), window.price_and_smas(), window.sizes())
-            self.last_label.value = _last_html(self._last, running)
+            self.last_label.value = _last_html(self._last, self._digits, running)
 
     def _show_window(self, times: Ints, rows: Floats, sizes: Floats) -> None:
         # A line whose newest point is NaN (an SMA still warming up) puts its label at an
@@ -153,8 +154,9 @@ class PriceWidget(FeedWidget):
             colors=[self._colors[i] for i in ready],
             labels=[self._names[i] for i in ready],
         )
-        self.lines.x, self.lines.y = times, rows[ready]
-        digits = decimals(rows[0])
+        # float64 (exact for µs until 2255): bqplot sends an int64 array as int32, overflowed
+        self.lines.x, self.lines.y = times.astype(np.float64), rows[ready]
+        self._digits = digits = decimals(rows[0])
         low, high = float(np.nanmin(rows[ready])), float(np.nanmax(rows[ready]))
         widest = max((f"{v:,.{digits}f}" for v in (low, high)), key=len)
         assign(self.price_axis, tick_format=f",.{digits}f", label_offset=_label_offset(widest))
@@ -164,26 +166,37 @@ class PriceWidget(FeedWidget):
             half = int(bucket_x[1] - bucket_x[0]) // 2
             first, last = min(first, int(bucket_x[0]) - half), max(last, int(bucket_x[-1]) + half)
         assign(self.time_scale, min=float(first), max=float(max(last, first + 1)))
-        ticks = axes.time_ticks(first, last)
+        ticks = axes.time_ticks(first, last, clear=axes.CLEAR)
         for axis in self.time_axes:
-            assign(
-                axis,
-                tick_values=np.array(list(ticks), dtype=np.float64),
-                tick_labels={str(us): label for us, label in ticks.items()},
-            )
+            _set_ticks(axis, ticks)
         margin = _margin(widest, axes.time_format(first, last))
         for chart in (self.price_chart, self.volume_chart):
             assign(chart, fig_margin=margin)
         if not self.price_chart.marks:
             self.price_chart.marks = [self.lines]
         if len(volume) >= 2:  # a Bars mark first drawn with one bar never recovers
-            self.volume_bars.x = bucket_x
+            self.volume_bars.x = bucket_x.astype(np.float64)
             self.volume_bars.y = volume
             top, volume_ticks = axes.ticks_from_zero(float(volume.max()))
             assign(self.volume_scale, max=top)
             assign(self.volume_axis, tick_values=np.array(volume_ticks))
             if not self.volume_chart.marks:
                 self.volume_chart.marks = [self.volume_bars]
+
+
+def _set_ticks(axis: Any, ticks: dict[int, str]) -> None:
+    """Show ``ticks`` (µs: label) on ``axis``. The labels go first, in a message of their own
+    and with those of the ticks on screen kept: bqplot redraws the axis when its values change
+    with the labels it has at that moment (a d3 transition keeps that formatter), and a tick
+    it has no label for shows as a raw number (1.7965e+15)."""
+    labels = {str(us): text for us, text in ticks.items()}
+    values = np.array(list(ticks), dtype=np.float64)
+    if np.array_equal(axis.tick_values, values) and labels.items() <= axis.tick_labels.items():
+        return
+    shown = {str(int(v)) for v in axis.tick_values} & axis.tick_labels.keys()
+    axis.tick_labels = {**{k: axis.tick_labels[k] for k in shown}, **labels}
+    axis.send_state("tick_labels")  # now: ahead of the held frame's message with the values
+    axis.tick_values = values
 
 
 def _label_offset(widest_tick: str) -> str:
@@ -212,12 +225,14 @@ def _legend_html(names: list[str], colors: list[str]) -> str:
     )
 
 
-def _last_html(last: Trade | None, running: bool) -> str:
+def _last_html(last: Trade | None, digits: int, running: bool) -> str:
+    """The newest trade, its price with the decimals of the axis (or more, if it needs them)."""
     stopped = "" if running else " <i>feed not running</i>"
     if last is None:
         return f"last —{stopped}"
     color = "#2e7d32" if last.side == "buy" else "#c62828"
+    digits = max(digits, decimals(np.array([last.price])))
     return (
-        f'last <b style="color:{color}">{last.price:,.10g}</b> '
+        f'last <b style="color:{color}">{last.price:,.{digits}f}</b> '
         f"<small>({escape(last.side)} {last.size:,.6g})</small>{stopped}"
     )
