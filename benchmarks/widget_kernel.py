@@ -150,7 +150,7 @@ def update_cost(ticks: int, trades_per_tick: int, depth: int, window: int) -> di
     """(a): per-frame cost of ours and the naive widgets on the same changing book/tape."""
     replay = Replay("BTC-USD")
     replay.advance(window + 500)  # a full window from the first frame on
-    book = OrderBookWidget(replay.feed, "BTC-USD", depth=depth, autostart=False)
+    book = OrderBookWidget(replay.feed, "BTC-USD", depth=depth, levels=depth, autostart=False)
     price = PriceWidget(replay.feed, "BTC-USD", window=window, autostart=False)
     naive_book = NaiveBook(replay.feed, "BTC-USD", depth)
     naive_price = NaivePrice(replay.feed, "BTC-USD", (20, 50), window)

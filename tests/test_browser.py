@@ -2,7 +2,9 @@
 Playwright, assertions on the rendered DOM.
 
 The test runs the tour up to the cell that stops the feeds, checks that the order-book and
-price charts render and keep changing, measures how long a trivial cell takes while they
+price charts render and keep changing, screenshots both after 10 s of streaming and checks
+their layout in the page (marks fill the plot, tick labels whole, plain and apart, price and
+volume panels on one x range), measures how long a trivial cell takes while they
 stream (reported, not asserted against a tight bound: wall-clock figures belong in benchmarks),
 then runs the rest of the tour. Screenshots, the latency figures, the server log and the
 browser console go to the artifacts directory (``$WB_ARTIFACTS`` or ``tests/artifacts``).

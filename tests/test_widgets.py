@@ -408,6 +408,16 @@ def test_axis_ticks_are_round_and_time_labels_add_the_date_across_days() -> None
     assert axes.ticks_within(0.1203, 0.1251, 4) == [0.122, 0.124]
     assert axes.ticks_within(29990.0, 30016.5, 5, clear=0.05) == [30000.0, 30010.0]
     assert axes.ticks_within(29984.0, 30010.5, 5, clear=0.05) == [29990.0, 30000.0]
+    # a step shown so far stays while it gives 2 to 2 x count ticks, else a new one is picked
+    assert axes.ticks_within(29990.0, 30016.5, 5, keep=5.0) == [29990.0 + 5 * i for i in range(6)]
+    assert axes.ticks_within(29990.0, 30016.5, 2, keep=5.0) == axes.ticks_within(
+        29990.0, 30016.5, 2
+    )
+    # the depth axis keeps its top while the deepest level is in its upper half
+    shown = (80.0, [0.0, 20.0, 40.0, 60.0, 80.0])
+    assert axes.steady_ticks_from_zero(shown, 41.0, 4) == shown
+    assert axes.steady_ticks_from_zero(shown, 39.0, 4) == axes.ticks_from_zero(39.0, 4)
+    assert axes.steady_ticks_from_zero(shown, 81.0, 4) == (100.0, [0.0, 50.0, 100.0])
     day = 1_764_892_800_000_000  # 2025-12-05 00:00:00 UTC
     second = 1_000_000
     assert axes.time_ticks(day + 5 * second + 1, day + 13 * second, 4) == {

@@ -44,10 +44,30 @@ def ticks_from_zero(top: float, count: int = 3) -> tuple[float, list[float]]:
     return steps * step, [round(i * step, 12) for i in range(steps + 1)]
 
 
-def ticks_within(low: float, high: float, count: int = 5, clear: float = 0.0) -> list[float]:
+def steady_ticks_from_zero(
+    shown: tuple[float, list[float]], top: float, count: int = 3
+) -> tuple[float, list[float]]:
+    """``ticks_from_zero``, but the axis ``shown`` stays while ``top`` is in its upper half:
+    a depth that wobbles from frame to frame leaves the axis still instead of jumping."""
+    if shown[0] / 2 < top <= shown[0]:
+        return shown
+    return ticks_from_zero(top, count)
+
+
+def ticks_within(
+    low: float, high: float, count: int = 5, clear: float = 0.0, keep: float = 0.0
+) -> list[float]:
     """Round ticks inside ``[low, high]``, about ``count`` of them, none in the first or last
-    ``clear`` of the range (see ``CLEAR``)."""
-    step = nice_step(high - low, count)
+    ``clear`` of the range (see ``CLEAR``). ``keep``, the step shown so far, stays while it
+    gives 2 to ``2 * count`` ticks: prices that wobble leave the ticks where they are."""
+    if keep > 0:
+        ticks = _steps_within(low, high, keep, clear)
+        if 2 <= len(ticks) <= 2 * count:
+            return ticks
+    return _steps_within(low, high, nice_step(high - low, count), clear)
+
+
+def _steps_within(low: float, high: float, step: float, clear: float) -> list[float]:
     first = math.ceil((low + clear * (high - low)) / step - 1e-9)
     last = math.floor((high - clear * (high - low)) / step + 1e-9)
     return [round(i * step, 12) for i in range(first, last + 1)]

@@ -1,7 +1,8 @@
 """The order-book widget: depth chart, price/size ladder, best bid/ask, spread, mid, validity.
 
-Each frame copies ``top(depth)`` under the feed's lock (microseconds: the feed thread waits
-on that lock) and does all formatting after releasing it. A frame whose book is unchanged —
+Each frame copies the top levels (``depth`` for the chart, ``levels`` for the ladder) under
+the feed's lock (microseconds: the feed thread waits on that lock) and does all formatting
+after releasing it. A frame whose book is unchanged —
 same sequence number, time and validity, or the same top levels for venues without
 sequence numbers — assigns nothing, so an idle book costs one lock round trip per tick.
 """
@@ -202,11 +203,15 @@ class OrderBookWidget(FeedWidget):
 
     def _show_axes(self, prices: Floats, sizes: Floats) -> None:
         """Depth from 0 to a round top; round price ticks inside the prices shown, with the
-        margins their labels need (the end ones too)."""
+        margins their labels need (the end ones too). Both keep their step while it fits."""
         digits = decimals(prices)
         low, high = float(prices.min()), float(prices.max())
-        ticks = axes.ticks_within(low, high, 5, clear=axes.CLEAR)
-        top, size_ticks = axes.ticks_from_zero(float(sizes.max()), 4)
+        shown = self.price_axis.tick_values
+        step = float(shown[1] - shown[0]) if len(shown) >= 2 else 0.0
+        ticks = axes.ticks_within(low, high, 5, clear=axes.CLEAR, keep=step)
+        top, size_ticks = axes.steady_ticks_from_zero(
+            (self.size_scale.max, self.size_axis.tick_values.tolist()), float(sizes.max()), 4
+        )
         widest_size = max((f"{v:,.4g}" for v in size_ticks), key=len)
         widest_price = max((f"{v:,.{digits}f}" for v in (low, high)), key=len)
         assign(self.size_scale, max=top)
