@@ -37,8 +37,11 @@ demo: $(STAMP)
 
 # Everything, the notebooks (nbclient) and the real-browser test included; screenshots and
 # latency figures land in tests/artifacts/ (or $WB_ARTIFACTS).
+# Two workers: most tests wait on sockets and threads, so two share the machine's cores well.
+# `make test JOBS=0` runs in this process alone (for pdb).
+JOBS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(JOBS) --durations=15
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
