@@ -15,9 +15,11 @@ import duckdb
 import pytest
 
 from tests.e2e import wait_for
+from tests.helpers.threads import leaked_threads
 from workbench.errors import StoreError
 from workbench.feeds.feed import Feed, RowSink
 from workbench.notebook.pump import UIPump
+from workbench.notebook.widgets.status import status_html
 from workbench.sim import SimConfig, SimServer
 from workbench.store import Store
 from workbench.store.schema import TABLES
@@ -90,6 +92,8 @@ def test_a_maintenance_thread_error_is_in_status_and_quality_events_and_recordin
         assert f"wb-{feed.name}-maint" in status.last_thread_error
         assert "RuntimeError: health check exploded" in status.last_thread_error
         assert "1 thread errors" in status.summary()
+        shown = status_html([status])  # the %wb feeds widget's table
+        assert 'class="wb-thread-errors"' in shown and "health check exploded" in shown
         at_error = stored_trades(store)
         assert at_error > 0
         assert wait_for(lambda: stored_trades(store) > at_error + 20, 10), "recording stopped"
@@ -275,6 +279,7 @@ def test_a_feed_thread_that_outlives_stop_is_named_in_status_and_a_warning(
         status = feed.status()
         assert status.lingering_threads == [conn]
         assert f"threads alive after stop: {conn}" in status.summary()
+        assert f"still alive after stop: {conn}" in status_html([status])
         assert f"feed {feed.name}: threads still alive 0.2s after stop: {conn}" in caplog.text
     finally:
         release.set()
@@ -314,3 +319,18 @@ def test_a_pump_loop_error_is_counted_shown_and_the_pump_renders_on() -> None:
     finally:
         pump.stop()
     assert not pump.alive
+
+
+def test_the_leak_check_names_a_thread_left_running_and_waits_for_one_that_is_ending() -> None:
+    before = set(threading.enumerate())
+    release = threading.Event()
+    stuck = threading.Thread(target=release.wait, name="test-leaked", daemon=True)
+    ending = threading.Thread(target=release.wait, args=(0.01,), name="test-ending")
+    stuck.start()
+    ending.start()
+    try:
+        assert leaked_threads(before, wait=0.5) == ["test-leaked"]
+    finally:
+        release.set()
+        stuck.join(5)
+    assert leaked_threads(before, wait=0.5) == []
