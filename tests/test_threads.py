@@ -185,6 +185,22 @@ def test_a_supervised_thread_restarts_with_a_doubling_capped_backoff() -> None:
     )
 
 
+def test_work_that_fails_every_time_is_given_up_after_so_many_failures_in_a_row() -> None:
+    errors: list[ThreadError] = []
+
+    def work() -> None:
+        raise ValueError("always")
+
+    thread = SupervisedThread(
+        work, name="test-broken", restart=True, on_error=errors.append, base=0.001, give_up_after=3
+    )
+    thread.start()
+    thread.join(5)
+    assert not thread.is_alive()
+    assert [(e.count, e.action) for e in errors] == [(1, "restart"), (2, "restart"), (3, "fail")]
+    assert str(errors[-1]).endswith("ValueError: always (not restarted)")
+
+
 def test_the_backoff_caps_and_survives_huge_failure_counts() -> None:
     assert [restart_delay(n, 0.1, 5.0) for n in (1, 2, 3, 6, 7, 10_000)] == [
         0.1,

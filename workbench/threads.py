@@ -11,7 +11,8 @@ a :class:`SupervisedThread`. An exception that escapes the work is
 4. either the work is started again after a capped exponential backoff (``restart=True``:
    for work that is a loop over state it can pick up again) or the thread ends and the
    owner, told ``action="fail"``, marks itself failed (work that cannot safely resume, such
-   as the store writer mid-transaction).
+   as the store writer mid-transaction, and restarting work that failed ``give_up_after``
+   times in a row).
 
 A restart waits on the owner's ``stop`` event, so stopping is never delayed by a backoff.
 :func:`join_all` joins threads against one deadline and names the ones still alive, so an
@@ -33,6 +34,9 @@ RESTART_BASE = 0.1
 RESTART_CAP = 5.0
 HEALTHY_RUN = 30.0
 """A run that lasted this long before failing starts the backoff over: it was not a loop."""
+GIVE_UP_AFTER = 10
+"""Consecutive failures (no healthy run between) after which a restarting thread gives up:
+work that fails every time is broken, and its owner must say so rather than retry forever."""
 
 
 class ThreadError(Exception):
@@ -100,6 +104,7 @@ class SupervisedThread(threading.Thread):
         base: float = RESTART_BASE,
         cap: float = RESTART_CAP,
         healthy_run: float = HEALTHY_RUN,
+        give_up_after: int = GIVE_UP_AFTER,
     ) -> None:
         super().__init__(name=name, daemon=True)
         self._work = work
@@ -109,6 +114,7 @@ class SupervisedThread(threading.Thread):
         self._base = base
         self._cap = cap
         self._healthy_run = healthy_run
+        self._give_up_after = give_up_after
         self._count_lock = threading.Lock()
         self._errors = 0
         self._last_error: ThreadError | None = None
@@ -134,7 +140,11 @@ class SupervisedThread(threading.Thread):
                 log.exception("thread %s failed", self.name)
                 healthy = time.monotonic() - began >= self._healthy_run
                 consecutive = 1 if healthy else consecutive + 1
-                again = self._restart and not self._stop_event.is_set()
+                again = (
+                    self._restart
+                    and consecutive < self._give_up_after
+                    and not self._stop_event.is_set()
+                )
                 delay = restart_delay(consecutive, self._base, self._cap) if again else None
                 error = self._note(exc, delay)
                 self._tell(error)

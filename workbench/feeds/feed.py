@@ -325,12 +325,15 @@ class Feed:
             connection.stop()
 
     def _on_thread_error(self, error: ThreadError) -> None:
-        """A feed thread's work raised (the supervisor logged the traceback and restarts it):
-        counted, in the status, and a ``thread_error`` quality event beside the data."""
+        """A feed thread's work raised (the supervisor logged the traceback): counted, in the
+        status, and a ``thread_error`` quality event beside the data. The thread restarts;
+        one that failed too often in a row gives up, and so does the feed."""
         with self._lock:
             self.thread_errors += 1
             self.last_thread_error = self.last_error = str(error)
             self._add_quality(None, "thread_error", error.detail())
+        if error.action == "fail" and not self._stop.is_set():
+            self.fail(str(error))
 
     def resume(self, symbol: str, last_recv_us: int, last_trade_id: int | None) -> None:
         """Before :meth:`start`: the file already holds ``symbol`` up to ``last_recv_us``. The

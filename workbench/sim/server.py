@@ -20,11 +20,12 @@ A heartbeat is built by the sender from the seqs it has already put on the wire 
 skipped, for a gap), so ``heartbeat.seqs`` never runs ahead of the stream it follows.
 
 Supervision (``workbench.threads``): an exception that escapes a thread is logged with its
-traceback and counted (:attr:`SimServer.thread_errors`). The acceptor restarts; a session or
-sender ends its connection (the client sees a disconnect, as from a real venue); the clock
-cannot resume a market it left mid-step, so the simulator fails (:attr:`SimServer.failure`)
-and closes every connection. :meth:`SimServer.stop` closes every socket, joins every thread
-with one deadline and names the ones still alive (:attr:`SimServer.lingering`).
+traceback and counted (:attr:`SimServer.thread_errors`). The acceptor restarts (until it gives
+up); a session or sender ends its connection (the client sees a disconnect, as from a real
+venue); the clock cannot resume a market it left mid-step, so the simulator fails
+(:attr:`SimServer.failure`) and closes every connection. :meth:`SimServer.stop` closes every
+socket, joins every thread with one deadline and names the ones still alive
+(:attr:`SimServer.lingering`).
 """
 
 from __future__ import annotations
@@ -669,11 +670,11 @@ class SimServer:
                 self._accept_loop,
                 name="sim-acceptor",
                 restart=True,
-                on_error=self._thread_failed,
+                on_error=self._core_failed,
                 stop=self._stopping,
             ),
             SupervisedThread(
-                self._clock_loop, name="sim-clock", restart=False, on_error=self._clock_failed
+                self._clock_loop, name="sim-clock", restart=False, on_error=self._core_failed
             ),
         ]
         for thread in self._threads:
@@ -704,10 +705,13 @@ class SimServer:
             self.thread_errors += 1
             self.last_thread_error = str(error)
 
-    def _clock_failed(self, error: ThreadError) -> None:
+    def _core_failed(self, error: ThreadError) -> None:
+        """The clock (never restarted) or the acceptor (once it gives up) failed: the
+        simulator cannot serve on, so it says why and closes every connection."""
         self._thread_failed(error)
-        self.failure = str(error)
-        self._finish()
+        if error.action == "fail" and not self._stopping.is_set():
+            self.failure = str(error)
+            self._finish()
 
     def wait_closed(self, timeout: float | None = None) -> bool:
         """Wait until duration + grace ran out (or :meth:`stop` was called); False on timeout."""
