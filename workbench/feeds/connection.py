@@ -200,9 +200,12 @@ class Connection:
         # A bug that escapes a session (ours or the venue's) ends that session like a
         # disconnect; the supervisor reports it and runs the reconnect loop again.
         self._thread = SupervisedThread(
-            self._run, name=f"wb-{name}-conn{conn}", restart=True, on_error=on_error,
+            self._run,
+            name=f"wb-{name}-conn{conn}",
+            restart=True,
+            on_error=on_error,
             stop=self._stop,
-        )  # fmt: skip
+        )
 
     def start(self) -> None:
         self._thread.start()

@@ -35,7 +35,8 @@ class FeedStatus(msgspec.Struct, frozen=True):
     quarantined: int
     thread_errors: int
     """Exceptions that escaped a feed thread's work (each logged with its traceback and
-    written as a ``thread_error`` quality event; the thread was restarted)."""
+    written as a ``thread_error`` quality event). The thread was restarted, unless it had
+    failed 10 times in a row: then the feed failed with the error (``failed``)."""
     last_thread_error: str | None
     """The newest of them: thread, exception type and message."""
     lingering_threads: list[str]

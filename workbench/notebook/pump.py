@@ -69,7 +69,7 @@ class PumpStats:
     errors: int
     """Renders that raised."""
     thread_errors: int
-    """Failures of the pump loop itself (each restarted it)."""
+    """Failures of the pump loop itself (restarted, until 10 in a row end the pump)."""
     last_error: str | None
     render_seconds: float
     """Total time spent in ``render()``: with ``ticks`` a mean over any interval."""
