@@ -538,7 +538,7 @@ class _Conn:
                         self._stall(item.record)
                         return
                     else:
-                        self._hang_up(item.record)
+                        self._hang_up(item.record, seqs)
                         return
                 if time.monotonic() >= next_beat:
                     out.append(_text_frame({"type": "heartbeat", "ts": _wall_us(), "seqs": seqs}))
@@ -584,11 +584,17 @@ class _Conn:
                 return
         self._hang_up(None)
 
-    def _hang_up(self, record: dict[str, object] | None) -> None:
-        """FIN after everything sent so far, then wait for the client's FIN (see ``LINGER``)."""
+    def _hang_up(
+        self, record: dict[str, object] | None, seqs: dict[str, int] | None = None
+    ) -> None:
+        """FIN after everything sent so far, then wait for the client's FIN (see ``LINGER``).
+
+        A drop's ledger line names each symbol's last seq this connection sent or skipped
+        (``last_seqs``): a gap that was the last one cannot be seen by its client."""
         self.sock.shutdown(socket.SHUT_WR)
         if record is not None:
-            self.ledger.write({**record, "ts": _wall_us()})
+            extra = {} if seqs is None else {"last_seqs": dict(seqs)}
+            self.ledger.write({**record, **extra, "ts": _wall_us()})
         with self._cond:
             self._cond.wait_for(lambda: self.closing, LINGER)
 
