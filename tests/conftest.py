@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
 
 from tests.helpers.replay_server import ReplayServer
+from tests.helpers.threads import LEAK_WAIT, leaked_threads
 
 
 @pytest.fixture
@@ -16,3 +18,13 @@ def servers() -> Iterator[list[ReplayServer]]:
     yield started
     for server in started:
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads() -> Iterator[None]:
+    """Fail a test that leaves a thread running (see ``tests.helpers.threads``)."""
+    before = set(threading.enumerate())
+    yield
+    leaked = leaked_threads(before)
+    if leaked:
+        pytest.fail(f"the test left threads running {LEAK_WAIT:g}s after it ended: {leaked}")

@@ -18,6 +18,7 @@ IO_LAYERS = (
     "workbench.runner",
     "workbench.cli",
     "workbench.workbench",
+    "workbench.threads",
 )
 PURE_FORBIDDEN_STDLIB = ("socket", "threading", "sqlite3", "duckdb", "websocket", "ipywidgets")
 

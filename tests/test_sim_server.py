@@ -46,14 +46,8 @@ _STRICT = msgspec.json.Decoder(Delta | Trade | Snapshot, strict=True)
 
 
 @pytest.fixture
-def no_new_threads() -> Iterator[None]:
-    before = set(threading.enumerate())
-    yield
-    assert set(threading.enumerate()) - before == set()
-
-
-@pytest.fixture
-def serve(no_new_threads: None) -> Iterator[Callable[..., SimServer]]:
+def serve() -> Iterator[Callable[..., SimServer]]:
+    """Simulators a test starts, stopped afterwards (no thread may outlive that: conftest)."""
     servers: list[SimServer] = []
 
     def start(**kwargs: Any) -> SimServer:
@@ -547,7 +541,7 @@ def test_duration_halts_trading_writes_books_then_grace_ends_it(
     ws.close()
 
 
-def test_stop_closes_everything_and_joins_every_thread(no_new_threads: None) -> None:
+def test_stop_closes_everything_and_joins_every_thread() -> None:
     before = set(threading.enumerate())
     sim = SimServer(SimConfig(rate=100))
     sim.start()
@@ -560,6 +554,7 @@ def test_stop_closes_everything_and_joins_every_thread(no_new_threads: None) -> 
     assert len(set(threading.enumerate()) - before) >= 6
     sim.stop()
     assert set(threading.enumerate()) - before == set()
+    assert sim.lingering == [] and sim.thread_errors == 0
     assert sim.wait_closed(0)
     for ws in (busy, idle):
         ws.close()
@@ -624,14 +619,14 @@ def test_burst_counted_from_raw_bytes(serve: Callable[..., SimServer]) -> None:
         assert seqs == list(range(seqs[0], seqs[0] + n))
 
 
-def test_command_runs_until_duration_and_grace(
-    capsys: pytest.CaptureFixture[str], no_new_threads: None
-) -> None:
+def test_command_runs_until_duration_and_grace(capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser()
     command.add_parser(parser.add_subparsers())
     args = parser.parse_args(["sim", "--port", "0", "--duration", "0.2", "--grace", "0.2"])
     assert command.run(args) == 0
-    line = capsys.readouterr().out.strip()
+    out, err = capsys.readouterr()
+    line = out.strip()
+    assert err == ""
     assert line.startswith("sim listening on ws://127.0.0.1:") and "(rest http://127.0.0.1:" in line
 
 

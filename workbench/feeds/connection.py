@@ -47,6 +47,7 @@ from workbench.feeds.wsframe import (
     OP_TEXT,
     FrameDecoder,
 )
+from workbench.threads import ErrorCallback, SupervisedThread
 
 RECV_CHUNK = 256 * 1024
 POLL_INTERVAL = 0.2
@@ -173,6 +174,7 @@ class Connection:
         healthy_after: float = HEALTHY_AFTER,
         backoff: Backoff | None = None,
         name: str = "feed",
+        on_error: ErrorCallback | None = None,
     ) -> None:
         self.conn = conn
         self.url = url
@@ -195,7 +197,15 @@ class Connection:
         self._sock_lock = threading.Lock()
         self._outbox: list[str] = []  # sent by the connection's own thread, see send()
         self._drop_reason: str | None = None
-        self._thread = threading.Thread(target=self._run, name=f"wb-{name}-conn{conn}", daemon=True)
+        # A bug that escapes a session (ours or the venue's) ends that session like a
+        # disconnect; the supervisor reports it and runs the reconnect loop again.
+        self._thread = SupervisedThread(
+            self._run,
+            name=f"wb-{name}-conn{conn}",
+            restart=True,
+            on_error=on_error,
+            stop=self._stop,
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -212,6 +222,10 @@ class Connection:
     @property
     def thread_name(self) -> str:
         return self._thread.name
+
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
 
     def join(self, timeout: float) -> bool:
         self._thread.join(timeout)
@@ -281,6 +295,7 @@ class Connection:
             if not self._stop.is_set():
                 self.last_error = str(exc)
             return False
+        crashed: Exception | None = None
         try:
             self.connected = True
             with self._sock_lock:
@@ -290,18 +305,21 @@ class Connection:
             reason, stale = self._receive(ws, sock)
         except (OSError, websocket.WebSocketException) as exc:
             reason, stale = f"{type(exc).__name__}: {exc}", False
+        except Exception as exc:  # a bug: the session ends as on a disconnect, then re-raised
+            reason, stale, crashed = f"internal error: {type(exc).__name__}: {exc}", False, exc
         finally:
             self.connected = False
             with self._sock_lock:
                 self._sock = None
             self._close(sock)
         healthy = self._was_healthy()
-        if self._stop.is_set():
-            return healthy
-        if self._drop_reason is not None:
-            reason, self._drop_reason = self._drop_reason, None
-        self.last_error = f"{reason} at {self.url}"
-        self.handler.on_disconnected(self.conn, reason, stale=stale)
+        if not self._stop.is_set():
+            if self._drop_reason is not None:
+                reason, self._drop_reason = self._drop_reason, None
+            self.last_error = f"{reason} at {self.url}"
+            self.handler.on_disconnected(self.conn, reason, stale=stale)
+        if crashed is not None:
+            raise crashed
         return healthy
 
     def _was_healthy(self) -> bool:

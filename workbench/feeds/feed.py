@@ -49,6 +49,7 @@ from workbench.feeds.rest import RestClient
 from workbench.feeds.status import FeedStatus
 from workbench.store.batch import TableBatch
 from workbench.store.schema import raw_text
+from workbench.threads import SupervisedThread, ThreadError, join_all
 from workbench.venues import VenueProtocol, get_venue
 from workbench.venues.base import SeqRule
 
@@ -214,11 +215,17 @@ class Feed:
                 connect_timeout=handshake_timeout,
                 backoff=Backoff(),
                 name=self.name,
+                on_error=self._on_thread_error,
             )
             for conn in conns
         ]
-        self._maintainer = threading.Thread(
-            target=self._maintain, name=f"wb-{self.name}-maint", daemon=True
+        # The maintenance loop keeps all its state on the feed: after a bug it is restarted.
+        self._maintainer = SupervisedThread(
+            self._maintain,
+            name=f"wb-{self.name}-maint",
+            restart=True,
+            on_error=self._on_thread_error,
+            stop=self._stop,
         )
         self._started = False
         self._stopped = False
@@ -256,6 +263,10 @@ class Feed:
         self.stale = 0
         self.backfilled = 0
         self.quarantined = 0
+        self.thread_errors = 0
+        self.last_thread_error: str | None = None
+        self.lingering: list[str] = []
+        """Threads of this feed still alive after :meth:`stop` gave up waiting for them."""
         self._last_message_at: float | None = None
         self._last_lag_us: int | None = None
         self._rate = 0.0
@@ -284,16 +295,15 @@ class Feed:
             self._stopped = True
             return
         self._stopped = True
-        deadline = time.monotonic() + timeout
         self._stop.set()
         if self.rest is not None:
             self.rest.abort()
         for connection in self._connections:
             connection.stop()
-        for connection in self._connections:
-            connection.join(max(0.0, deadline - time.monotonic()))
-        self._maintainer.join(max(0.0, deadline - time.monotonic()))
+        threads = [c.thread for c in self._connections] + [self._maintainer]
+        lingering = join_all(threads, timeout, owner=f"feed {self.name}")
         with self._lock:
+            self.lingering = lingering
             self._live.clear()
             self._write_snapshots(_now_us())
             self._flush_locked()
@@ -313,6 +323,17 @@ class Feed:
             self.rest.abort()
         for connection in self._connections:
             connection.stop()
+
+    def _on_thread_error(self, error: ThreadError) -> None:
+        """A feed thread's work raised (the supervisor logged the traceback): counted, in the
+        status, and a ``thread_error`` quality event beside the data. The thread restarts;
+        one that failed too often in a row gives up, and so does the feed."""
+        with self._lock:
+            self.thread_errors += 1
+            self.last_thread_error = self.last_error = str(error)
+            self._add_quality(None, "thread_error", error.detail())
+        if error.action == "fail" and not self._stop.is_set():
+            self.fail(str(error))
 
     def resume(self, symbol: str, last_recv_us: int, last_trade_id: int | None) -> None:
         """Before :meth:`start`: the file already holds ``symbol`` up to ``last_recv_us``. The
@@ -1046,6 +1067,9 @@ class Feed:
                 stale=self.stale,
                 backfilled=self.backfilled,
                 quarantined=self.quarantined,
+                thread_errors=self.thread_errors,
+                last_thread_error=self.last_thread_error,
+                lingering_threads=list(self.lingering),
                 book_valid={s: st.book.valid for s, st in self._symbols.items()}
                 if self.venue_cls.has_book
                 else {},

@@ -33,6 +33,15 @@ class FeedStatus(msgspec.Struct, frozen=True):
     stale: int
     backfilled: int
     quarantined: int
+    thread_errors: int
+    """Exceptions that escaped a feed thread's work (each logged with its traceback and
+    written as a ``thread_error`` quality event). The thread was restarted, unless it had
+    failed 10 times in a row: then the feed failed with the error (``failed``)."""
+    last_thread_error: str | None
+    """The newest of them: thread, exception type and message."""
+    lingering_threads: list[str]
+    """Threads still alive when :meth:`Feed.stop` stopped waiting for them (a warning was
+    logged naming them); empty while running and after a clean stop."""
     book_valid: dict[str, bool]
     last_error: str | None
     failed: str | None = None
@@ -59,6 +68,10 @@ class FeedStatus(msgspec.Struct, frozen=True):
         valid = ", ".join(f"{s}:{'ok' if v else 'INVALID'}" for s, v in self.book_valid.items())
         books = f"; books {valid}" if valid else ""
         failed = f"; FAILED: {self.failed}" if self.failed else ""
+        if self.thread_errors:
+            failed += f"; {self.thread_errors} thread errors (last: {self.last_thread_error})"
+        if self.lingering_threads:
+            failed += f"; threads alive after stop: {', '.join(self.lingering_threads)}"
         never = self.unsubscribed()
         if never:
             why = {s: f" (rejected: {self.rejected[s]})" for s in never if s in self.rejected}

@@ -9,7 +9,10 @@ tests can drive the schedule without waiting on real time.
 
 A render exception never ends the thread: it is counted and handed to ``on_error`` (widgets
 append it to their ``ipywidgets.Output`` with ``append_stderr``, the route that stays with
-the widget under ipykernel 7 instead of landing in whichever cell ran last).
+the widget under ipykernel 7 instead of landing in whichever cell ran last). A failure of the
+loop itself (its clock, its bookkeeping) is supervised (``workbench.threads``): logged with
+its traceback, counted in ``thread_errors``, handed to ``on_error`` as a
+:class:`~workbench.threads.ThreadError`, and the loop restarts after a short backoff.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from workbench.errors import UsageError
+from workbench.threads import SupervisedThread, ThreadError, join_all
 
 RECENT = 1000
 """Render times kept for the percentiles in :class:`PumpStats` (the newest ones)."""
@@ -63,6 +67,9 @@ class PumpStats:
     skipped: int
     """Scheduled ticks dropped because a render overran them."""
     errors: int
+    """Renders that raised."""
+    thread_errors: int
+    """Failures of the pump loop itself (restarted, until 10 in a row end the pump)."""
     last_error: str | None
     render_seconds: float
     """Total time spent in ``render()``: with ``ticks`` a mean over any interval."""
@@ -95,11 +102,18 @@ class UIPump:
         self._on_error = on_error
         self._clock = clock
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"wb-pump-{name}", daemon=True)
+        self._thread = SupervisedThread(
+            self._run,
+            name=f"wb-pump-{name}",
+            restart=True,
+            on_error=self._loop_failed,
+            stop=self._stop,
+        )
         self._lock = threading.Lock()
         self._ticks = 0
         self._skipped = 0
         self._errors = 0
+        self._thread_errors = 0
         self._last_error: str | None = None
         self._render_total = 0.0
         self._lag_total = 0.0
@@ -115,8 +129,7 @@ class UIPump:
     def stop(self, timeout: float = 1.0) -> None:
         """Ask the loop to end and join it; from inside ``render`` it ends after this tick."""
         self._stop.set()
-        if self._thread.ident is not None and threading.current_thread() is not self._thread:
-            self._thread.join(timeout)
+        join_all([self._thread], timeout, owner=f"pump {self.name}")
 
     @property
     def alive(self) -> bool:
@@ -134,6 +147,7 @@ class UIPump:
                 ticks=self._ticks,
                 skipped=self._skipped,
                 errors=self._errors,
+                thread_errors=self._thread_errors,
                 last_error=self._last_error,
                 render_seconds=self._render_total,
                 lag_seconds=self._lag_total,
@@ -179,6 +193,12 @@ class UIPump:
             if failure is not None:
                 self._errors += 1
                 self._last_error = failure
+
+    def _loop_failed(self, error: ThreadError) -> None:
+        with self._lock:
+            self._thread_errors += 1
+            self._last_error = str(error)
+        self._report(error)
 
     def _report(self, exc: Exception) -> None:
         if self._on_error is None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -182,7 +183,8 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until ``--duration`` + ``--grace`` have passed or SIGINT/SIGTERM; exit 0."""
+    """Serve until ``--duration`` + ``--grace`` have passed or SIGINT/SIGTERM; exit 0, or 1
+    if the simulator failed (its clock thread died)."""
     server = SimServer(config_from_args(args))
     server.start()
     print(f"sim listening on {server.ws_url} (rest {server.rest_url})", flush=True)
@@ -193,6 +195,14 @@ def run(args: argparse.Namespace) -> int:
                 pass
     finally:
         server.stop(STOP_TIMEOUT)
+    if server.thread_errors:
+        print(
+            f"sim: {server.thread_errors} thread errors, last: {server.last_thread_error}",
+            file=sys.stderr,
+        )
+    if server.failure is not None:
+        print(f"sim: failed: {server.failure}", file=sys.stderr)
+        return 1
     return 0
 
 

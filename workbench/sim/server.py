@@ -18,12 +18,21 @@ lock, and both enqueue onto the connection's queue inside it, so a snapshot with
 followed on that connection by exactly the messages S+1, S+2, … (minus injected faults).
 A heartbeat is built by the sender from the seqs it has already put on the wire (or
 skipped, for a gap), so ``heartbeat.seqs`` never runs ahead of the stream it follows.
+
+Supervision (``workbench.threads``): an exception that escapes a thread is logged with its
+traceback and counted (:attr:`SimServer.thread_errors`). The acceptor restarts (until it gives
+up); a session or sender ends its connection (the client sees a disconnect, as from a real
+venue); the clock cannot resume a market it left mid-step, so the simulator fails
+(:attr:`SimServer.failure`) and closes every connection. :meth:`SimServer.stop` closes every
+socket, joins every thread with one deadline and names the ones still alive
+(:attr:`SimServer.lingering`).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import itertools
 import math
@@ -54,6 +63,7 @@ from workbench.feeds.wsframe import (
 )
 from workbench.sim.faults import Fault, FaultInjector, FaultRates, next_in_turn
 from workbench.sim.market import Delta, Market, Message, Snapshot, Trade
+from workbench.threads import ErrorCallback, SupervisedThread, ThreadError, join_all
 
 HOST: Final = "127.0.0.1"
 HEARTBEAT_PERIOD: Final = 1.0
@@ -467,7 +477,9 @@ class _Conn:
     replies once a drop, stall or close is under way; ``closing`` tells the sender to stop.
     """
 
-    def __init__(self, number: int, sock: socket.socket, ledger: _Ledger) -> None:
+    def __init__(
+        self, number: int, sock: socket.socket, ledger: _Ledger, on_error: ErrorCallback
+    ) -> None:
         self.number = number
         self.sock = sock
         self.ledger = ledger
@@ -476,8 +488,8 @@ class _Conn:
         self.closing = False
         self._cond = threading.Condition()
         self._queue: list[_Item] = []
-        self.sender = threading.Thread(
-            target=self._send_loop, name=f"sim-conn{number}-sender", daemon=True
+        self.sender = SupervisedThread(
+            self._send_loop, name=f"sim-conn{number}-sender", restart=False, on_error=on_error
         )
 
     def put(self, *items: _Item) -> None:
@@ -526,7 +538,7 @@ class _Conn:
                         self._stall(item.record)
                         return
                     else:
-                        self._hang_up(item.record)
+                        self._hang_up(item.record, seqs)
                         return
                 if time.monotonic() >= next_beat:
                     out.append(_text_frame({"type": "heartbeat", "ts": _wall_us(), "seqs": seqs}))
@@ -572,11 +584,17 @@ class _Conn:
                 return
         self._hang_up(None)
 
-    def _hang_up(self, record: dict[str, object] | None) -> None:
-        """FIN after everything sent so far, then wait for the client's FIN (see ``LINGER``)."""
+    def _hang_up(
+        self, record: dict[str, object] | None, seqs: dict[str, int] | None = None
+    ) -> None:
+        """FIN after everything sent so far, then wait for the client's FIN (see ``LINGER``).
+
+        A drop's ledger line names each symbol's last seq this connection sent or skipped
+        (``last_seqs``): a gap that was the last one cannot be seen by its client."""
         self.sock.shutdown(socket.SHUT_WR)
         if record is not None:
-            self.ledger.write({**record, "ts": _wall_us()})
+            extra = {} if seqs is None else {"last_seqs": dict(seqs)}
+            self.ledger.write({**record, **extra, "ts": _wall_us()})
         with self._cond:
             self._cond.wait_for(lambda: self.closing, LINGER)
 
@@ -620,6 +638,13 @@ class SimServer:
         self._sessions: dict[threading.Thread, socket.socket] = {}
         self._session_ids = itertools.count(1)
         self._threads: list[threading.Thread] = []
+        self.thread_errors = 0
+        """Exceptions that escaped one of the server's threads (each logged with its traceback)."""
+        self.last_thread_error: str | None = None
+        self.failure: str | None = None
+        """Why the simulator stopped serving on its own (its clock thread failed), else None."""
+        self.lingering: list[str] = []
+        """Threads still alive when :meth:`stop` stopped waiting for them."""
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -647,27 +672,52 @@ class SimServer:
         self._listener = listener
         self._port = listener.getsockname()[1]
         self._threads = [
-            threading.Thread(target=self._accept_loop, name="sim-acceptor", daemon=True),
-            threading.Thread(target=self._clock_loop, name="sim-clock", daemon=True),
+            SupervisedThread(
+                self._accept_loop,
+                name="sim-acceptor",
+                restart=True,
+                on_error=self._core_failed,
+                stop=self._stopping,
+            ),
+            SupervisedThread(
+                self._clock_loop, name="sim-clock", restart=False, on_error=self._core_failed
+            ),
         ]
         for thread in self._threads:
             thread.start()
         return self._port
 
     def stop(self, timeout: float = 1.0) -> None:
-        """Close every socket and join every thread the server started (waiting ``timeout``)."""
-        deadline = time.monotonic() + timeout
+        """Close every socket and join every thread the server started, sessions and their
+        senders included, within ``timeout``; survivors are logged and kept in
+        :attr:`lingering`."""
         with self._lock:
             self._stopping.set()
             sessions = dict(self._sessions)
+            conns = list(self._conns.values())
         self._close_listener()
         for sock in sessions.values():
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-        for thread in [*self._threads, *sessions]:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        for conn in conns:
+            conn.abort()
+        threads = [*self._threads, *sessions, *(conn.sender for conn in conns)]
+        self.lingering = join_all(threads, timeout, owner="simulator")
         self._ledger.close()
         self._finished.set()
+
+    def _thread_failed(self, error: ThreadError) -> None:
+        with self._lock:
+            self.thread_errors += 1
+            self.last_thread_error = str(error)
+
+    def _core_failed(self, error: ThreadError) -> None:
+        """The clock (never restarted) or the acceptor (once it gives up) failed: the
+        simulator cannot serve on, so it says why and closes every connection."""
+        self._thread_failed(error)
+        if error.action == "fail" and not self._stopping.is_set():
+            self.failure = str(error)
+            self._finish()
 
     def wait_closed(self, timeout: float | None = None) -> bool:
         """Wait until duration + grace ran out (or :meth:`stop` was called); False on timeout."""
@@ -887,11 +937,15 @@ class SimServer:
                     sock.close()
                     return
                 name = f"sim-session-{next(self._session_ids)}"
-                thread = threading.Thread(
-                    target=self._session, args=(sock,), name=name, daemon=True
+                thread = SupervisedThread(
+                    functools.partial(self._session, sock),
+                    name=name,
+                    restart=False,
+                    on_error=self._thread_failed,
                 )
                 self._sessions[thread] = sock
-            thread.start()
+                # started under the lock: stop() must never find a session it cannot join
+                thread.start()
 
     def _session(self, sock: socket.socket) -> None:
         try:
@@ -962,10 +1016,10 @@ class SimServer:
         """Complete the handshake, then read frames until the client goes away."""
         accept = websocket_accept(request.headers["sec-websocket-key"])
         with self._lock:
-            if self._finished.is_set():
+            if self._finished.is_set() or self._stopping.is_set():
                 return
             self._conn_count += 1
-            conn = _Conn(self._conn_count, sock, self._ledger)
+            conn = _Conn(self._conn_count, sock, self._ledger, self._thread_failed)
             self._conns[conn.number] = conn
         sock.settimeout(None)
         sock.sendall(
@@ -991,7 +1045,7 @@ class SimServer:
                 self._detach(conn)
                 del self._conns[conn.number]
             conn.abort()
-            conn.sender.join(LINGER + 1.0)
+            join_all([conn.sender], LINGER + 1.0, owner=f"simulator connection {conn.number}")
 
     def _on_frame(self, conn: _Conn, opcode: int, payload: bytes) -> None:
         if conn.leaving:

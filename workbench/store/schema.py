@@ -47,6 +47,8 @@ QUALITY_KINDS: Mapping[str, str] = {
     "backfill": "missed trades were fetched over REST",
     "mismatch": "a redundant connection's copy of a message disagreed with the applied one",
     "recording_gap": "nothing was recorded from the file's last row to a restart (e.g. a kill)",
+    "thread_error": "a feed thread's work raised; detail names the thread, the exception's type "
+    "and message, and whether it was restarted",
 }
 """Every ``quality_events.kind`` and what it means."""
 

@@ -45,6 +45,7 @@ import pyarrow as pa
 
 from workbench.errors import StoreError, UsageError
 from workbench.store.schema import TABLES, Table
+from workbench.threads import SupervisedThread, ThreadError
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +134,10 @@ class StoreWriter:
         self._lock = threading.Lock()
         self._progress = threading.Condition(self._lock)
         self._wake = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name="workbench-store-writer", daemon=True
+        # Not restarted after a bug: a cycle may have died mid-transaction with rows staged,
+        # so the writer is marked failed and every feed writing to it stops (see ``fault``).
+        self._thread = SupervisedThread(
+            self._run, name="workbench-store-writer", restart=False, on_error=self._failed
         )
         # Everything below is guarded by self._lock.
         self._queue: list[_Submission] = []
@@ -152,6 +155,7 @@ class StoreWriter:
         self._last_commit: float | None = None
         self._last_error: BaseException | None = None
         self._fault: str | None = None
+        self._dead = False  # the thread failed: nothing will be committed any more
 
     def start(self) -> StoreWriter:
         self._thread.start()
@@ -215,7 +219,7 @@ class StoreWriter:
         with self._lock:
             while self._resolved < target:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self._thread.is_alive():
+                if remaining <= 0 or self._dead or not self._thread.is_alive():
                     raise StoreError(
                         f"store writer did not commit {target - self._resolved} submissions "
                         f"within {timeout:g} s; last error: {self._last_error}"
@@ -276,32 +280,31 @@ class StoreWriter:
     # --- writer thread -------------------------------------------------------------------
 
     def _run(self) -> None:
+        cursor = self._connection.cursor()
         try:
-            cursor = self._connection.cursor()
-            try:
-                delay = self._interval
-                while True:
-                    with self._lock:
-                        final = not self._accepting
-                    started = time.monotonic()
-                    delay = self._cycle(cursor, delay)
-                    if final and delay > 0:
-                        return  # queue drained, or the database refuses rows: stop() reports
-                    self._wake.wait(max(0.0, started + delay - time.monotonic()))
-                    self._wake.clear()
-            finally:
-                cursor.close()
-        except Exception as exc:
-            # A bug, not a bad batch (those are handled in _cycle): stop taking rows that would
-            # only pile up, and let submit/flush/stop raise with this as the cause.
-            log.exception("store writer thread failed")
-            with self._lock:
-                self._accepting = False
-                self._last_error = exc
-                self._fault = f"store writer thread failed: {_one_line(exc)}"
+            delay = self._interval
+            while True:
+                with self._lock:
+                    final = not self._accepting
+                started = time.monotonic()
+                delay = self._cycle(cursor, delay)
+                if final and delay > 0:
+                    return  # queue drained, or the database refuses rows: stop() reports
+                self._wake.wait(max(0.0, started + delay - time.monotonic()))
+                self._wake.clear()
         finally:
-            with self._lock:
-                self._progress.notify_all()
+            cursor.close()
+
+    def _failed(self, error: ThreadError) -> None:
+        """A bug, not a bad batch (those are handled in ``_cycle``; the supervisor logged the
+        traceback): stop taking rows that would only pile up, and let submit/flush/stop
+        raise with this as the cause. The rows held stay counted; stop() reports them."""
+        with self._lock:
+            self._accepting = False
+            self._dead = True
+            self._last_error = error
+            self._fault = f"store writer thread failed: {error.type}: {error.message}"
+            self._progress.notify_all()
 
     def _cycle(self, cursor: duckdb.DuckDBPyConnection, delay: float) -> float:
         """Convert what is queued, write it in one transaction, and return the next delay.

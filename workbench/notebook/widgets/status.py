@@ -24,6 +24,7 @@ COLUMNS = (
     "resyncs",
     "quarantined",
     "books",
+    "thread errors",
     "last error",
 )
 
@@ -82,6 +83,23 @@ def _subscriptions(s: FeedStatus) -> str:
     return " ".join(cells)
 
 
+def _thread_errors(s: FeedStatus) -> str:
+    """The count (the newest error on hover), and threads that outlived the feed's stop()."""
+    cells = []
+    if s.thread_errors:
+        title = escape(s.last_thread_error or "")
+        cells.append(
+            f'<span class="wb-thread-errors" style="color:#c62828" title="{title}">'
+            f"{s.thread_errors:,}</span>"
+        )
+    if s.lingering_threads:
+        cells.append(
+            '<span class="wb-lingering" style="color:#c62828">still alive after stop: '
+            f"{escape(', '.join(s.lingering_threads))}</span>"
+        )
+    return " ".join(cells) or "0"
+
+
 def _row(s: FeedStatus) -> str:
     cells = (
         escape(s.name),
@@ -94,6 +112,7 @@ def _row(s: FeedStatus) -> str:
         f"{s.resyncs:,}",
         f"{s.quarantined:,}",
         _books(s.book_valid),
+        _thread_errors(s),
         escape(s.last_error) if s.last_error else "",
     )
     return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
