@@ -165,9 +165,12 @@ class LiveWidget(ipywidgets.VBox):  # type: ignore[misc, unused-ignore]
 
     def _show_snapshot(self, display_id: str) -> None:
         """Put the snapshot where the live view was (before the model goes, so the page never
-        shows "model not found"). A snapshot that cannot be drawn says so in the output and
-        in the log; closing goes on either way."""
+        shows "model not found"). One last frame first (the pump is stopped: this thread is
+        the only writer now), so the snapshot shows the state at close, e.g. a feed stopped a
+        moment ago. A snapshot that cannot be drawn says so in the output and in the log;
+        closing goes on either way."""
         try:
+            self._render()
             bundle = self.snapshot()
         except Exception as exc:
             log.exception("%s: snapshot failed", self.pump.thread_name)
