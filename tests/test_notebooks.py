@@ -98,10 +98,12 @@ def test_the_saved_tour_shows_the_final_charts_as_static_snapshots(run: Run) -> 
         labels = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
         assert "no data yet" not in " ".join(map(str, labels))  # the feed had streamed
         assert chart in output.data["text/html"]
-        assert '<img class="wb-snapshot-chart" src="data:image/svg+xml;base64,' in (
-            output.data["text/html"]
+        assert (
+            '<img class="wb-snapshot-chart" src="data:image/svg+xml;base64,'
+            in (output.data["text/html"])
         )
-        assert "BTC-USD" in output.data["text/plain"] and "feed stopped" in output.data["text/plain"]
+        text = output.data["text/plain"]
+        assert "BTC-USD" in text and "feed stopped" in text
     (status,) = code_cell(notebook, "%wb feeds").outputs
     assert "wb-feed-status-snapshot" in status.data["text/html"]
     assert "<b>stopped</b>" in status.data["text/html"]
