@@ -198,7 +198,7 @@ def price_svg(frame: PriceFrame) -> str:
     digits = axes.decimals(lines[0])
     low, high = float(np.nanmin(lines[ready])), float(np.nanmax(lines[ready]))
     pad = (high - low) * 0.05 or max(abs(high) * 1e-4, 10.0**-digits)
-    price_ticks = axes.ticks_within(low - pad, high + pad, 5)
+    price_ticks = axes.ticks_within(low - pad, high + pad, 8)
     price_labels = tick_labels(price_ticks, digits)
 
     bucket_x, volume = volume_buckets(times, frame.sizes, frame.volume_bars)
@@ -213,7 +213,7 @@ def price_svg(frame: PriceFrame) -> str:
     sample = axes.time_format(first, last).replace("%Y", "0000").replace("%", "")
     left = axes.label_px(widest) + 36
     width = WIDTH - left - (axes.label_px(sample) // 2 + 8)
-    price = _Panel(left, HEADER_PX + 22, width, 220, first, last, low - pad, high + pad)
+    price = _Panel(left, HEADER_PX + 26, width, 220, first, last, low - pad, high + pad)
     vol = _Panel(left, price.top + price.height + 30, width, 80, first, last, 0.0, top)
     time_ticks = axes.time_ticks(first, last, clear=axes.CLEAR)
 
@@ -246,21 +246,21 @@ def price_svg(frame: PriceFrame) -> str:
 
 
 def _legend(frame: PriceFrame, ready: list[int], digits: int) -> str:
-    """Last price, then one swatch per line, in the header row (outside the data)."""
+    """Last price, then one swatch per line, on a row under the title (outside the data)."""
     items = []
     if frame.last is not None:
         last = frame.last
         shown = max(digits, axes.decimals(np.array([last.price])))
         items.append(f"last {plain(last.price, shown)} ({last.side} {last.size:,.6g})")
-    x, parts = 200.0, []
+    x, parts = 8.0, []
     for text in items:
-        parts.append(f'<text class="last" x="{x:.0f}" y="16" fill="{INK}">{_esc(text)}</text>')
+        parts.append(f'<text class="last" x="{x:.0f}" y="34" fill="{INK}">{_esc(text)}</text>')
         x += axes.label_px(text) + 12
     for row in ready:
         name, color = frame.names[row], frame.colors[row]
         parts.append(
-            f'<line x1="{x:.0f}" x2="{x + 16:.0f}" y1="12" y2="12" stroke="{color}" '
-            f'stroke-width="3"/><text class="legend" x="{x + 20:.0f}" y="16" fill="{INK}">'
+            f'<line x1="{x:.0f}" x2="{x + 16:.0f}" y1="30" y2="30" stroke="{color}" '
+            f'stroke-width="3"/><text class="legend" x="{x + 20:.0f}" y="34" fill="{INK}">'
             f"{_esc(name)}</text>"
         )
         x += 28 + axes.label_px(name)
