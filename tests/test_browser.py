@@ -6,8 +6,10 @@ price charts render and keep changing, screenshots both after 10 s of streaming 
 their layout in the page (marks fill the plot, tick labels whole, plain and apart, price and
 volume panels on one x range), measures how long a trivial cell takes while they
 stream (reported, not asserted against a tight bound: wall-clock figures belong in benchmarks),
-then runs the rest of the tour. Screenshots, the latency figures, the server log and the
-browser console go to the artifacts directory (``$WB_ARTIFACTS`` or ``tests/artifacts``).
+then runs the rest of the tour, which leaves both charts as snapshot images. A second test
+opens the tour as nbclient saved it and finds the same snapshots. Screenshots, the latency
+figures, the server log and the browser console go to the artifacts directory
+(``$WB_ARTIFACTS`` or ``tests/artifacts``).
 """
 
 from __future__ import annotations
@@ -39,6 +41,14 @@ PROBE = "1+1"
 PROBE_RUNS = 20
 STREAM_SECONDS = 10
 SLOW = 30_000  # ms: generous upper bounds, only there so a hang fails instead of stalling
+SNAPSHOT_IMAGES = """() => [
+    ...document.querySelectorAll('.jp-OutputArea-output img.wb-snapshot-chart')
+].map(img => ({complete: img.complete, width: img.naturalWidth, height: img.naturalHeight}))"""
+SNAPSHOTS_SHOWN = (
+    f"() => ({SNAPSHOT_IMAGES})().length === 2 && "
+    f"({SNAPSHOT_IMAGES})().every(i => i.complete && i.width > 0)"
+)
+"""Both charts show as snapshot images that the browser has decoded."""
 
 
 ARTIFACTS = Path(os.environ.get("WB_ARTIFACTS", ROOT / "tests" / "artifacts")) / "browser"
@@ -315,6 +325,9 @@ def test_tour_streams_live_charts_and_a_trivial_cell_still_completes(
             last = page.locator(".jp-Notebook .jp-CodeCell").last
             done = last.locator(".jp-OutputArea-output", has_text="tour complete")
             done.wait_for(timeout=60_000)
+            # %unload_ext replaced each widget, in its own cell, with its last frame
+            page.wait_for_function(SNAPSHOTS_SHOWN, timeout=SLOW, polling=200)
+            assert page.locator(".wb-live").count() == 0
             done.scroll_into_view_if_needed()
             page.screenshot(path=str(out / "02_tour_complete.png"))
         except Exception:
@@ -329,11 +342,6 @@ def test_tour_streams_live_charts_and_a_trivial_cell_still_completes(
     assert lab.stop() == [], "processes survived the server shutdown"
     assert lab.started, "the server never started a kernel"
     assert not alive(server)
-
-
-SNAPSHOT_IMAGES = """() => [
-    ...document.querySelectorAll('.jp-OutputArea-output img.wb-snapshot-chart')
-].map(img => ({complete: img.complete, width: img.naturalWidth, height: img.naturalHeight}))"""
 
 
 def test_the_executed_tour_reopens_with_its_final_charts(chromium: Path, lab: JupyterLab) -> None:
@@ -354,12 +362,7 @@ def test_the_executed_tour_reopens_with_its_final_charts(chromium: Path, lab: Ju
         page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
         try:
             page.goto(lab.url("/lab/tree/notebooks/executed_tour.ipynb"))
-            page.wait_for_function(
-                f"() => ({SNAPSHOT_IMAGES})().length === 2 && "
-                f"({SNAPSHOT_IMAGES})().every(i => i.complete && i.width > 0)",
-                timeout=60_000,
-                polling=200,
-            )
+            page.wait_for_function(SNAPSHOTS_SHOWN, timeout=60_000, polling=200)
             images = page.evaluate(SNAPSHOT_IMAGES)
             assert all(i["width"] >= 700 and i["height"] >= 250 for i in images), images
             text = page.locator(".jp-Notebook").inner_text()
