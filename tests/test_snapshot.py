@@ -11,12 +11,16 @@ from typing import Any
 
 import numpy as np
 import pytest
+from IPython import display as ipd
+from IPython.core.displaypub import CapturingDisplayPublisher
+from IPython.core.interactiveshell import InteractiveShell
 from jupyter_client.manager import KernelManager
 
 from tests.e2e import wait_for
 from tests.test_extension import execute
+from tests.test_widgets import SYM, Replay
 from workbench.events import Trade
-from workbench.notebook.widgets import axes
+from workbench.notebook.widgets import OrderBookWidget, axes
 from workbench.notebook.widgets.snapshot import (
     BookFrame,
     PriceFrame,
@@ -238,3 +242,63 @@ def test_closing_a_widget_in_a_kernel_updates_its_display_with_the_snapshot(
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
+
+
+# -- close wiring, in-process -----------------------------------------------------------------
+
+
+@pytest.fixture
+def published(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """What IPython's display machinery sends, captured (a kernel would send it to iopub)."""
+    shell = InteractiveShell.instance()
+    publisher = CapturingDisplayPublisher()
+    monkeypatch.setattr(shell, "display_pub", publisher)
+    return publisher.outputs
+
+
+class BrokenSnapshot(OrderBookWidget):
+    def _snapshot(self) -> Any:
+        raise ValueError("boom: cannot draw")
+
+
+def test_a_displayed_widget_closes_into_its_snapshot_and_redisplays_as_it(
+    published: list[dict[str, Any]],
+) -> None:
+    replay = Replay()
+    widget = OrderBookWidget(replay.feed, SYM, autostart=False)
+    ipd.display(widget)
+    (shown,) = published
+    display_id = shown["transient"]["display_id"]
+    assert WIDGET_VIEW in shown["data"] and not shown["update"]
+    replay.advance(30)  # new levels after the last frame: close draws one more first
+    widget.close()
+    update = published[-1]
+    assert update["update"] and update["transient"] == {"display_id": display_id}
+    assert "no data yet" not in update["data"]["text/plain"]
+    with replay.feed.locked():
+        best_bid = replay.feed.book(SYM).top(1)[0][0][0]
+    assert f"bid {plain(best_bid, 1)}" in update["data"]["text/plain"]
+    ipd.display(widget)  # closed: shows the snapshot, no view of a model that is gone
+    assert WIDGET_VIEW not in published[-1]["data"] and "image/svg+xml" in published[-1]["data"]
+
+
+def test_a_snapshot_that_fails_says_so_and_the_widget_still_closes(
+    published: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    widget = BrokenSnapshot(Replay().feed, SYM, autostart=False)
+    ipd.display(widget)
+    inner = [widget.depth_chart, widget.ladder, widget.depth_line]
+    widget.close()
+    assert published[-1]["data"] == {
+        "text/plain": f"{widget.pump.thread_name}: closed; snapshot failed: "
+        "ValueError('boom: cannot draw')"
+    }
+    assert "snapshot failed" in caplog.text
+    assert widget.comm is None and all(w.comm is None for w in inner)
+
+
+def test_an_undisplayed_widget_closes_without_sending_anything(
+    published: list[dict[str, Any]],
+) -> None:
+    OrderBookWidget(Replay().feed, SYM, autostart=False).close()
+    assert published == []

@@ -167,15 +167,23 @@ class LiveWidget(ipywidgets.VBox):  # type: ignore[misc, unused-ignore]
         """Put the snapshot where the live view was (before the model goes, so the page never
         shows "model not found"). One last frame first (the pump is stopped: this thread is
         the only writer now), so the snapshot shows the state at close, e.g. a feed stopped a
-        moment ago. A snapshot that cannot be drawn says so in the output and in the log;
-        closing goes on either way."""
+        moment ago; if that frame fails (say the workbench is already closed), the snapshot
+        shows the frame before it. Every failure is logged, and one that leaves no snapshot
+        says so in the output; closing goes on either way."""
+        name = self.pump.thread_name
         try:
             self._render()
+        except Exception:
+            log.exception("%s: the last frame before the snapshot failed", name)
+        try:
             bundle = self.snapshot()
         except Exception as exc:
-            log.exception("%s: snapshot failed", self.pump.thread_name)
-            bundle = {"text/plain": f"{self.pump.thread_name}: closed; snapshot failed: {exc!r}"}
-        publish(bundle, display_id=display_id, update=True)
+            log.exception("%s: snapshot failed", name)
+            bundle = {"text/plain": f"{name}: closed; snapshot failed: {exc!r}"}
+        try:
+            publish(bundle, display_id=display_id, update=True)
+        except Exception:  # e.g. the kernel's output channel is gone at interpreter exit
+            log.exception("%s: could not send the snapshot", name)
 
     def _render(self) -> None:
         raise NotImplementedError
