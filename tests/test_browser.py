@@ -6,8 +6,10 @@ price charts render and keep changing, screenshots both after 10 s of streaming 
 their layout in the page (marks fill the plot, tick labels whole, plain and apart, price and
 volume panels on one x range), measures how long a trivial cell takes while they
 stream (reported, not asserted against a tight bound: wall-clock figures belong in benchmarks),
-then runs the rest of the tour. Screenshots, the latency figures, the server log and the
-browser console go to the artifacts directory (``$WB_ARTIFACTS`` or ``tests/artifacts``).
+then runs the rest of the tour, which leaves both charts as snapshot images. A second test
+opens the tour as nbclient saved it and finds the same snapshots. Screenshots, the latency
+figures, the server log and the browser console go to the artifacts directory
+(``$WB_ARTIFACTS`` or ``tests/artifacts``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
+from nbclient import NotebookClient
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 
 from tests.helpers.lab import JupyterLab, alive
@@ -37,6 +41,14 @@ PROBE = "1+1"
 PROBE_RUNS = 20
 STREAM_SECONDS = 10
 SLOW = 30_000  # ms: generous upper bounds, only there so a hang fails instead of stalling
+SNAPSHOT_IMAGES = """() => [
+    ...document.querySelectorAll('.jp-OutputArea-output img.wb-snapshot-chart')
+].map(img => ({complete: img.complete, width: img.naturalWidth, height: img.naturalHeight}))"""
+SNAPSHOTS_SHOWN = (
+    f"() => ({SNAPSHOT_IMAGES})().length === 2 && "
+    f"({SNAPSHOT_IMAGES})().every(i => i.complete && i.width > 0)"
+)
+"""Both charts show as snapshot images that the browser has decoded."""
 
 
 ARTIFACTS = Path(os.environ.get("WB_ARTIFACTS", ROOT / "tests" / "artifacts")) / "browser"
@@ -313,6 +325,9 @@ def test_tour_streams_live_charts_and_a_trivial_cell_still_completes(
             last = page.locator(".jp-Notebook .jp-CodeCell").last
             done = last.locator(".jp-OutputArea-output", has_text="tour complete")
             done.wait_for(timeout=60_000)
+            # %unload_ext replaced each widget, in its own cell, with its last frame
+            page.wait_for_function(SNAPSHOTS_SHOWN, timeout=SLOW, polling=200)
+            assert page.locator(".wb-live").count() == 0
             done.scroll_into_view_if_needed()
             page.screenshot(path=str(out / "02_tour_complete.png"))
         except Exception:
@@ -327,3 +342,45 @@ def test_tour_streams_live_charts_and_a_trivial_cell_still_completes(
     assert lab.stop() == [], "processes survived the server shutdown"
     assert lab.started, "the server never started a kernel"
     assert not alive(server)
+
+
+def test_the_executed_tour_reopens_with_its_final_charts(chromium: Path, lab: JupyterLab) -> None:
+    """Run the tour headless (nbclient, as `jupyter execute` would), save it, open the saved
+    copy in JupyterLab without a kernel run: the widget cells show the snapshots of their last
+    frames as images (the copy is untrusted, so this is what the sanitizer lets through)."""
+    notebook = nbformat.read(ROOT / "notebooks" / TOUR, as_version=4)  # type: ignore[no-untyped-call]
+    workdir = lab.root / "notebooks"
+    NotebookClient(
+        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
+    ).execute()
+    nbformat.write(notebook, workdir / "executed_tour.ipynb")  # type: ignore[no-untyped-call]
+    console: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 2000})
+        page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+        page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+        try:
+            page.goto(lab.url("/lab/tree/notebooks/executed_tour.ipynb"))
+            page.wait_for_function(SNAPSHOTS_SHOWN, timeout=60_000, polling=200)
+            images = page.evaluate(SNAPSHOT_IMAGES)
+            assert all(i["width"] >= 700 and i["height"] >= 250 for i in images), images
+            text = page.locator(".jp-Notebook").inner_text()
+            assert "model not found" not in text and "Error displaying widget" not in text
+            assert "stopped" in page.locator(".wb-feed-status-snapshot").inner_text()
+            assert page.locator(".wb-book-snapshot .wb-ladder-table tr").count() == 22
+            snapshot = page.locator(".wb-book-snapshot").first
+            snapshot.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "03_reopened_tour.png"))
+            snapshot.screenshot(path=str(ARTIFACTS / "orderbook_snapshot.png"))
+            page.locator(".wb-price-snapshot").first.screenshot(
+                path=str(ARTIFACTS / "price_snapshot.png")
+            )
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "reopen_failure.png"))
+            raise
+        finally:
+            (ARTIFACTS / "reopen-console.log").write_text("\n".join(console) + "\n")
+            browser.close()
+    errors = [line for line in console if line.startswith(("error:", "pageerror:"))]
+    assert errors == [], "the browser console has errors (see reopen-console.log)"

@@ -1,5 +1,5 @@
-"""Axis arithmetic the widget charts share with their static snapshots: round ticks, margins
-wide enough for the tick labels, and time formats.
+"""Chart arithmetic the live widgets share with their static snapshots: round ticks, margins
+wide enough for the tick labels, time formats, the digits a price needs and depth curves.
 
 Pure functions of the data on screen, so the kernel decides every tick, label width and format
 (and a test can check them) instead of the browser guessing from a domain it may not have yet.
@@ -9,6 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+
+import numpy as np
+import numpy.typing as npt
+
+from workbench.events import Level
+
+Floats = npt.NDArray[np.float64]
 
 TIME_FORMAT = "%H:%M:%S"
 DATE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -22,7 +29,29 @@ CLEAR = 0.05
 lowest y tick label or past the figure's edge (half a label is ~30 px, 5% of a plot 600 px
 or wider)."""
 
+MAX_DECIMALS = 8
+
 _DAY_US = 86_400_000_000
+
+
+def decimals(prices: Floats) -> int:
+    """Digits after the point that show every price exactly (at most ``MAX_DECIMALS``)."""
+    if len(prices) == 0:
+        return 0
+    for digits in range(MAX_DECIMALS):
+        scaled = prices * 10.0**digits
+        # relative tolerance: a few ulps of the scaled price, far below one digit's step
+        if np.abs(scaled - np.rint(scaled)).max() <= 1e-12 * np.abs(scaled).max():
+            return digits
+    return MAX_DECIMALS
+
+
+def depth_curve(levels: list[Level]) -> tuple[Floats, Floats]:
+    """Prices best first and the cumulative size available up to each: one depth-chart side."""
+    if not levels:
+        return np.zeros(0), np.zeros(0)
+    table = np.array(levels, dtype=np.float64)
+    return table[:, 0].copy(), np.cumsum(table[:, 1])
 
 
 def nice_step(span: float, count: int) -> float:

@@ -20,12 +20,12 @@ import numpy.typing as npt
 from workbench.errors import UsageError
 from workbench.events import Level
 from workbench.feeds.feed import Feed
-from workbench.notebook.widgets import axes
+from workbench.notebook.widgets import axes, snapshot
+from workbench.notebook.widgets.axes import decimals, depth_curve
 from workbench.notebook.widgets.base import FeedWidget, assign, escape, held
 
 BID_COLOR = "#2e7d32"
 ASK_COLOR = "#c62828"
-MAX_DECIMALS = 8
 LADDER_LEVELS = 10
 """Ladder rows a side by default: the ten best levels fit beside the chart."""
 LADDER_ROW_PX = 15
@@ -45,26 +45,6 @@ _INVALID_HTML = (
     f'<span class="wb-book-flag" style="{_BADGE}{ASK_COLOR};font-weight:bold">'
     "BOOK INVALID — resyncing</span>"
 )
-
-
-def depth_curve(levels: list[Level]) -> tuple[Floats, Floats]:
-    """Prices best first and the cumulative size available up to each: one depth-chart side."""
-    if not levels:
-        return np.zeros(0), np.zeros(0)
-    table = np.array(levels, dtype=np.float64)
-    return table[:, 0].copy(), np.cumsum(table[:, 1])
-
-
-def decimals(prices: Floats) -> int:
-    """Digits after the point that show every price exactly (at most ``MAX_DECIMALS``)."""
-    if len(prices) == 0:
-        return 0
-    for digits in range(MAX_DECIMALS):
-        scaled = prices * 10.0**digits
-        # relative tolerance: a few ulps of the scaled price, far below one digit's step
-        if np.abs(scaled - np.rint(scaled)).max() <= 1e-12 * np.abs(scaled).max():
-            return digits
-    return MAX_DECIMALS
 
 
 class OrderBookWidget(FeedWidget):
@@ -148,6 +128,22 @@ class OrderBookWidget(FeedWidget):
 
     def _detached(self) -> Sequence[Any]:
         return (self.depth_line,)
+
+    def _snapshot(self) -> snapshot.Bundle:
+        (bids, asks), valid, running = self._shown or (([], []), False, self.feed.running)
+        return snapshot.book_snapshot(
+            snapshot.BookFrame(
+                self.symbol,
+                self.feed.name,
+                bids,
+                asks,
+                depth=self.depth,
+                levels=self.levels,
+                valid=valid,
+                running=running,
+                ts=self._key[1] if self._key else 0,
+            )
+        )
 
     def _render(self) -> None:
         running = self.feed.running

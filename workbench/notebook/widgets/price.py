@@ -19,9 +19,10 @@ import numpy as np
 from workbench.core.tradewindow import Floats, Ints, TradeWindow, volume_buckets
 from workbench.events import Trade
 from workbench.feeds.feed import Feed
-from workbench.notebook.widgets import axes
+from workbench.notebook.widgets import axes, snapshot
+from workbench.notebook.widgets.axes import decimals
 from workbench.notebook.widgets.base import FeedWidget, assign, escape, held
-from workbench.notebook.widgets.orderbook import SIZE_FORMAT, decimals
+from workbench.notebook.widgets.orderbook import SIZE_FORMAT
 
 PRICE_COLOR = "#1f4e79"
 SMA_COLORS = ("#ff8f00", "#8e24aa", "#00897b", "#6d4c41", "#e91e63")
@@ -119,6 +120,25 @@ class PriceWidget(FeedWidget):
 
     def _detached(self) -> Sequence[Any]:
         return (self.lines, self.volume_bars)
+
+    def _snapshot(self) -> snapshot.Bundle:
+        window = self.trades
+        shown = self._running_shown
+        return snapshot.price_snapshot(
+            snapshot.PriceFrame(
+                self.symbol,
+                self.feed.name,
+                window.times(),
+                window.price_and_smas(),
+                self._names,
+                self._colors,
+                window.sizes(),
+                self._last,
+                running=self.feed.running if shown is None else shown,
+                volume_color=VOLUME_COLOR,
+                volume_bars=VOLUME_BARS,
+            )
+        )
 
     def _render(self) -> None:
         running = self.feed.running

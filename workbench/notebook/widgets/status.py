@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipywidgets  # type: ignore[import-untyped, unused-ignore]
 
 from workbench.feeds.status import FeedStatus
+from workbench.notebook.widgets import snapshot
 from workbench.notebook.widgets.base import LiveWidget, escape, held
 from workbench.workbench import Workbench
 
@@ -50,6 +51,9 @@ class FeedStatusWidget(LiveWidget):
         with held(self.table):
             self.rows = rows
             self.table.value = status_html(rows)  # a traitlet: unchanged text sends nothing
+
+    def _snapshot(self) -> snapshot.Bundle:
+        return snapshot.status_snapshot(self.table.value, [s.summary() for s in self.rows])
 
 
 def _books(valid: dict[str, bool]) -> str:
