@@ -35,8 +35,8 @@ from workbench.events import BookDelta, BookSnapshot, Heartbeat, Quote, Trade
 from workbench.feeds.feed import Feed
 from workbench.feeds.status import FeedStatus
 from workbench.sim import SimConfig, SimServer
-from workbench.store import Store
-from workbench.workbench import DEFAULT_DB, Workbench, open
+from workbench.store import DEFAULT_DB, Store
+from workbench.workbench import Workbench, open
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell

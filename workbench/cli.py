@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -25,9 +26,10 @@ from workbench.analysis import clean as clean_command
 from workbench.errors import BadStoreError, SimulatorError, UsageError, WorkbenchError
 from workbench.feeds.feed import Feed
 from workbench.sim import command as sim_command
+from workbench.store import DEFAULT_DB
 from workbench.venues import VENUES, VenueProtocol, get_venue
 from workbench.venues.vendor import load_mapping, vendor_protocol
-from workbench.workbench import DEFAULT_DB, Workbench
+from workbench.workbench import Workbench
 
 VENDOR = "vendor"
 """The pseudo-venue name of a generic vendor tick feed configured by ``--mapping``."""
@@ -63,9 +65,7 @@ def _add_record(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     venues = ", ".join(sorted(v for v in VENUES if v != VENDOR))
     p.add_argument("exchange", help=f"venue: {venues}, or {VENDOR} (with --mapping)")
     p.add_argument("symbols", nargs="+", metavar="SYMBOL", help="venue symbols, e.g. BTC-USD")
-    p.add_argument(
-        "--db", type=Path, default=DEFAULT_DB, help=f"DuckDB file (default {DEFAULT_DB})"
-    )
+    p.add_argument("--db", type=Path, default=DEFAULT_DB, help="DuckDB file")
     p.add_argument(
         "--mapping",
         type=Path,
@@ -266,6 +266,31 @@ def _wait(duration: float | None, until: Callable[[], bool] = lambda: False) -> 
             signal.signal(s, handler)
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless the text already says it in words
+    ("default: never") or there is none to show (None, a flag that is off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or not action.option_strings
+            or default is None
+            or default is False
+            or default == []
+            or default == argparse.SUPPRESS
+        ):
+            return text
+        if isinstance(default, timedelta):
+            shown = f"{default.total_seconds():g}s"
+        elif isinstance(default, list | tuple):
+            shown = ",".join(map(str, default))
+        else:
+            shown = str(default)
+        return f"{text} (default: {shown})".replace("%", "%%")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="workbench", description="Research workbench for quant traders."
@@ -277,6 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     bars.add_parser(sub)
     csv_import.add_parser(sub)
     clean_command.add_parser(sub)
+    for command in sub.choices.values():
+        command.formatter_class = DefaultsHelpFormatter
     return parser
 
 

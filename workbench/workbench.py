@@ -26,11 +26,9 @@ from workbench.errors import UsageError
 from workbench.feeds.feed import Feed
 from workbench.feeds.status import FeedStatus
 from workbench.sim import SimConfig, SimServer
-from workbench.store.store import Store
+from workbench.store.store import DEFAULT_DB, Store
 from workbench.store.writer import CommitCallback
 from workbench.venues.base import VenueProtocol
-
-DEFAULT_DB = Path("data") / "workbench.duckdb"
 
 
 class Workbench:

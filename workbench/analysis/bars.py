@@ -39,7 +39,7 @@ import pandas as pd
 
 from workbench.core.intervals import Interval, check_coarser, parse_interval
 from workbench.errors import StoreError, UsageError
-from workbench.store import Store
+from workbench.store import DEFAULT_DB, Store
 
 EMPTY_POLICIES = ("omit", "carry")
 """What happens to a bucket without trades: left out, or filled with the previous close."""
@@ -681,7 +681,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         description="Resample trades (or finer bars) into the bars table. Incremental: only "
         "buckets from each series' last stored bar on are recomputed, unless --full.",
     )
-    p.add_argument("--db", type=Path, required=True, help="DuckDB file holding trades")
+    p.add_argument("--db", type=Path, default=DEFAULT_DB, help="DuckDB file holding trades")
     p.add_argument("--interval", required=True, help="bar length, 1s to 1d, e.g. 1m, 15m, 1h")
     p.add_argument("--exchange", help="only this exchange")
     p.add_argument("--symbol", help="only this symbol")

@@ -50,7 +50,7 @@ from workbench.core.clean import (
     table_spec,
 )
 from workbench.errors import StoreError, UsageError
-from workbench.store import Store
+from workbench.store import DEFAULT_DB, Store
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -438,7 +438,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "clean_<table>, clean_flags and clean_windows, never touches the raw tables, and "
         "prints a report per table.",
     )
-    p.add_argument("--db", type=Path, required=True, help="the DuckDB file to clean")
+    p.add_argument("--db", type=Path, default=DEFAULT_DB, help="the DuckDB file to clean")
     p.add_argument(
         "--table",
         action="append",

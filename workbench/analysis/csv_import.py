@@ -42,7 +42,7 @@ import pandas as pd
 
 from workbench.core.intervals import Interval, parse_interval
 from workbench.errors import StoreError, UsageError
-from workbench.store import Store
+from workbench.store import DEFAULT_DB, Store
 
 HEADER_SEARCH_LINES = 10
 """How many lines may precede the header (CryptoDataDownload puts a URL first)."""
@@ -501,7 +501,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "the import with FILE:LINE and what is wrong; nothing is written then.",
     )
     p.add_argument("file", type=Path, help="CSV file")
-    p.add_argument("--db", type=Path, required=True, help="DuckDB file (created if missing)")
+    p.add_argument("--db", type=Path, default=DEFAULT_DB, help="DuckDB file (created if missing)")
     p.add_argument("--exchange", required=True, help="exchange name to store the bars under")
     p.add_argument("--symbol", required=True, help="symbol to store the bars under")
     p.add_argument("--interval", help="bar length (default: the smallest spacing between rows)")

@@ -42,8 +42,8 @@ from workbench.notebook import sql_access
 from workbench.notebook.session import Session
 from workbench.notebook.sql_access import FILES, WRITE
 from workbench.sim.command import EMBEDDED_RATE, EMBEDDED_SEED, add_market_options, embedded_sim
+from workbench.store import DEFAULT_DB
 from workbench.venues import get_venue
-from workbench.workbench import DEFAULT_DB
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell

@@ -15,10 +15,11 @@ from workbench.store.schema import (
     describe,
     raw_text,
 )
-from workbench.store.store import Store, export_parquet
+from workbench.store.store import DEFAULT_DB, Store, export_parquet
 from workbench.store.writer import StoreWriter, WriterStats
 
 __all__ = [
+    "DEFAULT_DB",
     "QUALITY_KINDS",
     "RAW_LIMIT",
     "SCHEMA_VERSION",

@@ -32,6 +32,10 @@ from workbench.store.writer import CommitCallback, StoreWriter
 
 log = logging.getLogger(__name__)
 
+DEFAULT_DB = Path("data") / "workbench.duckdb"
+"""The one recording every command and the notebook use unless told otherwise (relative to
+the current directory)."""
+
 MEMORY_LIMIT = "64MB"
 """DuckDB's buffer pool cap. DuckDB keeps every block it has written or read cached until it
 reaches its limit, 80% of RAM by default, so a recorder's memory grew with its recording
