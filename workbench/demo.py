@@ -67,7 +67,14 @@ def _report(wb: Workbench) -> str:
                   arg_max(price, ts) AS last, round(sum(size), 3) AS volume
            FROM trades GROUP BY symbol ORDER BY symbol"""
     )
-    quality = wb.sql("SELECT kind, count(*) AS n FROM quality_events GROUP BY kind ORDER BY kind")
+    # A feed's first snapshot of each book is stored as a resync marked initial; the feed
+    # summary counts only the rebuilds, so the table names the two apart to add up with it.
+    quality = wb.sql(
+        """SELECT CASE WHEN kind = 'resync' AND json_extract_string(detail, '$.initial') = 'true'
+                       THEN 'resync (initial)' ELSE kind END AS kind,
+                  count(*) AS n
+           FROM quality_events GROUP BY ALL ORDER BY kind"""
+    )
     book = wb.sql(
         """SELECT symbol, side, level, price, size FROM book_snapshots
            WHERE recv_ts = (SELECT max(recv_ts) FROM book_snapshots) AND level < 3

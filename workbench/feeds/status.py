@@ -85,5 +85,5 @@ class FeedStatus(msgspec.Struct, frozen=True):
             f"{self.duplicates} duplicates, {self.crossed} crossed, {self.checksums} checksum "
             f"mismatches, {self.mismatches} twin mismatches, "
             f"{self.stale} stale, "
-            f"{self.backfilled} backfilled, {self.quarantined} quarantined{books}{failed}"
+            f"{self.backfilled} trades backfilled, {self.quarantined} quarantined{books}{failed}"
         )
