@@ -28,6 +28,7 @@ from workbench.errors import UsageError
 from workbench.feeds.feed import Feed
 from workbench.notebook.widgets import FeedStatusWidget, OrderBookWidget, PriceWidget, axes
 from workbench.notebook.widgets.orderbook import decimals
+from workbench.notebook.widgets.status import COLUMNS, status_html
 from workbench.sim.market import Market
 from workbench.sim.market import Trade as SimTrade
 from workbench.sim.server import SimConfig, SimServer
@@ -607,3 +608,10 @@ def test_when_the_feed_stops_the_widgets_show_it_once_and_their_pumps_end(
         for w in (book, price, status):
             w.close()
     assert pump_threads() == []
+
+
+def test_the_status_table_spaces_its_columns_and_right_aligns_the_counts() -> None:
+    html = status_html([])
+    assert ".wb-status-table th,.wb-status-table td{padding:2px 14px" in html
+    right = {int(n) for n in re.findall(r"td:nth-child\((\d+)\)\{text-align:right\}", html)}
+    assert {COLUMNS[i - 1] for i in right} == {"msgs/s", "trades", "gaps", "resyncs", "quarantined"}

@@ -28,6 +28,18 @@ COLUMNS = (
     "thread errors",
     "last error",
 )
+NUMERIC = ("msgs/s", "trades", "gaps", "resyncs", "quarantined")
+STYLE = (
+    # a <style> inside the widget's HTML applies to it (scoped by the class); without a gap
+    # between cells the headers run together, and right-aligned counts line their digits up
+    "<style>.wb-status-table th,.wb-status-table td"
+    "{padding:2px 14px 2px 0;white-space:nowrap;text-align:left}"
+    + "".join(
+        f".wb-status-table th:nth-child({i}),.wb-status-table td:nth-child({i}){{text-align:right}}"
+        for i in sorted(COLUMNS.index(c) + 1 for c in NUMERIC)
+    )
+    + "</style>"
+)
 
 
 class FeedStatusWidget(LiveWidget):
@@ -128,6 +140,6 @@ def status_html(rows: list[FeedStatus]) -> str:
         f'<tr><td colspan="{len(COLUMNS)}"><i>no feeds started</i></td></tr>'
     )
     return (
-        '<table class="wb-status-table" style="border-collapse:collapse">'
+        STYLE + '<table class="wb-status-table" style="border-collapse:collapse">'
         f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     )
