@@ -156,7 +156,7 @@ def test_parquet_export_is_hive_partitioned_and_round_trips(tmp_path: Path) -> N
         expected = store.sql("SELECT * FROM trades ORDER BY trade_id")
 
     lake = tmp_path / "lake" / "trades"
-    assert written == {"trades": lake, "quarantine": tmp_path / "lake" / "quarantine"}
+    assert written == {"trades": 4, "quarantine": 0}
     partitions = sorted(str(p.parent.relative_to(lake)) for p in lake.rglob("*.parquet"))
     assert partitions == [
         "exchange=sim/symbol=BTC%2FUSD/date=2025-11-21",
@@ -173,7 +173,7 @@ def test_parquet_export_is_hive_partitioned_and_round_trips(tmp_path: Path) -> N
     pd.testing.assert_frame_equal(back[list(expected.columns)], expected)
 
 
-def test_parquet_export_replaces_the_previous_export(tmp_path: Path) -> None:
+def test_a_second_export_appends_only_the_new_rows(tmp_path: Path) -> None:
     with Store.open(tmp_path / "s.duckdb") as store:
         store.writer.submit("trades", trades([("BTC-USD", T0, "1")]))
         export_parquet(store, tmp_path / "lake", ["trades"])

@@ -26,7 +26,7 @@ from workbench.analysis import clean as clean_command
 from workbench.errors import BadStoreError, SimulatorError, UsageError, WorkbenchError
 from workbench.feeds.feed import Feed
 from workbench.sim import command as sim_command
-from workbench.store import DEFAULT_DB
+from workbench.store import DEFAULT_DB, PeriodicExport, Store, export_parquet
 from workbench.venues import VENUES, VenueProtocol, get_venue
 from workbench.venues.vendor import load_mapping, vendor_protocol
 from workbench.workbench import Workbench
@@ -37,6 +37,7 @@ EXIT_NOT_SUBSCRIBED = 3
 """``workbench record``: some symbol's subscription was never acknowledged."""
 CONNECT_TIMEOUT = 15.0
 HANDSHAKE_TIMEOUT = 5.0
+EXPORT_EVERY = 10.0
 """The most one connection attempt's handshake may take (less if ``--connect-timeout`` is short)."""
 EXIT_CODES = (
     "exit codes: 0 recorded; 1 runtime failure (network, database; the reason on stderr); "
@@ -102,6 +103,21 @@ def _add_record(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument(
         "--progress", action="store_true", help="print committed row counts after every commit"
     )
+    p.add_argument(
+        "--export-parquet",
+        type=Path,
+        metavar="DIR",
+        help="while recording, append what was committed to DIR as Hive-partitioned Parquet "
+        "every --export-every seconds (and once at the end): how another process reads a "
+        "live recording",
+    )
+    p.add_argument(
+        "--export-every",
+        type=_positive,
+        default=EXPORT_EVERY,
+        metavar="SECONDS",
+        help="seconds between --export-parquet runs",
+    )
     sim_command.add_market_options(
         p, rate=sim_command.EMBEDDED_RATE, seed=sim_command.EMBEDDED_SEED, embedded=True
     )
@@ -130,7 +146,11 @@ def _record(args: argparse.Namespace) -> int:
         print(f"committed {line}", flush=True)
 
     wb = Workbench.open(args.db, on_commit=progress if args.progress else None)
+    exporter = None
     try:
+        if args.export_parquet is not None:
+            exporter = PeriodicExport(wb.store, args.export_parquet, args.export_every).start()
+            print(f"exporting to {args.export_parquet} every {args.export_every:g}s", flush=True)
         options = dict(
             depth=args.depth,
             redundant=args.redundant,
@@ -154,16 +174,24 @@ def _record(args: argparse.Namespace) -> int:
         watch.done()  # a signal can end the wait between polls: judge the latest status
         wb.stop_all()
         wb.flush()
+        if exporter is not None:
+            exporter.stop()  # its last run exports everything committed
         statuses = wb.status()
         counts = wb.store.table_counts()
     finally:
+        if exporter is not None:
+            exporter.stop_thread()
         wb.close()
     # Printed after close() has joined the writer, whose last --progress line would
     # otherwise interleave with these.
     for status in statuses:
         print(status.summary())
     print("rows: " + ", ".join(f"{t}={n}" for t, n in counts.items()))
+    if exporter is not None:
+        print(f"exported {exporter.rows} rows to {args.export_parquet} in {exporter.runs} runs")
     failures = [f"{s.name}: {s.failed}" for s in statuses if s.failed]
+    if exporter is not None and exporter.last_error:
+        failures.append(f"parquet export: {exporter.last_error}")
     for failure in failures:
         print(f"workbench record: feed failed: {failure}", file=sys.stderr)
     if failures:
@@ -291,6 +319,26 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
         return f"{text} (default: {shown})".replace("%", "%%")
 
 
+def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "export",
+        help="append a recording's new rows to a Hive-partitioned Parquet directory",
+        description="Append the rows committed since the last export of DIR, partitioned "
+        "exchange=/symbol=/date=, for DuckDB, pandas or Spark in any process. A file that "
+        "a recorder holds cannot be opened here: record with --export-parquet instead.",
+    )
+    p.add_argument("--parquet", type=Path, required=True, metavar="DIR", help="export directory")
+    p.add_argument("--db", type=Path, default=DEFAULT_DB, help="DuckDB file")
+
+
+def _export(args: argparse.Namespace) -> int:
+    with Store.open(args.db, create=False) as store:
+        written = export_parquet(store, args.parquet)
+    listed = ", ".join(f"{t}={n}" for t, n in written.items() if n)
+    print(f"exported to {args.parquet}: {listed or 'nothing new'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="workbench", description="Research workbench for quant traders."
@@ -302,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     bars.add_parser(sub)
     csv_import.add_parser(sub)
     clean_command.add_parser(sub)
+    _add_export(sub)
     for command in sub.choices.values():
         command.formatter_class = DefaultsHelpFormatter
     return parser
@@ -317,6 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "resample": bars.run,
         "import-csv": csv_import.run,
         "clean": clean_command.run,
+        "export": _export,
     }
     try:
         return handlers[args.command](args)

@@ -5,6 +5,7 @@ notebooks and the runner read with ``store.sql`` or their own ``store.cursor()``
 """
 
 from workbench.store.batch import TableBatch
+from workbench.store.export import PeriodicExport, export_parquet
 from workbench.store.schema import (
     QUALITY_KINDS,
     RAW_LIMIT,
@@ -15,7 +16,7 @@ from workbench.store.schema import (
     describe,
     raw_text,
 )
-from workbench.store.store import DEFAULT_DB, Store, export_parquet
+from workbench.store.store import DEFAULT_DB, Store
 from workbench.store.writer import StoreWriter, WriterStats
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "TABLES",
     "Column",
+    "PeriodicExport",
     "Store",
     "StoreWriter",
     "Table",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -267,7 +267,8 @@ def _duckdb_connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection
         if "lock" in str(exc).lower():
             raise StoreError(
                 f"{path} is open in another process, which owns it (DuckDB allows one process "
-                f"per file); stop that process or read its Parquet export instead. ({exc})"
+                f"per file); stop that process, or read the Parquet export it writes when "
+                f"recording with --export-parquet DIR. ({exc})"
             ) from exc
         if "not a valid DuckDB database" in str(exc):
             raise BadStoreError(
@@ -294,42 +295,6 @@ def _warm_up(connection: duckdb.DuckDBPyConnection) -> None:
         cursor.execute("INSERT INTO warm_up SELECT * FROM warm_up_batch")
         cursor.unregister("warm_up_batch")
         cursor.execute("DROP TABLE warm_up")
-
-
-def export_parquet(
-    store: Store, directory: str | Path, tables: Iterable[str] | None = None
-) -> dict[str, Path]:
-    """Write tables as hive-partitioned Parquet: ``directory/<table>/exchange=…/symbol=…/date=…``.
-
-    This is how other processes read a store they cannot open (DuckDB's lock). Each table's
-    directory is replaced as a whole, so an export is a consistent snapshot of what was
-    committed; the store's writer is flushed first so it includes what was submitted.
-    ``date`` is the UTC date of ``ts`` (``recv_ts`` for quarantine; reference tables like
-    ``instruments`` have none). Returns the directory
-    written per table.
-    """
-    names = list(TABLES) if tables is None else list(tables)
-    unknown = [name for name in names if name not in TABLES]
-    if unknown:
-        raise UsageError(f"unknown tables {unknown}; tables: {', '.join(TABLES)}")
-    store.flush()
-    root = Path(directory).expanduser().resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    written: dict[str, Path] = {}
-    with store.cursor() as cursor:
-        for name in names:
-            table = TABLES[name]
-            dated = table.time_column is not None
-            keys = ", ".join((*table.partition_by, *(["date"] if dated else [])))
-            date = f", CAST({table.time_column} AS DATE) AS date" if dated else ""
-            target = root / name
-            cursor.execute(
-                f"COPY (SELECT *{date} FROM {name}) "
-                f"TO ? (FORMAT parquet, PARTITION_BY ({keys}), OVERWRITE)",
-                [str(target)],
-            )
-            written[name] = target
-    return written
 
 
 @atexit.register
