@@ -17,6 +17,8 @@ from tests.e2e import wait_for
 from tests.helpers.replay_server import ReplayServer, Script
 from tests.test_record_kraken import Kraken
 from tests.test_record_kraken import opening as kraken_opening
+from tests.test_store_store import T0
+from tests.test_store_store import trades as trade_rows
 from tests.venue_e2e import serve
 from workbench import load_ipython_extension, unload_ipython_extension
 from workbench.core.clean import CleanReport
@@ -24,7 +26,7 @@ from workbench.notebook.extension import loaded_magics
 from workbench.notebook.magics import WorkbenchMagics
 from workbench.notebook.widgets import FeedStatusWidget, OrderBookWidget, PriceWidget
 from workbench.sim import SimConfig, SimServer
-from workbench.store import TABLES
+from workbench.store import TABLES, Store, export_parquet
 
 SYM = "BTC-USD"
 ETH = "ETH-USD"
@@ -644,3 +646,31 @@ def test_a_writer_failure_caused_by_a_cell_shows_in_the_feed_status(
     sql(shell, "sql --write", TABLES["book_deltas"].ddl)  # back: the held rows are stored
     session.workbench.flush()
     assert sql(shell, "sql", "SELECT count(*) AS n FROM book_deltas")["n"][0] > 0
+
+
+def test_attach_reads_another_processs_export_read_only(
+    shell: InteractiveShell, tmp_path: Path
+) -> None:
+    lake = tmp_path / "lake"
+    assert "holds no Parquet export" in usage_error(shell, f"attach {lake}")
+    with Store.open(tmp_path / "recorder.duckdb") as recorder:  # the owning process's store
+        recorder.writer.submit("trades", trade_rows([("BTC-USD", T0, "1"), ("BTC-USD", T0, "2")]))
+        export_parquet(recorder, lake)
+        wb(shell, f"attach {lake}")
+        assert trades(shell) == 2
+        recorder.writer.submit("trades", trade_rows([("BTC-USD", T0, "3")]))
+        export_parquet(recorder, lake)
+        assert trades(shell) == 3  # each query sees what was exported so far
+    assert "read-only: --write is refused" in usage_error(
+        shell, "sql --write", "DELETE FROM trades"
+    )
+    assert "--write" in usage_error(shell, "sql", "DROP VIEW trades")
+    assert not magics(shell).session.is_open  # the kernel never opened a database file
+
+
+def test_attach_is_refused_in_a_kernel_with_its_own_database_open(
+    shell: InteractiveShell, tmp_path: Path
+) -> None:
+    sql(shell, "sql", "SELECT 1 AS one")  # opens the kernel's own database
+    message = usage_error(shell, f"attach {tmp_path}")
+    assert "attach in a kernel that has not opened a database" in message

@@ -190,6 +190,8 @@ class WorkbenchMagics(Magics):
                                       [--duplicate P] [--crossed P] [--sim-symbols A,B]
           feed stop [NAME | --all]    stop a feed and its embedded simulator
           feeds                       live status table of every feed
+          attach DIR                  %%wb sql reads DIR, another process's Parquet export
+                                      (workbench record --export-parquet DIR), read-only
           clean [--kind trades]       clean a recorded table into clean_<kind>; shows the report
           bars SYMBOL INTERVAL        update the stored bars and return them as a DataFrame
                                       [--exchange X]
@@ -302,6 +304,17 @@ class WorkbenchMagics(Magics):
         sub.add_parser(
             "feeds", help="live status table of every feed", allow_abbrev=False
         ).set_defaults(run=self._feeds)
+
+        attach = sub.add_parser(
+            "attach",
+            help="read another process's Parquet export in SQL cells",
+            description="Serve SQL cells from DIR, the Parquet export of a recording another "
+            "process owns (workbench record ... --export-parquet DIR): one view per table, "
+            "read-only; each query sees what was exported so far.",
+            allow_abbrev=False,
+        )
+        attach.add_argument("dir", metavar="DIR", type=Path, help="the export directory")
+        attach.set_defaults(run=self._attach)
 
         clean = sub.add_parser(
             "clean",
@@ -425,6 +438,11 @@ class WorkbenchMagics(Magics):
             status = self.session.stop_feed(name).status()
             print(f"stopped feed {name!r}: {status.messages} msgs, {status.trades} trades")
 
+    def _attach(self, args: argparse.Namespace) -> None:
+        rows = self.session.attach(args.dir)
+        listed = ", ".join(f"{name} ({n:,} rows)" for name, n in rows.items())
+        print(f"%%wb sql now reads {args.dir} (read-only): {listed}")
+
     def _feeds(self, args: argparse.Namespace) -> object:
         from workbench.notebook.widgets import FeedStatusWidget
 
@@ -461,6 +479,11 @@ class WorkbenchMagics(Magics):
         if args.out is not None and (keyword.iskeyword(args.out) or not args.out.isidentifier()):
             raise UsageError(f"-o takes a Python variable name, not {args.out!r}")
         params = self._params(args.param)
+        if args.write and self.session.attached is not None:
+            raise UsageError(
+                f"%%wb sql reads an attached export ({self.session.attached}), which is "
+                "read-only: --write is refused"
+            )
         cursor = self.session.cursor
         try:
             statements = cursor.extract_statements(cell)

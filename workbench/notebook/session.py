@@ -42,6 +42,8 @@ class Session:
         self._workbench: Workbench | None = None
         self._cursor: duckdb.DuckDBPyConnection | None = None
         self._widgets: list[Closeable] = []
+        self.attached: Path | None = None
+        """The Parquet export ``%%wb sql`` reads instead of :attr:`db`, after ``%wb attach``."""
 
     # -- the database ---------------------------------------------------------------------
     @property
@@ -62,6 +64,38 @@ class Session:
         if self._cursor is None:
             self._cursor = self.workbench.store.cursor()
         return self._cursor
+
+    def attach(self, directory: Path) -> dict[str, int]:
+        """Point ``%%wb sql`` at a Parquet export (another process's live recording): an
+        in-memory DuckDB with one view per exported table. Rows per table."""
+        if self._workbench is not None:
+            raise UsageError(
+                f"this kernel has {self.db} open; %wb attach reads another process's export "
+                "instead: attach in a kernel that has not opened a database"
+            )
+        root = directory.expanduser().resolve()
+        tables = sorted(
+            p.name for p in root.glob("*") if p.is_dir() and next(p.rglob("*.parquet"), None)
+        )
+        if not tables:
+            raise UsageError(
+                f"{directory} holds no Parquet export (no <table>/**/*.parquet): write one "
+                f"with workbench record ... --export-parquet {directory}"
+            )
+        con = duckdb.connect()
+        rows = {}
+        for name in tables:
+            pattern = str(root / name / "**" / "*.parquet").replace("'", "''")
+            con.execute(
+                f'CREATE VIEW "{name}" AS SELECT * FROM '
+                f"read_parquet('{pattern}', hive_partitioning = true)"
+            )
+            counted = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()
+            rows[name] = int(counted[0]) if counted else 0
+        if self._cursor is not None:
+            self._cursor.close()
+        self._cursor, self.attached = con, root
+        return rows
 
     # -- feeds ----------------------------------------------------------------------------
     def running_feeds(self) -> list[Feed]:
@@ -131,6 +165,7 @@ class Session:
         """
         workbench, cursor, widgets = self._workbench, self._cursor, self._widgets
         self._workbench, self._cursor, self._widgets = None, None, []
+        self.attached = None
         with ExitStack() as stack:  # callbacks run last-in first-out
             if workbench is not None:
                 stack.callback(workbench.close)
