@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +155,29 @@ def execute(client: BlockingKernelClient, code: str) -> str:
     return "".join(out)
 
 
+@contextmanager
+def workbench_kernel(
+    cwd: Path, db: Path, shutdown_wait: float | None = None
+) -> Iterator[tuple[KernelManager, BlockingKernelClient]]:
+    """A real kernel in ``cwd`` with the extension loaded on ``db``; shut down afterwards
+    unless the test already did."""
+    manager = KernelManager(kernel_name="python3")
+    if shutdown_wait is not None:
+        manager.shutdown_wait_time = shutdown_wait
+    manager.start_kernel(cwd=str(cwd))
+    client = manager.blocking_client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        execute(client, "%load_ext workbench")
+        execute(client, f"%config WorkbenchMagics.db = {str(db)!r}")
+        yield manager, client
+    finally:
+        client.stop_channels()
+        if manager.has_kernel:
+            manager.shutdown_kernel(now=True)
+
+
 COUNT_ROWS = (
     "print(get_ipython().run_cell_magic('wb', 'sql', "
     "'SELECT least((SELECT count(*) FROM trades), (SELECT count(*) FROM book_snapshots)) AS n'"
@@ -164,15 +188,8 @@ COUNT_ROWS = (
 @pytest.mark.parametrize("how", ["shutdown_request", "sigterm"])
 def test_kernel_shutdown_stops_the_feeds_and_closes_the_database(tmp_path: Path, how: str) -> None:
     db = tmp_path / "kernel.duckdb"
-    manager = KernelManager(kernel_name="python3")
-    manager.shutdown_wait_time = 60.0  # SIGTERM after half of it: far beyond a clean exit
-    manager.start_kernel(cwd=str(tmp_path))
-    client = manager.blocking_client()
-    client.start_channels()
-    try:
-        client.wait_for_ready(timeout=60)
-        execute(client, "%load_ext workbench")
-        execute(client, f"%config WorkbenchMagics.db = {str(db)!r}")
+    # SIGTERM after half of the shutdown wait: far beyond a clean exit
+    with workbench_kernel(tmp_path, db, shutdown_wait=60.0) as (manager, client):
         execute(client, "%config WorkbenchMagics.sim_rate = 400.0")
         assert "recording BTC-USD" in execute(client, f"%wb feed start sim {SYM}")
         # trades and a periodic book snapshot are committed: the feed is mid-stream
@@ -183,10 +200,6 @@ def test_kernel_shutdown_stops_the_feeds_and_closes_the_database(tmp_path: Path,
             process.wait(60)
         else:
             manager.shutdown_kernel(now=False)
-    finally:
-        client.stop_channels()
-        if manager.has_kernel:
-            manager.shutdown_kernel(now=True)
     # exited by itself (or by the SIGTERM we sent), not killed after a shutdown that hung
     assert process.returncode == (-signal.SIGTERM if how == "sigterm" else 0)
     # The database was checkpointed and closed (no WAL left), which releases DuckDB's lock ...

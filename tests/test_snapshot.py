@@ -14,10 +14,9 @@ import pytest
 from IPython import display as ipd
 from IPython.core.displaypub import CapturingDisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
-from jupyter_client.manager import KernelManager
 
 from tests.e2e import wait_for
-from tests.test_extension import execute
+from tests.test_extension import execute, workbench_kernel
 from tests.test_widgets import SYM, Replay
 from workbench.events import Trade
 from workbench.notebook.widgets import OrderBookWidget, axes
@@ -212,14 +211,7 @@ def iopub(client: Any, code: str) -> list[dict[str, Any]]:
 def test_closing_a_widget_in_a_kernel_updates_its_display_with_the_snapshot(
     tmp_path: Path, close: str
 ) -> None:
-    manager = KernelManager(kernel_name="python3")
-    manager.start_kernel(cwd=str(tmp_path))
-    client = manager.blocking_client()
-    client.start_channels()
-    try:
-        client.wait_for_ready(timeout=60)
-        execute(client, "%load_ext workbench")
-        execute(client, f"%config WorkbenchMagics.db = {str(tmp_path / 'k.duckdb')!r}")
+    with workbench_kernel(tmp_path, tmp_path / "k.duckdb") as (_, client):
         execute(client, "%wb feed start sim BTC-USD")
         (shown,) = iopub(client, "%wb price BTC-USD")
         assert shown["msg_type"] == "display_data"  # under a display id, not execute_result
@@ -239,9 +231,6 @@ def test_closing_a_widget_in_a_kernel_updates_its_display_with_the_snapshot(
         (again,) = iopub(client, "w")
         assert "image/svg+xml" in again["content"]["data"]
         assert WIDGET_VIEW not in again["content"]["data"]
-    finally:
-        client.stop_channels()
-        manager.shutdown_kernel(now=True)
 
 
 # -- close wiring, in-process -----------------------------------------------------------------
