@@ -74,7 +74,7 @@ def insert_trades(store: Store, first: int, stop: int, start_us: int, step_us: i
     ts = f"{start_us} + (i - {first}) * {step_us}"
     with store.cursor() as cursor:
         cursor.execute(
-            f"""INSERT INTO trades
+            f"""INSERT INTO trades (exchange, symbol, ts, recv_ts, price, size, side, trade_id)
                 SELECT 'sim', CASE WHEN i % 2 = 0 THEN 'ETH-USD' ELSE 'BTC-USD' END,
                        make_timestamp({ts}), make_timestamp({ts} + 400),
                        30000 + sin(i / 5000.0) * 300 + (hash(i) % 1000) * 0.01,

@@ -136,7 +136,7 @@ def main() -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp, Store.open(Path(tmp) / "bench.duckdb") as store:
         with store.cursor() as cursor:
             cursor.execute("CREATE TABLE bench_trades AS SELECT * FROM frame")
-            cursor.execute("INSERT INTO quality_events SELECT * FROM events")
+            cursor.execute("INSERT INTO quality_events BY NAME SELECT * FROM events")
         started = time.perf_counter()
         stored = clean_table(store, "trades", config, source="bench_trades", now=NOW)
         ours = N / (time.perf_counter() - started)

@@ -96,7 +96,8 @@ def baseline(store: Store) -> float:
         cursor.begin()
         for row in rows:
             cursor.execute(
-                "INSERT INTO book_deltas VALUES "
+                "INSERT INTO book_deltas (exchange, symbol, ts, recv_ts, seq, side, price, size) "
+                "VALUES "
                 "(?, ?, make_timestamp(?), make_timestamp(?), ?, ?, ?, ?)",
                 row,
             )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import itertools
 import json
 import pkgutil
 import sys
@@ -48,6 +49,9 @@ TARGET_US = 3.0
 
 class NullSink:
     fault: str | None = None
+
+    def __init__(self) -> None:
+        self.ingest_seqs = itertools.count(1)
 
     def submit(self, table: str, columns: dict[str, Any]) -> None:
         pass

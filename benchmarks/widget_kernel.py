@@ -12,6 +12,7 @@ the volume bars), one mark per line, and every trait assigned separately without
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import deque
@@ -36,6 +37,9 @@ class Discard:
     """Sink of a replayed feed: its rows are not what these benchmarks measure."""
 
     fault: str | None = None
+
+    def __init__(self) -> None:
+        self.ingest_seqs = itertools.count(1)
 
     def submit(self, table: str, columns: dict[str, Any]) -> None:
         pass

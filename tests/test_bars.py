@@ -670,6 +670,6 @@ def test_mid_and_spread_per_snapshot_from_a_frame_and_from_the_store() -> None:
     with tempfile.TemporaryDirectory() as tmp, Store.open(Path(tmp) / "b.duckdb") as store:
         with store.cursor() as cursor:
             cursor.register("rows", snapshots)
-            cursor.execute("INSERT INTO book_snapshots SELECT * FROM rows")
+            cursor.execute("INSERT INTO book_snapshots BY NAME SELECT * FROM rows")
         pd.testing.assert_frame_equal(mid_spread(store, symbol="BTC-USD"), series)
         assert mid_spread(store, symbol="ETH-USD").empty

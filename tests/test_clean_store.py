@@ -51,7 +51,8 @@ def load(store: Store, fx: Fixture, table: str) -> None:
     with store.cursor() as cursor:
         cursor.execute(f"CREATE TABLE {table} AS SELECT * FROM frame")
         cursor.execute(
-            "INSERT INTO quality_events SELECT exchange, symbol, ts, kind, detail FROM events"
+            "INSERT INTO quality_events BY NAME "
+            "SELECT exchange, symbol, ts, kind, detail FROM events"
         )
 
 

@@ -51,20 +51,22 @@ def recorded_store(path: Path) -> None:
         with store.cursor() as cursor:
             cursor.execute("UPDATE trades SET price = 0 WHERE trade_id IN ('3', '4')")
             cursor.execute(
-                "INSERT INTO book_snapshots VALUES "
+                "INSERT INTO book_snapshots BY NAME SELECT * FROM (VALUES "
                 "('sim', 'BTC-USD', make_timestamp($t), make_timestamp($t), 1, true, 'bid', 0, "
                 "  30000, 1), "
                 "('sim', 'BTC-USD', make_timestamp($t), make_timestamp($t), 1, true, 'ask', 0, "
-                "  29999, 1)",
+                "  29999, 1)) "
+                "AS t(exchange, symbol, ts, recv_ts, seq, valid, side, level, price, size)",
                 {"t": RECORDED_US},
             )
             cursor.execute(
-                "INSERT INTO quotes VALUES ('sim', 'BTC-USD', make_timestamp($t), "
+                "INSERT INTO quotes (exchange, symbol, ts, recv_ts, bid_price, bid_size, "
+                "ask_price, ask_size) VALUES ('sim', 'BTC-USD', make_timestamp($t), "
                 "make_timestamp($t), 30000, 1, 30000.5, 2)",
                 {"t": RECORDED_US},
             )
             cursor.execute(
-                "INSERT INTO quality_events VALUES "
+                "INSERT INTO quality_events (exchange, symbol, ts, kind, detail) VALUES "
                 "('sim', NULL, make_timestamp($t), 'disconnect', '{}')",
                 {"t": RECORDED_US + 10_000_000},
             )
@@ -107,7 +109,7 @@ def test_the_known_defects_come_out_exactly_through_the_cli(tmp_path: Path) -> N
     frame, events = fx.frame, fx.events  # noqa: F841 (scanned by DuckDB below)
     with Store.open(db) as store, store.cursor() as cursor:
         cursor.execute("CREATE TABLE vendor_ticks AS SELECT * FROM frame")
-        cursor.execute("INSERT INTO quality_events SELECT * FROM events")
+        cursor.execute("INSERT INTO quality_events BY NAME SELECT * FROM events")
     out = workbench(
         "--db", str(db), "--table", "trades", "--source", "vendor_ticks",
         "--now", NOW.isoformat(), *FIXTURE_FLAGS,

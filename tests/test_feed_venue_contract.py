@@ -143,7 +143,9 @@ def test_levels_pushed_out_of_a_fixed_depth_book_are_recorded_as_deletes(store: 
     server = ReplayServer([Script([SNAP, better])]).start()
     feed = run(store, server, lambda f: f.book(SYM).best_bid_price == 100.5)
     assert feed.book(SYM).top(5)[0] == [(100.5, 1.0), (100.0, 1.0), (99.0, 2.0)]
-    assert rows(store, "SELECT side, price, size FROM book_deltas ORDER BY size DESC") == [
+    assert rows(
+        store, "SELECT side, price, size FROM book_deltas WHERE kind = 'delta' ORDER BY size DESC"
+    ) == [
         ("bid", 100.5, 1.0),
         ("bid", 98.0, 0.0),
     ]

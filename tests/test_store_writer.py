@@ -286,8 +286,8 @@ def test_rows_duckdb_refuses_are_rejected_without_losing_the_rest_of_the_cycle(
         con.execute("DROP TABLE book_deltas")
         con.execute(
             "CREATE TABLE book_deltas (exchange VARCHAR, symbol VARCHAR, ts TIMESTAMP, "
-            "recv_ts TIMESTAMP, seq BIGINT, side VARCHAR, price DOUBLE, "
-            "size DOUBLE CHECK (size >= 0))"
+            "recv_ts TIMESTAMP, seq BIGINT, kind VARCHAR, side VARCHAR, price DOUBLE, "
+            "size DOUBLE CHECK (size >= 0), ingest_seq BIGINT)"
         )
     with Store.open(path) as store:
         writer = store.start_writer(commit_interval=0.1)

@@ -65,6 +65,7 @@ class HealthCheckFailsOnce:
 
     def __init__(self, writer: StoreWriter, after: int) -> None:
         self.writer = writer
+        self.ingest_seqs = writer.ingest_seqs
         self.checks = 0
         self.after = after
 

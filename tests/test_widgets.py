@@ -8,6 +8,7 @@ embedded simulator on 127.0.0.1 recording into a real DuckDB file, for the pumps
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 import threading
 from collections.abc import Iterator
@@ -41,6 +42,9 @@ class Discard:
     """The replayed feed's row sink: recording is not what these tests look at."""
 
     fault: str | None = None
+
+    def __init__(self) -> None:
+        self.ingest_seqs = itertools.count(1)
 
     def submit(self, table: str, columns: dict[str, Any]) -> None:
         pass

@@ -339,6 +339,30 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_migrate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "migrate",
+        help="bring a recording of an older schema version up to this workbench's",
+        description="Migrate the file in one transaction, keeping every row (any command "
+        "that writes to a file does the same first; read-only opens refuse an older file).",
+    )
+    p.add_argument("--db", type=Path, default=DEFAULT_DB, help="DuckDB file")
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    with Store.open(args.db, create=False) as store:
+        history = store.sql("SELECT version, created_at FROM schema_info ORDER BY version")
+    first, last = history.iloc[0], history.iloc[-1]
+    if len(history) == 1:
+        print(f"{args.db}: schema version {last.version}, nothing to migrate")
+    else:
+        print(
+            f"{args.db}: schema version {last.version} (created as version {first.version}, "
+            f"migrated {last.created_at:%Y-%m-%d %H:%M:%S} UTC)"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="workbench", description="Research workbench for quant traders."
@@ -351,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     csv_import.add_parser(sub)
     clean_command.add_parser(sub)
     _add_export(sub)
+    _add_migrate(sub)
     for command in sub.choices.values():
         command.formatter_class = DefaultsHelpFormatter
     return parser
@@ -367,6 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "import-csv": csv_import.run,
         "clean": clean_command.run,
         "export": _export,
+        "migrate": _migrate,
     }
     try:
         return handlers[args.command](args)

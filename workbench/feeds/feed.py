@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import islice
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -72,6 +72,10 @@ class RowSink(Protocol):
     """Where finished column batches go: the store's writer (or anything with ``submit``)."""
 
     def submit(self, table: str, columns: dict[str, Any]) -> None: ...
+
+    @property
+    def ingest_seqs(self) -> Iterator[int]:
+        """The file's ``ingest_seq`` ordinals; the feed draws one per applied event."""
 
     @property
     def fault(self) -> str | None:
@@ -179,6 +183,7 @@ class Feed:
         self.exchange = venue_cls.name
         self.name = name or f"{self.exchange}:{','.join(self.symbols)}"
         self.sink = sink
+        self._next_ingest_seq = sink.ingest_seqs.__next__
         self.ws_url = ws_url or venue_cls.default_ws_url
         if poll_interval is None and urlsplit(self.ws_url).scheme not in ("ws", "wss"):
             raise UsageError(f"ws_url must start with ws:// or wss://, got {self.ws_url!r}")
@@ -234,11 +239,11 @@ class Feed:
         self._deltas = TableBatch("book_deltas")
         (
             self._t_exchange, self._t_symbol, self._t_ts, self._t_recv, self._t_price,
-            self._t_size, self._t_side, self._t_id,
+            self._t_size, self._t_side, self._t_id, self._t_seq, self._t_ingest_seq,
         ) = self._trades.appenders()  # fmt: skip
         (
             self._d_exchange, self._d_symbol, self._d_ts, self._d_recv, self._d_seq,
-            self._d_side, self._d_price, self._d_size,
+            self._d_kind, self._d_side, self._d_price, self._d_size, self._d_ingest_seq,
         ) = self._deltas.appenders()  # fmt: skip
         self._quality = TableBatch("quality_events")
         self._quality_row = self._quality.appenders()
@@ -519,22 +524,39 @@ class Feed:
             if len(applied) > TWIN_WINDOW:
                 del applied[next(iter(applied))]
         book = st.book
-        symbol = st.name
-        exchange = self.exchange
+        ingest_seq = self._next_ingest_seq()
         for side, levels, setter in (("bid", d.bids, book.set_bid), ("ask", d.asks, book.set_ask)):
             for price, size in levels:
                 setter(price, size)
-                self._d_exchange(exchange)
-                self._d_symbol(symbol)
-                self._d_ts(d.ts)
-                self._d_recv(d.recv_ts)
-                self._d_seq(d.seq)
-                self._d_side(side)
-                self._d_price(price)
-                self._d_size(size)
+                self._delta_row(
+                    st.name, d.ts, d.recv_ts, d.seq, "delta", side, price, size, ingest_seq
+                )
         book.seq = d.seq
         book.ts = d.ts
-        self._after_update(st, d.ts, d.recv_ts, d.seq, d.checksum, conn)
+        self._after_update(st, d.ts, d.recv_ts, d.seq, d.checksum, conn, ingest_seq)
+
+    def _delta_row(
+        self,
+        symbol: str,
+        ts: int,
+        recv_ts: int,
+        seq: int | None,
+        kind: str,
+        side: str | None,
+        price: float | None,
+        size: float | None,
+        ingest_seq: int,
+    ) -> None:
+        self._d_exchange(self.exchange)
+        self._d_symbol(symbol)
+        self._d_ts(ts)
+        self._d_recv(recv_ts)
+        self._d_seq(seq)
+        self._d_kind(kind)
+        self._d_side(side)
+        self._d_price(price)
+        self._d_size(size)
+        self._d_ingest_seq(ingest_seq)
 
     def _after_update(
         self,
@@ -544,6 +566,7 @@ class Feed:
         seq: int | None,
         checksum: int | None,
         conn: int | None,
+        ingest_seq: int,
     ) -> None:
         """The checks that run once a whole message is applied: depth, checksum, crossing."""
         book = st.book
@@ -552,14 +575,9 @@ class Feed:
             bids, asks = book.truncate(depth)
             for side, prices in (("bid", bids), ("ask", asks)):
                 for price in prices:  # recorded, so replaying book_deltas gives this book
-                    self._d_exchange(self.exchange)
-                    self._d_symbol(st.name)
-                    self._d_ts(ts)
-                    self._d_recv(recv_ts)
-                    self._d_seq(seq)
-                    self._d_side(side)
-                    self._d_price(price)
-                    self._d_size(0.0)
+                    self._delta_row(
+                        st.name, ts, recv_ts, seq, "delta", side, price, 0.0, ingest_seq
+                    )
         if not book.valid:
             return  # out of sync already: a resync is on its way
         venue = self._venues.get(conn) if conn is not None else None
@@ -670,6 +688,8 @@ class Feed:
             self._t_size(t.size)
             self._t_side(t.side)
             self._t_id(t.trade_id)
+            self._t_seq(t.seq)
+            self._t_ingest_seq(self._next_ingest_seq())
             self.trade_count += 1
             st.tape.append(t)
             st.tape_total += 1
@@ -698,9 +718,27 @@ class Feed:
         book = st.book
         was_out_of_sync = st.synced_once and not book.valid
         book.apply_snapshot(snap.bids, snap.asks, seq=snap.seq, ts=snap.ts)
+        # A reset and the levels in the delta stream: the deltas alone rebuild every book.
+        ingest_seq = self._next_ingest_seq()
+        row = self._delta_row
+        row(st.name, snap.ts, snap.recv_ts, snap.seq, "reset", None, None, None, ingest_seq)
+        for side, levels in (("bid", snap.bids), ("ask", snap.asks)):
+            for price, size in levels:
+                if size > 0:
+                    row(
+                        st.name,
+                        snap.ts,
+                        snap.recv_ts,
+                        snap.seq,
+                        "snapshot",
+                        side,
+                        price,
+                        size,
+                        ingest_seq,
+                    )
         st.flagged = False
         st.crossed = False
-        self._after_update(st, snap.ts, snap.recv_ts, snap.seq, snap.checksum, conn)
+        self._after_update(st, snap.ts, snap.recv_ts, snap.seq, snap.checksum, conn, ingest_seq)
         if not book.valid:
             return  # the snapshot itself failed a check: another resync is under way
         if snap.last_trade_id is not None and self.venue.numeric_trade_ids:
@@ -759,12 +797,13 @@ class Feed:
         st.seq.notes.clear()
 
     def _add_quality(self, symbol: str | None, kind: str, detail: dict[str, Any]) -> None:
-        exchange, sym, ts, k, det = self._quality_row
+        exchange, sym, ts, k, det, ingest_seq = self._quality_row
         exchange(self.exchange)
         sym(symbol)
         ts(_now_us())
         k(kind)
         det(json.dumps(detail, separators=(",", ":")))
+        ingest_seq(self._next_ingest_seq())
 
     def _add_quarantine(
         self, recv_ts: int, reason: str, raw: bytes, *, truncated: bool = False
@@ -965,7 +1004,9 @@ class Feed:
     # -- rows out (lock held) ---------------------------------------------------------------
     def _record_quote(self, q: Quote) -> None:
         self._state(q.symbol)
-        exchange, symbol, ts, recv, bid_price, bid_size, ask_price, ask_size = self._quote_row
+        exchange, symbol, ts, recv, bid_price, bid_size, ask_price, ask_size, ingest_seq = (
+            self._quote_row
+        )
         exchange(q.exchange)
         symbol(q.symbol)
         ts(q.ts)
@@ -974,6 +1015,7 @@ class Feed:
         bid_size(q.bid_size)
         ask_price(q.ask_price)
         ask_size(q.ask_size)
+        ingest_seq(self._next_ingest_seq())
         self.quote_count += 1
         self._last_lag_us = q.recv_ts - q.ts
 
@@ -994,13 +1036,14 @@ class Feed:
             quote(quote_asset)
 
     def _write_snapshots(self, recv_ts: int) -> None:
-        exchange, symbol, ts, recv, seq, valid, side, level, price, size = (
+        exchange, symbol, ts, recv, seq, valid, side, level, price, size, ingest_seq = (
             self._snapshots.appenders()
         )
         for st in self._symbols.values():
             book = st.book
             if not st.synced_once:
                 continue
+            ordinal = self._next_ingest_seq()
             bids, asks = book.top(self.depth)
             for side_name, levels in (("bid", bids), ("ask", asks)):
                 for i, (p, s) in enumerate(levels):
@@ -1014,6 +1057,7 @@ class Feed:
                     level(i)
                     price(p)
                     size(s)
+                    ingest_seq(ordinal)
 
     def _flush_locked(self) -> None:
         for batch in (

@@ -11,9 +11,10 @@ file through a read-only connection (so a refused file is left exactly as it was
   hold them all;
 - a DuckDB database that is not a workbench store: it has tables but no ``schema_info`` (an
   empty database is fine: there is nothing in it to damage);
-- a workbench table whose columns differ from :mod:`workbench.store.schema` (names or types;
-  the order does not matter: the writer names every column);
-- a ``schema_info`` version this code does not write.
+- a workbench table whose columns differ from :mod:`workbench.store.schema` at the file's
+  schema version (names or types; the order does not matter: the writer names every column);
+- a ``schema_info`` version newer than this code (an older one is migrated on a read-write
+  open; a read-only open of it is refused, since nothing could migrate it).
 
 A workbench table that is missing is not an error: opening creates it again.
 """
@@ -26,17 +27,22 @@ from pathlib import Path
 import duckdb
 
 from workbench.errors import BadStoreError, StoreError
-from workbench.store.schema import SCHEMA_INFO, TABLES, Table, check_version
+from workbench.store.migrate import columns_at
+from workbench.store.schema import SCHEMA_INFO, SCHEMA_VERSION, TABLES, Column, stored_version
 
 HEADER_BYTES = 3 * 4096
 """DuckDB's file header and its two alternating database headers, before the first block."""
 
 
-def check_store(path: Path, cursor: duckdb.DuckDBPyConnection, *, workbench_only: bool) -> None:
-    """Raise BadStoreError unless the file opened on ``cursor`` is a store we can write.
+def check_store(
+    path: Path, cursor: duckdb.DuckDBPyConnection, *, workbench_only: bool, read_only: bool
+) -> None:
+    """Raise BadStoreError unless the file opened on ``cursor`` is a store we can use.
 
     ``workbench_only``: also refuse a DuckDB database with no tables at all (for commands that
-    read a recording and must not turn any DuckDB file into an empty store).
+    read a recording and must not turn any DuckDB file into an empty store). ``read_only``:
+    also refuse a file of an older schema version (StoreError), which only a read-write open
+    migrates.
     """
     tables = _tables(cursor)
     _check_size(path, cursor, tables)
@@ -51,13 +57,21 @@ def check_store(path: Path, cursor: duckdb.DuckDBPyConnection, *, workbench_only
             raise BadStoreError(f"{path} is an empty DuckDB database, not a workbench recording")
         return
     try:
-        check_version(cursor)
+        version = stored_version(cursor)
     except StoreError as exc:
         raise BadStoreError(f"{path}: {exc}") from None
     for table in (SCHEMA_INFO, *TABLES.values()):
         found = tables.get(table.name)
-        if found is not None and set(found) != set(_expected(table)):
-            raise BadStoreError(f"{path}: {_difference(table, found)}; nothing in it was changed")
+        expected = _expected(columns_at(table, version))
+        if found is not None and set(found) != set(expected):
+            difference = _difference(table.name, expected, found)
+            raise BadStoreError(f"{path}: {difference}; nothing in it was changed")
+    if read_only and version < SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} has schema version {version}, older than this workbench's "
+            f"{SCHEMA_VERSION}; migrate it once with `workbench migrate --db {path}` (or any "
+            "command that writes to it), then read it"
+        )
 
 
 def _check_size(path: Path, cursor: duckdb.DuckDBPyConnection, tables: Iterable[str]) -> None:
@@ -96,12 +110,11 @@ def _tables(cursor: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]
     return tables
 
 
-def _expected(table: Table) -> list[tuple[str, str]]:
-    return [(c.name, c.type) for c in table.columns]
+def _expected(columns: Iterable[Column]) -> list[tuple[str, str]]:
+    return [(c.name, c.type) for c in columns]
 
 
-def _difference(table: Table, found: list[tuple[str, str]]) -> str:
-    expected = _expected(table)
+def _difference(table: str, expected: list[tuple[str, str]], found: list[tuple[str, str]]) -> str:
     missing = [c for c in expected if c not in found]
     extra = [c for c in found if c not in expected]
     parts = []
@@ -110,7 +123,7 @@ def _difference(table: Table, found: list[tuple[str, str]]) -> str:
     if extra:
         parts.append(f"unexpected {_columns(extra)}")
     return (
-        f"table {table.name} has other columns than a workbench store's ({'; '.join(parts)}), "
+        f"table {table} has other columns than a workbench store's ({'; '.join(parts)}), "
         "so the writer could not store its rows"
     )
 

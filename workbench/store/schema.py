@@ -13,15 +13,20 @@ Conventions shared by every table:
   and one bad value must not make DuckDB refuse a whole batch of good rows. Allowed values are
   documented here and produced by the venue parsers, which own that validation.
 
-Bump :data:`SCHEMA_VERSION` whenever a table changes shape; :func:`create_schema` refuses files
-written under another version instead of guessing (a migration will hook in there).
+Bump :data:`SCHEMA_VERSION` whenever a table changes shape and add the step to
+:mod:`workbench.store.migrate`; :func:`create_schema` migrates an older file in one transaction
+and refuses a newer one instead of guessing.
+
+Market rows (trades, book changes, quotes, book snapshots, quality events) carry ``ingest_seq``:
+one ordinal per applied event, increasing across all of those tables in the order the feed
+applied them, so a recording replays in exactly its live order. The rows of one event (the
+levels of one book message) share it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import cached_property
 
 import duckdb
@@ -29,7 +34,7 @@ import pyarrow as pa
 
 from workbench.errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Shape of the tables below; stored in ``schema_info`` when a file is created."""
 
 RAW_LIMIT = 64 * 1024
@@ -69,6 +74,10 @@ class Column:
     name: str
     type: str
     doc: str
+    optional: bool = False
+    """A submission may leave it out: the writer fills ``default`` (``ingest_seq``: the next
+    ordinals, in submission order), so callers without the information need not invent it."""
+    default: str | None = None
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -96,6 +105,10 @@ class Table:
     @cached_property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
+
+    @cached_property
+    def optional_names(self) -> frozenset[str]:
+        return frozenset(c.name for c in self.columns if c.optional)
 
     @cached_property
     def ddl(self) -> str:
@@ -132,6 +145,19 @@ _RECV_TS = Column("recv_ts", "TIMESTAMP", "when our socket read the message, nai
 _SEQ = Column("seq", "BIGINT", "venue sequence number of the message (NULL if the venue has none)")
 _BOOK_SIDE = Column("side", "VARCHAR", "`bid` or `ask`")
 _PRICE = Column("price", "DOUBLE", "level price")
+_INGEST_SEQ = Column(
+    "ingest_seq",
+    "BIGINT",
+    "ordinal of the applied event in this file, across all market tables (replay order)",
+    optional=True,
+)
+
+DELTA_KINDS: Mapping[str, str] = {
+    "delta": "a level change from a book update",
+    "reset": "the book is cleared (side, price and size NULL); the snapshot's levels follow",
+    "snapshot": "a level of the snapshot applied after a reset",
+}
+"""Every ``book_deltas.kind``: replaying the rows in ``ingest_seq`` order rebuilds the book."""
 
 TABLES: Mapping[str, Table] = {
     t.name: t
@@ -148,22 +174,33 @@ TABLES: Mapping[str, Table] = {
                 Column("size", "DOUBLE", "traded quantity, base currency"),
                 Column("side", "VARCHAR", "TAKER side, `buy` or `sell`"),
                 Column("trade_id", "VARCHAR", "venue trade id, unique per exchange and symbol"),
+                Column("seq", "BIGINT", "venue sequence number (NULL if the venue has none)", True),
+                _INGEST_SEQ,
             ),
             time_column="ts",
             unique=("exchange", "symbol", "trade_id"),
         ),
         Table(
             "book_deltas",
-            "every applied level change; size 0 deletes the level",
+            "every applied level change and every applied snapshot (a `reset` row, then its "
+            "levels), so the book at any `ingest_seq` can be rebuilt from this table alone",
             (
                 _EXCHANGE,
                 _SYMBOL,
                 _TS,
                 _RECV_TS,
                 _SEQ,
+                Column(
+                    "kind",
+                    "VARCHAR",
+                    "one of: " + ", ".join(f"`{k}`" for k in DELTA_KINDS),
+                    optional=True,
+                    default="delta",
+                ),
                 _BOOK_SIDE,
                 _PRICE,
                 Column("size", "DOUBLE", "new absolute size at that price; 0 = level deleted"),
+                _INGEST_SEQ,
             ),
             time_column="ts",
         ),
@@ -181,6 +218,7 @@ TABLES: Mapping[str, Table] = {
                 Column("level", "INTEGER", "depth index, 0 = best"),
                 _PRICE,
                 Column("size", "DOUBLE", "absolute size at that price"),
+                _INGEST_SEQ,
             ),
             time_column="ts",
         ),
@@ -196,6 +234,7 @@ TABLES: Mapping[str, Table] = {
                 Column("bid_size", "DOUBLE", "size at the best bid"),
                 Column("ask_price", "DOUBLE", "best ask price"),
                 Column("ask_size", "DOUBLE", "size at the best ask"),
+                _INGEST_SEQ,
             ),
             time_column="ts",
         ),
@@ -243,6 +282,7 @@ TABLES: Mapping[str, Table] = {
                 Column("ts", "TIMESTAMP", "when the incident was detected, naive UTC, µs"),
                 Column("kind", "VARCHAR", "one of: " + ", ".join(f"`{k}`" for k in QUALITY_KINDS)),
                 Column("detail", "VARCHAR", "JSON text with kind-specific fields"),
+                _INGEST_SEQ,
             ),
             time_column="ts",
         ),
@@ -272,12 +312,16 @@ TABLES: Mapping[str, Table] = {
 }
 """Data tables by name, in the order they are created and documented."""
 
+ORDERED_TABLES = tuple(t for t in TABLES.values() if "ingest_seq" in t.column_names)
+"""The market tables, whose rows carry ``ingest_seq``."""
+
 SCHEMA_INFO = Table(
     "schema_info",
-    "one row saying which schema version created the file, so a migration knows what it opened",
+    "one row for the schema version that created the file and one per migration since; the "
+    "highest version is the file's",
     (
-        Column("version", "INTEGER", "value of `SCHEMA_VERSION` that created the file"),
-        Column("created_at", "TIMESTAMP", "when the file was created, naive UTC"),
+        Column("version", "INTEGER", "value of `SCHEMA_VERSION` that created or migrated the file"),
+        Column("created_at", "TIMESTAMP", "when the file was created or migrated, naive UTC"),
     ),
     time_column="created_at",
     partition_by=(),
@@ -293,36 +337,15 @@ def raw_text(data: bytes) -> str:
     return data[:RAW_LIMIT].decode("utf-8", "backslashreplace")
 
 
-def create_schema(cursor: duckdb.DuckDBPyConnection) -> int:
-    """Create every table if missing and return the file's schema version.
-
-    Idempotent, so every open can call it. Raises StoreError for a file created under another
-    schema version rather than writing rows of the wrong shape into it.
-    """
-    cursor.begin()
-    try:
-        cursor.execute(SCHEMA_INFO.ddl)
-        for table in TABLES.values():
-            cursor.execute(table.ddl)
-        cursor.execute(
-            "INSERT INTO schema_info SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM schema_info)",
-            [SCHEMA_VERSION, datetime.now(UTC).replace(tzinfo=None)],
-        )
-        cursor.commit()
-    except BaseException:
-        cursor.rollback()
-        raise
-    return check_version(cursor)
-
-
-def check_version(cursor: duckdb.DuckDBPyConnection) -> int:
-    """Return the file's schema version; StoreError unless this code can read and write it."""
+def stored_version(cursor: duckdb.DuckDBPyConnection) -> int:
+    """The file's schema version; StoreError for one newer than this code, which it cannot
+    read (an older one is migrated by :func:`workbench.store.migrate.create_schema`)."""
     # fetchall, not fetchone: a result left unread keeps its transaction open, and while it is
     # open no checkpoint can follow a schema change, so the WAL and memory grow without end.
     ((version,),) = cursor.execute("SELECT max(version) FROM schema_info").fetchall()
-    if version != SCHEMA_VERSION:
+    if version is None or not 1 <= version <= SCHEMA_VERSION:
         raise StoreError(
-            f"database schema version is {version}, this workbench reads version "
+            f"database schema version is {version}, this workbench reads versions 1 to "
             f"{SCHEMA_VERSION}; open it with the workbench version that wrote it"
         )
     return int(version)
@@ -340,6 +363,10 @@ def describe() -> str:
         parts.append("|---|---|---|")
         parts.extend(f"| `{c.name}` | {c.type} | {c.doc} |" for c in table.columns)
         parts.append("")
+        if table.name == "book_deltas":
+            parts.extend(["| kind | meaning |", "|---|---|"])
+            parts.extend(f"| `{kind}` | {meaning} |" for kind, meaning in DELTA_KINDS.items())
+            parts.append("")
         if table.name == "quality_events":
             parts.extend(["| kind | meaning |", "|---|---|"])
             parts.extend(f"| `{kind}` | {meaning} |" for kind, meaning in QUALITY_KINDS.items())

@@ -27,7 +27,8 @@ import pyarrow as pa
 
 from workbench.errors import BadStoreError, StoreError, UsageError
 from workbench.store.check import check_store
-from workbench.store.schema import TABLES, create_schema
+from workbench.store.migrate import create_schema
+from workbench.store.schema import ORDERED_TABLES, TABLES
 from workbench.store.writer import CommitCallback, StoreWriter
 
 log = logging.getLogger(__name__)
@@ -116,8 +117,21 @@ class Store:
         self._check_open()
         if self.read_only:
             raise StoreError(f"{self.path} is open read-only; it has no writer")
-        writer = StoreWriter(self._connection, commit_interval=commit_interval, on_commit=on_commit)
+        writer = StoreWriter(
+            self._connection,
+            commit_interval=commit_interval,
+            on_commit=on_commit,
+            first_ingest_seq=self._last_ingest_seq() + 1,
+        )
         return writer.start()
+
+    def _last_ingest_seq(self) -> int:
+        highest = " UNION ALL ".join(
+            f"SELECT max(ingest_seq) FROM {t.name}" for t in ORDERED_TABLES
+        )
+        with self.cursor() as cursor:
+            ((last,),) = cursor.execute(f"SELECT max(m) FROM ({highest}) AS t(m)").fetchall()
+        return int(last or 0)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A new cursor for the calling thread; it sees every committed write.
@@ -237,7 +251,7 @@ def _connect(path: Path, read_only: bool, create: bool) -> duckdb.DuckDBPyConnec
         # could replay and checkpoint its WAL, or start writing into a foreign database).
         checked = _duckdb_connect(path, read_only=True)
         try:
-            check_store(path, checked, workbench_only=read_only or not create)
+            check_store(path, checked, workbench_only=read_only or not create, read_only=read_only)
         except duckdb.Error as exc:
             checked.close()
             raise BadStoreError(f"{path} cannot be read as a workbench store: {exc}") from exc

@@ -32,10 +32,11 @@ and raise :class:`UsageError` from ``submit`` itself, where the traceback is use
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -125,10 +126,14 @@ class StoreWriter:
         *,
         commit_interval: float = 0.05,
         on_commit: CommitCallback | None = None,
+        first_ingest_seq: int = 1,
     ) -> None:
         if not 0 < commit_interval <= 0.1:
             raise UsageError("commit_interval must be in (0, 0.1] s: the design commits ≥ 10 Hz")
         self._connection = connection
+        self.ingest_seqs: Iterator[int] = itertools.count(first_ingest_seq)
+        """The file's ``ingest_seq`` ordinals, shared by every feed writing to it: ``next()``
+        on it is atomic, and each feed draws under its own lock, in apply order."""
         self._interval = commit_interval
         self._on_commit = on_commit
         self._lock = threading.Lock()
@@ -181,9 +186,10 @@ class StoreWriter:
         spec = TABLES.get(table)
         if spec is None:
             raise UsageError(f"unknown table {table!r}; tables: {', '.join(TABLES)}")
-        if columns.keys() != set(spec.column_names):
-            missing = sorted(set(spec.column_names) - columns.keys())
-            extra = sorted(columns.keys() - set(spec.column_names))
+        names = set(spec.column_names)
+        missing = sorted(names - columns.keys() - spec.optional_names)
+        extra = sorted(columns.keys() - names)
+        if missing or extra:
             raise UsageError(
                 f"{table}: columns do not match, missing {missing}, unexpected {extra}"
             )
@@ -193,6 +199,8 @@ class StoreWriter:
         rows = lengths.pop()
         if rows == 0:
             return
+        if columns.keys() != names:
+            columns = {**columns, **self._filled(spec, columns.keys(), rows)}
         with self._lock:
             if not self._accepting:
                 raise StoreError(
@@ -201,6 +209,17 @@ class StoreWriter:
                 ) from self._last_error
             self._submitted += 1
             self._queue.append(_Submission(self._submitted, spec, columns, rows))
+
+    def _filled(self, spec: Table, given: Iterable[str], rows: int) -> dict[str, list[Any]]:
+        """Values of the optional columns a submission left out."""
+        filled: dict[str, list[Any]] = {}
+        for column in spec.columns:
+            if column.optional and column.name not in given:
+                if column.name == "ingest_seq":
+                    filled[column.name] = list(itertools.islice(self.ingest_seqs, rows))
+                else:
+                    filled[column.name] = [column.default] * rows
+        return filled
 
     def flush(self, timeout: float = 5.0) -> None:
         """Block until every batch submitted before this call is committed (or rejected).
