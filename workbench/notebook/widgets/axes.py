@@ -23,6 +23,10 @@ DATE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 CHAR_PX = 7
 """Width of one tick-label character (bqplot's 10-11 px sans-serif digits are 6-7 px)."""
+TITLE_MARGIN_PX = 42
+"""Left margin beyond the widest tick label: tick, gap and the rotated axis title (offset 21 px
+from the axis) with the title's glyph height and a few px to spare for the fonts' metrics,
+which differ between machines (36 px clipped the title on a freshly installed Chromium)."""
 
 CLEAR = 0.05
 """No x tick in the first or last 5% of a chart: the label centred on it would run into the

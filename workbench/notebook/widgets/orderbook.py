@@ -238,7 +238,7 @@ def _margin(widest_size: str, widest_price: str) -> dict[str, int]:
     return {
         "top": 10,
         "bottom": 40,
-        "left": max(axes.label_px(widest_size) + 36, half),
+        "left": max(axes.label_px(widest_size) + axes.TITLE_MARGIN_PX, half),
         "right": half,
     }
 

@@ -232,7 +232,7 @@ def _margin(widest_tick: str, time_format: str = axes.TIME_FORMAT) -> dict[str, 
     return {
         "top": 10,
         "bottom": 30,
-        "left": axes.label_px(widest) + 36,
+        "left": axes.label_px(widest) + axes.TITLE_MARGIN_PX,
         "right": axes.label_px(sample) // 2 + 8,
     }
 
