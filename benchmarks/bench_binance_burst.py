@@ -115,6 +115,8 @@ class Expected:
     """Per symbol, the first and last aggregate trade id sent (consecutive)."""
     delta_rows: int = 0
     """Levels of the diffs newer than the REST snapshot: one ``book_deltas`` row each."""
+    snapshot_rows: int = 0
+    """The applied REST snapshots in ``book_deltas``: a reset row and one row per level."""
     books: dict[str, tuple[list[Level], list[Level]]] = field(default_factory=dict)
 
     @property
@@ -200,6 +202,8 @@ def generate(n: int, seed: int) -> Burst:
         if next_trade[s] > first_trade[s]:
             expected.trade_ids[s] = (first_trade[s], next_trade[s] - 1)
         expected.books[s] = (_floats(books[s][0], True), _floats(books[s][1], False))
+        served = json.loads(snapshots[s])
+        expected.snapshot_rows += 1 + len(served["bids"]) + len(served["asks"])
     chunks, pending, size = [], [], 0
     for frame in frames:
         pending.append(frame)
@@ -333,7 +337,9 @@ def _record(port: int, db: str, expected: Expected, out: Queue[dict[str, Any]]) 
         for table in totals:
             totals[table] += stored.get(table, 0)
         commits.append((time.time_ns() // 1000, totals["trades"], totals["book_deltas"]))
-        if totals["trades"] >= expected.trades and totals["book_deltas"] >= expected.delta_rows:
+        if totals["trades"] >= expected.trades and totals["book_deltas"] >= (
+            expected.delta_rows + expected.snapshot_rows
+        ):
             complete.set()
 
     wb = Workbench.open(db, on_commit=on_commit)
@@ -403,7 +409,10 @@ def ours(tmp: Path, n: int) -> dict[str, Any]:
             "SELECT symbol, count(*), count(DISTINCT trade_id), min(trade_id::BIGINT),"
             " max(trade_id::BIGINT) FROM trades GROUP BY symbol"
         ).fetchall()
-        delta_rows = con.execute("SELECT count(*) FROM book_deltas").fetchone()
+        delta_rows = con.execute(
+            "SELECT count(*) FILTER (kind = 'delta'), count(*) FILTER (kind <> 'delta') "
+            "FROM book_deltas"
+        ).fetchone()
         lags = {
             table: max_lag_ms(
                 con.execute(f"SELECT epoch_us(recv_ts) AS r FROM {table} ORDER BY r").fetchnumpy()[
@@ -417,7 +426,7 @@ def ours(tmp: Path, n: int) -> dict[str, Any]:
     want = {s: (b - a + 1, b - a + 1, a, b) for s, (a, b) in expected.trade_ids.items()}
     checks = {
         "every aggTrade stored once": stored == want,
-        "every diff level stored": delta_rows == (expected.delta_rows,),
+        "every diff level stored": delta_rows == (expected.delta_rows, expected.snapshot_rows),
         "books == server's": result["books"] == expected.books,
         "no gap, quarantine, reconnect or backfill": (
             result["gaps"],
