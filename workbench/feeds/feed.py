@@ -524,13 +524,23 @@ class Feed:
             if len(applied) > TWIN_WINDOW:
                 del applied[next(iter(applied))]
         book = st.book
+        symbol = st.name
+        exchange = self.exchange
         ingest_seq = self._next_ingest_seq()
+        # The hot path appends inline (not through _delta_row): one call fewer per level.
         for side, levels, setter in (("bid", d.bids, book.set_bid), ("ask", d.asks, book.set_ask)):
             for price, size in levels:
                 setter(price, size)
-                self._delta_row(
-                    st.name, d.ts, d.recv_ts, d.seq, "delta", side, price, size, ingest_seq
-                )
+                self._d_exchange(exchange)
+                self._d_symbol(symbol)
+                self._d_ts(d.ts)
+                self._d_recv(d.recv_ts)
+                self._d_seq(d.seq)
+                self._d_kind("delta")
+                self._d_side(side)
+                self._d_price(price)
+                self._d_size(size)
+                self._d_ingest_seq(ingest_seq)
         book.seq = d.seq
         book.ts = d.ts
         self._after_update(st, d.ts, d.recv_ts, d.seq, d.checksum, conn, ingest_seq)
