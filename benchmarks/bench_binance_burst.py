@@ -58,7 +58,7 @@ import numpy as np
 import numpy.typing as npt
 import websocket
 from bench_book import SortingBook
-from common import line, report
+from common import line, naive_store, report
 
 from workbench.feeds.wsframe import OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, FrameDecoder, encode_frame
 from workbench.workbench import Workbench
@@ -454,15 +454,7 @@ def ours(tmp: Path, n: int) -> dict[str, Any]:
 def baseline(tmp: Path, n: int) -> tuple[float, bool]:
     proc, port, expected, done = start_server(n)
     try:
-        con = duckdb.connect(str(tmp / "baseline.duckdb"))
-        con.execute(
-            "CREATE TABLE trades (symbol VARCHAR, ts BIGINT, price DOUBLE, size DOUBLE,"
-            " side VARCHAR, trade_id BIGINT)"
-        )
-        con.execute(
-            "CREATE TABLE book_deltas (symbol VARCHAR, ts BIGINT, seq BIGINT,"
-            " side VARCHAR, price DOUBLE, size DOUBLE)"
-        )
+        con = naive_store(tmp / "baseline.duckdb")
         ws = websocket.create_connection(f"ws://127.0.0.1:{port}/stream")
         params = [f"{s.lower()}@{c}" for s in SYMBOLS for c in ("aggTrade", "depth@100ms")]
         ws.send(json.dumps({"method": "SUBSCRIBE", "params": params, "id": 1}))

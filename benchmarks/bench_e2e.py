@@ -20,10 +20,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-import duckdb
 import websocket
 from bench_book import SortingBook
-from common import line, report, start_sim, stop_sim
+from common import line, naive_store, report, start_sim, stop_sim
 
 from workbench.workbench import Workbench
 
@@ -81,15 +80,7 @@ def ours(tmp: Path) -> tuple[float, bool]:
 def baseline(tmp: Path) -> float:
     proc, port = burst_sim(BASELINE_N, tmp / "baseline-ledger.jsonl")
     try:
-        con = duckdb.connect(str(tmp / "baseline.duckdb"))
-        con.execute(
-            "CREATE TABLE trades (symbol VARCHAR, ts BIGINT, price DOUBLE, size DOUBLE,"
-            " side VARCHAR, trade_id BIGINT)"
-        )
-        con.execute(
-            "CREATE TABLE book_deltas (symbol VARCHAR, ts BIGINT, seq BIGINT,"
-            " side VARCHAR, price DOUBLE, size DOUBLE)"
-        )
+        con = naive_store(tmp / "baseline.duckdb")
         ws = websocket.create_connection(f"ws://127.0.0.1:{port}/ws")
         ws.send(json.dumps({"op": "subscribe", "symbols": SYMBOLS.split(",")}))
         books: dict[str, SortingBook] = {}

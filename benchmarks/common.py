@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -45,6 +47,20 @@ def line(
         text += f"  target {target}"
     print(text, flush=True)
     return text
+
+
+def naive_store(path: Path) -> duckdb.DuckDBPyConnection:
+    """The tutorial baselines' database: two plain tables, filled one INSERT per row."""
+    con = duckdb.connect(str(path))
+    con.execute(
+        "CREATE TABLE trades (symbol VARCHAR, ts BIGINT, price DOUBLE, size DOUBLE,"
+        " side VARCHAR, trade_id BIGINT)"
+    )
+    con.execute(
+        "CREATE TABLE book_deltas (symbol VARCHAR, ts BIGINT, seq BIGINT,"
+        " side VARCHAR, price DOUBLE, size DOUBLE)"
+    )
+    return con
 
 
 def start_sim(*flags: str) -> tuple[subprocess.Popen[str], int]:

@@ -174,7 +174,12 @@ TABLES: Mapping[str, Table] = {
                 Column("size", "DOUBLE", "traded quantity, base currency"),
                 Column("side", "VARCHAR", "TAKER side, `buy` or `sell`"),
                 Column("trade_id", "VARCHAR", "venue trade id, unique per exchange and symbol"),
-                Column("seq", "BIGINT", "venue sequence number (NULL if the venue has none)", True),
+                Column(
+                    "seq",
+                    "BIGINT",
+                    "venue sequence number (NULL if the venue has none)",
+                    optional=True,
+                ),
                 _INGEST_SEQ,
             ),
             time_column="ts",
