@@ -144,3 +144,71 @@ MarketEvent = (
     | Subscribed
     | SubscriptionRejected
 )
+
+
+# -- the applied stream -----------------------------------------------------------------------
+# What a feed applied, in order: what subscribers receive and what ``workbench.replay`` reads back
+# from a recording. Each mirrors the rows the recorder wrote, so a live log and a replay of the
+# same session compare equal.
+
+
+class BookChange(msgspec.Struct, frozen=True, gc=False):
+    """One applied book message: absolute sizes per level (0 deletes it), in application order.
+
+    ``reset`` True: the book was cleared first, so ``bids``/``asks`` hold the whole new book
+    (an applied snapshot, initial or after a resync). Levels the recorder trimmed beyond the
+    venue's depth appear as size-0 entries after the message's own."""
+
+    exchange: str
+    symbol: str
+    ts: int
+    recv_ts: int
+    seq: int | None
+    reset: bool
+    bids: list[Level]
+    asks: list[Level]
+
+
+class BookTop(msgspec.Struct, frozen=True, gc=False):
+    """The periodic top-N picture of a book (``book_snapshots``), best first; ``valid`` False
+    while a detected gap awaits a resync."""
+
+    exchange: str
+    symbol: str
+    ts: int
+    recv_ts: int
+    seq: int | None
+    valid: bool
+    bids: list[Level]
+    asks: list[Level]
+
+
+class QualityEvent(msgspec.Struct, frozen=True, gc=False):
+    """A data-quality incident (``quality_events``); ``detail`` is its JSON text as stored."""
+
+    exchange: str
+    symbol: str | None
+    ts: int
+    kind: str
+    detail: str
+
+
+AppliedEvent = Trade | BookChange | Quote | BookTop | QualityEvent
+
+APPLIED_KINDS: dict[str, type[AppliedEvent]] = {
+    "trade": Trade,
+    "book": BookChange,
+    "quote": Quote,
+    "top": BookTop,
+    "quality": QualityEvent,
+}
+"""The kinds a subscriber or a replay can ask for, and the event type of each."""
+
+
+class Applied(msgspec.Struct, frozen=True, gc=False):
+    """One event of the applied stream with its ``ingest_seq``: its ordinal in the recording
+    (increasing in the order the feed applied events)."""
+
+    ingest_seq: int
+    kind: str
+    event: AppliedEvent
