@@ -25,6 +25,7 @@ from workbench.core.intervals import parse_interval
 from workbench.errors import UsageError
 from workbench.feeds.feed import Feed
 from workbench.feeds.status import FeedStatus
+from workbench.feeds.subscription import QUEUE_SIZE, Subscription, Target
 from workbench.sim import SimConfig, SimServer
 from workbench.store.store import DEFAULT_DB, Store
 from workbench.store.writer import CommitCallback
@@ -111,6 +112,29 @@ class Workbench:
     def feeds(self) -> dict[str, Feed]:
         with self._lock:
             return dict(self._feeds)
+
+    def subscribe(
+        self,
+        target: Target,
+        *,
+        feed: str | None = None,
+        kinds: Sequence[str] | None = None,
+        symbols: Sequence[str] | None = None,
+        maxsize: int = QUEUE_SIZE,
+    ) -> Subscription:
+        """Receive the applied events of feed ``feed`` (may be omitted while exactly one feed
+        runs) in a thread of their own; see :meth:`Feed.subscribe`. Events from the moment of
+        subscribing on: to see a session from its first event, subscribe to the Feed before
+        its ``start()``."""
+        if feed is None:
+            running = [f for f in self._feed_list() if f.running]
+            if len(running) != 1:
+                names = ", ".join(f.name for f in running) or "none"
+                raise UsageError(f"name the feed to subscribe to (running feeds: {names})")
+            chosen = running[0]
+        else:
+            chosen = self.feed(feed)
+        return chosen.subscribe(target, kinds=kinds, symbols=symbols, maxsize=maxsize)
 
     def stop_feed(self, name: str, timeout: float = 1.0) -> None:
         """Stop the feed (its rows handed to the writer), then its embedded simulator."""

@@ -33,10 +33,15 @@ from workbench.core.sequencer import SymbolSequencer
 from workbench.core.trades import TradeIdTracker
 from workbench.errors import FeedError, ProtocolError, StoreError, UsageError
 from workbench.events import (
+    Applied,
+    BookChange,
     BookDelta,
     BookSnapshot,
+    BookTop,
     Heartbeat,
+    Level,
     MarketEvent,
+    QualityEvent,
     Quote,
     ReconnectRequest,
     Subscribed,
@@ -47,6 +52,7 @@ from workbench.events import (
 from workbench.feeds.connection import Backoff, Connection
 from workbench.feeds.rest import RestClient
 from workbench.feeds.status import FeedStatus
+from workbench.feeds.subscription import QUEUE_SIZE, Subscription, Target
 from workbench.store.batch import TableBatch
 from workbench.store.schema import raw_text
 from workbench.threads import SupervisedThread, ThreadError, join_all
@@ -253,6 +259,10 @@ class Feed:
         self._quotes = TableBatch("quotes")
         self._quote_row = self._quotes.appenders()
         self._instruments = TableBatch("instruments")
+        self._subscribers: list[Subscription] = []
+        self._published: list[Applied] | None = None
+        """Applied events not yet handed to the subscribers; None while there are none, so
+        the hot path skips building them."""
 
         # counters (written under the lock, read without it for status)
         self.messages = 0
@@ -312,6 +322,63 @@ class Feed:
             self._live.clear()
             self._write_snapshots(_now_us())
             self._flush_locked()
+            subscribers = list(self._subscribers)
+        for subscription in subscribers:
+            subscription.close(timeout)
+
+    def subscribe(
+        self,
+        target: Target,
+        *,
+        kinds: Sequence[str] | None = None,
+        symbols: Sequence[str] | None = None,
+        maxsize: int = QUEUE_SIZE,
+        name: str | None = None,
+    ) -> Subscription:
+        """Deliver this feed's applied events (:class:`~workbench.events.Applied`, in apply
+        order) to ``target`` — a callable or a ``queue.Queue`` — from a thread of its own;
+        ``kinds`` from :data:`~workbench.events.APPLIED_KINDS` (default all), ``symbols`` a
+        subset of the feed's (default all). See :mod:`workbench.feeds.subscription` for the
+        bounded queue. :meth:`Subscription.close` or :meth:`stop` ends it."""
+        if self._stopped:
+            raise UsageError(f"feed {self.name} is stopped; subscribe to a running feed")
+        unknown = [s for s in symbols or () if s not in self._symbols]
+        if unknown:
+            raise UsageError(f"{self.name} does not record {unknown} (it has {self.symbols})")
+        with self._lock:
+            label = name or f"{self.name}#{len(self._subscribers) + 1}"
+            subscription = Subscription(
+                target,
+                name=label,
+                kinds=kinds,
+                symbols=symbols,
+                maxsize=maxsize,
+                on_close=self._forget,
+            ).start()
+            self._subscribers.append(subscription)
+            if self._published is None:
+                self._published = []
+        return subscription
+
+    def _forget(self, subscription: Subscription) -> None:
+        with self._lock:
+            if subscription in self._subscribers:
+                self._subscribers.remove(subscription)
+            if not self._subscribers:
+                self._published = None
+
+    def _publish(self) -> None:
+        """Hand the events applied since the last call to every subscriber (lock held)."""
+        events = self._published
+        if not events:
+            return
+        overflows = [(sub, sub.offer(events)) for sub in self._subscribers]
+        events.clear()
+        for sub, dropped in overflows:
+            if dropped:
+                detail = {"subscriber": sub.name, "queue": sub.maxsize, "dropped": dropped}
+                log.warning("subscriber %s fell %d events behind; dropping", sub.name, dropped)
+                self._add_quality(None, "subscriber_overflow", detail)
 
     def fail(self, reason: str) -> None:
         """Give up: the feed cannot do its job (its rows cannot be stored, a thread it needs
@@ -474,6 +541,8 @@ class Feed:
                     self._add_quarantine(recv_ts, str(exc), payload)
                 except Exception as exc:  # a venue or feed bug must not kill the thread
                     self._add_quarantine(recv_ts, f"internal {type(exc).__name__}: {exc}", payload)
+            if self._published:
+                self._publish()
 
     # -- event handling (lock held) -------------------------------------------------------
     def _state(self, symbol: str) -> _Symbol:
@@ -543,7 +612,14 @@ class Feed:
                 self._d_ingest_seq(ingest_seq)
         book.seq = d.seq
         book.ts = d.ts
-        self._after_update(st, d.ts, d.recv_ts, d.seq, d.checksum, conn, ingest_seq)
+        trimmed = self._trim(st, d.ts, d.recv_ts, d.seq, ingest_seq)
+        if self._published is not None and (d.bids or d.asks or trimmed):
+            bids, asks = (
+                (d.bids, d.asks) if trimmed is None else (d.bids + trimmed[0], d.asks + trimmed[1])
+            )
+            change = BookChange(exchange, symbol, d.ts, d.recv_ts, d.seq, False, bids, asks)
+            self._published.append(Applied(ingest_seq, "book", change))
+        self._check(st, d.seq, d.checksum, conn)
 
     def _delta_row(
         self,
@@ -568,26 +644,25 @@ class Feed:
         self._d_size(size)
         self._d_ingest_seq(ingest_seq)
 
-    def _after_update(
-        self,
-        st: _Symbol,
-        ts: int,
-        recv_ts: int,
-        seq: int | None,
-        checksum: int | None,
-        conn: int | None,
-        ingest_seq: int,
-    ) -> None:
-        """The checks that run once a whole message is applied: depth, checksum, crossing."""
-        book = st.book
+    def _trim(
+        self, st: _Symbol, ts: int, recv_ts: int, seq: int | None, ingest_seq: int
+    ) -> tuple[list[Level], list[Level]] | None:
+        """Cut the book to the venue's depth once a whole message is applied; the levels cut,
+        recorded as deletions so replaying book_deltas gives this book (None: none cut)."""
         depth = self.venue_cls.book_depth
-        if depth is not None:
-            bids, asks = book.truncate(depth)
-            for side, prices in (("bid", bids), ("ask", asks)):
-                for price in prices:  # recorded, so replaying book_deltas gives this book
-                    self._delta_row(
-                        st.name, ts, recv_ts, seq, "delta", side, price, 0.0, ingest_seq
-                    )
+        if depth is None:
+            return None
+        bids, asks = st.book.truncate(depth)
+        if not bids and not asks:
+            return None
+        for side, prices in (("bid", bids), ("ask", asks)):
+            for price in prices:
+                self._delta_row(st.name, ts, recv_ts, seq, "delta", side, price, 0.0, ingest_seq)
+        return [(p, 0.0) for p in bids], [(p, 0.0) for p in asks]
+
+    def _check(self, st: _Symbol, seq: int | None, checksum: int | None, conn: int | None) -> None:
+        """The checks that run once a whole message is applied: checksum, crossing."""
+        book = st.book
         if not book.valid:
             return  # out of sync already: a resync is on its way
         venue = self._venues.get(conn) if conn is not None else None
@@ -699,7 +774,10 @@ class Feed:
             self._t_side(t.side)
             self._t_id(t.trade_id)
             self._t_seq(t.seq)
-            self._t_ingest_seq(self._next_ingest_seq())
+            ingest_seq = self._next_ingest_seq()
+            self._t_ingest_seq(ingest_seq)
+            if self._published is not None:
+                self._published.append(Applied(ingest_seq, "trade", t))
             self.trade_count += 1
             st.tape.append(t)
             st.tape_total += 1
@@ -748,7 +826,18 @@ class Feed:
                     )
         st.flagged = False
         st.crossed = False
-        self._after_update(st, snap.ts, snap.recv_ts, snap.seq, snap.checksum, conn, ingest_seq)
+        trimmed = self._trim(st, snap.ts, snap.recv_ts, snap.seq, ingest_seq)
+        if self._published is not None:
+            bids = [lv for lv in snap.bids if lv[1] > 0]
+            asks = [lv for lv in snap.asks if lv[1] > 0]
+            if trimmed is not None:
+                bids += trimmed[0]
+                asks += trimmed[1]
+            change = BookChange(
+                self.exchange, st.name, snap.ts, snap.recv_ts, snap.seq, True, bids, asks
+            )
+            self._published.append(Applied(ingest_seq, "book", change))
+        self._check(st, snap.seq, snap.checksum, conn)
         if not book.valid:
             return  # the snapshot itself failed a check: another resync is under way
         if snap.last_trade_id is not None and self.venue.numeric_trade_ids:
@@ -808,12 +897,18 @@ class Feed:
 
     def _add_quality(self, symbol: str | None, kind: str, detail: dict[str, Any]) -> None:
         exchange, sym, ts, k, det, ingest_seq = self._quality_row
+        now = _now_us()
+        text = json.dumps(detail, separators=(",", ":"))
+        ordinal = self._next_ingest_seq()
         exchange(self.exchange)
         sym(symbol)
-        ts(_now_us())
+        ts(now)
         k(kind)
-        det(json.dumps(detail, separators=(",", ":")))
-        ingest_seq(self._next_ingest_seq())
+        det(text)
+        ingest_seq(ordinal)
+        if self._published is not None:
+            event = QualityEvent(self.exchange, symbol, now, kind, text)
+            self._published.append(Applied(ordinal, "quality", event))
 
     def _add_quarantine(
         self, recv_ts: int, reason: str, raw: bytes, *, truncated: bool = False
@@ -1025,7 +1120,10 @@ class Feed:
         bid_size(q.bid_size)
         ask_price(q.ask_price)
         ask_size(q.ask_size)
-        ingest_seq(self._next_ingest_seq())
+        ordinal = self._next_ingest_seq()
+        ingest_seq(ordinal)
+        if self._published is not None:
+            self._published.append(Applied(ordinal, "quote", q))
         self.quote_count += 1
         self._last_lag_us = q.recv_ts - q.ts
 
@@ -1068,8 +1166,15 @@ class Feed:
                     price(p)
                     size(s)
                     ingest_seq(ordinal)
+            if self._published is not None and (bids or asks):
+                top = BookTop(
+                    self.exchange, st.name, book.ts, recv_ts, book.seq, book.valid, bids, asks
+                )
+                self._published.append(Applied(ordinal, "top", top))
 
     def _flush_locked(self) -> None:
+        if self._published:
+            self._publish()
         for batch in (
             self._instruments,
             self._trades,
@@ -1133,6 +1238,7 @@ class Feed:
                 subscribed={s: bool(st.acked) for s, st in self._symbols.items()},
                 subscribed_once=[s for s, st in self._symbols.items() if st.acked_once],
                 rejected={s: st.rejected for s, st in self._symbols.items() if st.rejected},
+                subscribers=[sub.status() for sub in self._subscribers],
             )
 
     def _connection_error(self) -> str | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
+from workbench.feeds.subscription import SubscriberStatus
+
 
 class FeedStatus(msgspec.Struct, frozen=True):
     name: str
@@ -59,6 +61,8 @@ class FeedStatus(msgspec.Struct, frozen=True):
     """The symbols whose subscription was acknowledged at least once since the feed started."""
     rejected: dict[str, str] = {}
     """Per symbol the venue refused: its reply, until an acknowledgement replaces it."""
+    subscribers: list[SubscriberStatus] = []
+    """Each subscriber of the applied event stream (:meth:`Feed.subscribe`) still open."""
 
     def unsubscribed(self) -> list[str]:
         """The symbols never acknowledged: recorded nothing, or nothing that can be trusted."""
@@ -72,6 +76,13 @@ class FeedStatus(msgspec.Struct, frozen=True):
             failed += f"; {self.thread_errors} thread errors (last: {self.last_thread_error})"
         if self.lingering_threads:
             failed += f"; threads alive after stop: {', '.join(self.lingering_threads)}"
+        for sub in self.subscribers:
+            if sub.dropped or sub.errors:
+                failed += (
+                    f"; subscriber {sub.name}: {sub.dropped} events dropped, {sub.errors} errors"
+                )
+                if sub.last_error:
+                    failed += f" (last: {sub.last_error})"
         never = self.unsubscribed()
         if never:
             why = {s: f" (rejected: {self.rejected[s]})" for s in never if s in self.rejected}

@@ -54,6 +54,8 @@ QUALITY_KINDS: Mapping[str, str] = {
     "recording_gap": "nothing was recorded from the file's last row to a restart (e.g. a kill)",
     "thread_error": "a feed thread's work raised; detail names the thread, the exception's type "
     "and message, and whether it was restarted",
+    "subscriber_overflow": "a subscriber of the feed fell a full queue behind and its oldest "
+    "undelivered events were dropped (the recording is unaffected); detail names it",
 }
 """Every ``quality_events.kind`` and what it means."""
 
