@@ -17,6 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from itertools import islice
 from typing import Any
 
 import msgspec
@@ -90,6 +91,7 @@ class Subscription:
         self._wake = threading.Event()
         self._closed = threading.Event()
         self._drain_until = float("inf")
+        self._closing = False
         self._overflowing = False
         self.delivered = 0
         self.dropped = 0
@@ -143,6 +145,7 @@ class Subscription:
         if self._closed.is_set():
             return
         self._drain_until = time.monotonic() + timeout
+        self._closing = True
         self._closed.set()
         self._wake.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
@@ -179,23 +182,35 @@ class Subscription:
                 batch = list(self._queue)
                 self._queue.clear()
                 self._overflowing = False
-            for i, event in enumerate(batch):
-                if self._closed.is_set() and time.monotonic() > self._drain_until:
-                    self._abandon(len(batch) - i)
-                    return
-                try:
-                    self._deliver(event)
-                except _Abandoned:
-                    self._abandon(len(batch) - i)
-                    return
-                except Exception as exc:
-                    self._note_error(exc, event)
-                self.delivered += 1
-            if self._closed.is_set():
+            if not self._deliver_all(batch):
+                return
+            if self._closing:
                 with self._lock:
                     if not self._queue:
                         return
                 self._wake.set()  # more arrived while closing: deliver it before the deadline
+
+    def _deliver_all(self, batch: list[Applied]) -> bool:
+        """Hand ``batch`` to the target; False when closing ran out of time first."""
+        deliver = self._deliver
+        done = 0
+        while done < len(batch):
+            try:
+                for event in islice(batch, done, None):
+                    if self._closing and time.monotonic() > self._drain_until:
+                        self._abandon(len(batch) - done)
+                        return False
+                    deliver(event)
+                    done += 1
+                    self.delivered += 1
+            except _Abandoned:
+                self._abandon(len(batch) - done)
+                return False
+            except Exception as exc:  # the user's bug: counted and reported, delivery goes on
+                self._note_error(exc, batch[done])
+                done += 1
+                self.delivered += 1
+        return True
 
     def _abandon(self, undelivered: int) -> None:
         with self._lock:
