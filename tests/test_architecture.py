@@ -47,7 +47,15 @@ def test_public_api_is_exactly_the_curated_list() -> None:
     assert sorted(workbench.__all__) == sorted(
         [
             "DEFAULT_DB",
+            "Applied",
+            "BookChange",
             "BookDelta",
+            "BookTop",
+            "QualityEvent",
+            "Replay",
+            "SubscriberStatus",
+            "Subscription",
+            "replay",
             "CleanConfig",
             "CleanReport",
             "StreamingEMA",

@@ -31,9 +31,21 @@ from workbench.errors import (
     UsageError,
     WorkbenchError,
 )
-from workbench.events import BookDelta, BookSnapshot, Heartbeat, Quote, Trade
+from workbench.events import (
+    Applied,
+    BookChange,
+    BookDelta,
+    BookSnapshot,
+    BookTop,
+    Heartbeat,
+    QualityEvent,
+    Quote,
+    Trade,
+)
 from workbench.feeds.feed import Feed
 from workbench.feeds.status import FeedStatus
+from workbench.feeds.subscription import SubscriberStatus, Subscription
+from workbench.replay import Replay, replay
 from workbench.sim import SimConfig, SimServer
 from workbench.store import DEFAULT_DB, Store
 from workbench.workbench import Workbench, open
@@ -45,8 +57,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_DB",
+    "Applied",
+    "BookChange",
     "BookDelta",
     "BookSnapshot",
+    "BookTop",
     "CleanConfig",
     "CleanReport",
     "Feed",
@@ -55,7 +70,9 @@ __all__ = [
     "Heartbeat",
     "OrderBook",
     "ProtocolError",
+    "QualityEvent",
     "Quote",
+    "Replay",
     "SimConfig",
     "SimServer",
     "SimulatorError",
@@ -65,6 +82,8 @@ __all__ = [
     "StreamingReturns",
     "StreamingSMA",
     "StreamingVol",
+    "SubscriberStatus",
+    "Subscription",
     "Trade",
     "UsageError",
     "Workbench",
@@ -75,6 +94,7 @@ __all__ = [
     "mid_spread",
     "open",
     "read_ohlcv_csv",
+    "replay",
     "resample",
     "returns",
     "rolling_vol",

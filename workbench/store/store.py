@@ -91,6 +91,12 @@ class Store:
             cls._open[resolved] = store
         return store
 
+    @classmethod
+    def opened(cls, path: str | Path) -> Store | None:
+        """The Store this process has open at ``path``, if any."""
+        with cls._open_lock:
+            return cls._open.get(Path(path).expanduser().resolve())
+
     @property
     def closed(self) -> bool:
         return self._closed

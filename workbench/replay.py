@@ -1,0 +1,304 @@
+"""Replay a recording: the applied event stream read back in exactly the order it was applied.
+
+Every market row carries ``ingest_seq`` (see :mod:`workbench.store.schema`), so a recording
+replays by merging its tables on it. Each table is read per window of ordinals as Arrow data
+(the rows of one book message grouped into one event by DuckDB), turned into the same
+:class:`~workbench.events.Applied` objects a live subscriber receives, and the windows' runs
+are merged by ``ingest_seq``: a subscriber's log of a session equals ``list(replay(db))``.
+
+Time filters apply to ``recv_ts`` (for quality incidents, which have no receive time, to
+their ``ts``). Feed-wide quality incidents (``symbol`` NULL: a disconnect, a thread error)
+are kept whatever ``symbols`` asks for: they concern every symbol of the feed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import chain
+from operator import attrgetter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import pandas as pd
+import pyarrow as pa
+
+from workbench.core.book import OrderBook
+from workbench.errors import UsageError
+from workbench.events import (
+    APPLIED_KINDS,
+    Applied,
+    AppliedEvent,
+    BookChange,
+    BookTop,
+    QualityEvent,
+    Quote,
+    Trade,
+)
+from workbench.store.store import Store
+
+if TYPE_CHECKING:
+    from workbench.workbench import Workbench
+
+WINDOW = 1 << 18
+"""Ordinals read per query: bounds memory while keeping per-query overhead negligible."""
+
+TimeLike: TypeAlias = dt.datetime | pd.Timestamp | str | int
+
+_BOOK_LISTS = ", ".join(
+    f"coalesce(list({col} ORDER BY rowid) FILTER (WHERE side = '{side}'), []) AS {side}_{col}"
+    for side in ("bid", "ask")
+    for col in ("price", "size")
+)
+_SQL = {
+    "trade": (
+        "trades",
+        "SELECT ingest_seq, exchange, symbol, epoch_us(ts) AS ts, epoch_us(recv_ts) AS recv_ts, "
+        "price, size, side, trade_id, seq FROM trades WHERE {where} ORDER BY ingest_seq",
+    ),
+    "book": (
+        "book_deltas",
+        "SELECT ingest_seq, any_value(exchange) AS exchange, any_value(symbol) AS symbol, "
+        "epoch_us(any_value(ts)) AS ts, epoch_us(any_value(recv_ts)) AS recv_ts, "
+        f"any_value(seq) AS seq, bool_or(kind = 'reset') AS reset, {_BOOK_LISTS} "
+        "FROM book_deltas WHERE {where} GROUP BY ingest_seq ORDER BY ingest_seq",
+    ),
+    "quote": (
+        "quotes",
+        "SELECT ingest_seq, exchange, symbol, epoch_us(ts) AS ts, epoch_us(recv_ts) AS recv_ts, "
+        "bid_price, bid_size, ask_price, ask_size FROM quotes WHERE {where} ORDER BY ingest_seq",
+    ),
+    "top": (
+        "book_snapshots",
+        "SELECT ingest_seq, any_value(exchange) AS exchange, any_value(symbol) AS symbol, "
+        "epoch_us(any_value(ts)) AS ts, epoch_us(any_value(recv_ts)) AS recv_ts, "
+        "any_value(seq) AS seq, any_value(valid) AS valid, "
+        + ", ".join(
+            f"coalesce(list({col} ORDER BY level) FILTER (WHERE side = '{side}'), []) "
+            f"AS {side}_{col}"
+            for side in ("bid", "ask")
+            for col in ("price", "size")
+        )
+        + " FROM book_snapshots WHERE {where} GROUP BY ingest_seq ORDER BY ingest_seq",
+    ),
+    "quality": (
+        "quality_events",
+        "SELECT ingest_seq, exchange, symbol, epoch_us(ts) AS ts, kind, detail "
+        "FROM quality_events WHERE {where} ORDER BY ingest_seq",
+    ),
+}
+
+
+def _columns(table: pa.Table) -> list[list[Any]]:
+    return [column.to_pylist() for column in table.columns]
+
+
+def _rows(kind: str, event: Callable[..., AppliedEvent]) -> Callable[[pa.Table], list[Applied]]:
+    """Events whose fields are the query's columns after ``ingest_seq``, in order."""
+
+    def build(table: pa.Table) -> list[Applied]:
+        seqs, *fields = _columns(table)
+        rows = zip(*fields, strict=True)
+        return [Applied(i, kind, event(*row)) for i, row in zip(seqs, rows, strict=True)]
+
+    return build
+
+
+def _grouped(kind: str, event: Callable[..., AppliedEvent]) -> Callable[[pa.Table], list[Applied]]:
+    """Book events: one row per ``ingest_seq`` with the levels as price and size lists."""
+
+    def build(table: pa.Table) -> list[Applied]:
+        seqs, ex, sym, ts, recv, seq, flag, bp, bs, ap, asz = _columns(table)
+        return [
+            Applied(
+                i,
+                kind,
+                event(
+                    e, s, t, r, q, f, list(zip(b1, b2, strict=True)), list(zip(a1, a2, strict=True))
+                ),
+            )
+            for i, e, s, t, r, q, f, b1, b2, a1, a2 in zip(
+                seqs, ex, sym, ts, recv, seq, flag, bp, bs, ap, asz, strict=True
+            )
+        ]
+
+    return build
+
+
+_BUILD: dict[str, Callable[[pa.Table], list[Applied]]] = {
+    "trade": _rows("trade", Trade),
+    "book": _grouped("book", BookChange),
+    "quote": _rows("quote", Quote),
+    "top": _grouped("top", BookTop),
+    "quality": _rows("quality", QualityEvent),
+}
+_ORDER = attrgetter("ingest_seq")
+
+
+class Replay:
+    """An iterable over the :class:`~workbench.events.Applied` events of a recording, in
+    ``ingest_seq`` order; with ``books=True``, :attr:`books` holds each (exchange, symbol)'s
+    :class:`~workbench.core.book.OrderBook` as it stood after the event last yielded (``valid``
+    once a reset was applied; the feed's later doubts about it are the ``quality`` events)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        owned: bool,
+        kinds: Sequence[str],
+        filters: list[tuple[str, list[Any]]],
+        books: bool,
+    ) -> None:
+        self._store = store
+        self._owned = owned
+        self.kinds = tuple(kinds)
+        self._filters = filters
+        self.books: dict[tuple[str, str], OrderBook] = {}
+        self._keep_books = books
+        self._started = False
+
+    def __iter__(self) -> Iterator[Applied]:
+        if self._started:
+            raise UsageError("a replay is iterated once; call replay() again to start over")
+        self._started = True
+        try:
+            for window in self._windows():
+                if self._keep_books:
+                    yield from self._with_books(window)
+                else:
+                    yield from window
+        finally:
+            if self._owned:
+                self._store.close()
+
+    def _where(self, kind: str) -> tuple[str, list[Any]]:
+        clauses, params = ["ingest_seq >= ?", "ingest_seq < ?"], [0, 0]
+        for clause, values in self._filters:
+            if kind == "quality":  # quality incidents are timed by ts; feed-wide ones kept
+                clause = clause.replace("recv_ts", "ts")
+                if clause.startswith("symbol"):
+                    clause = f"(symbol IS NULL OR {clause})"
+            clauses.append(clause)
+            params.extend(values)
+        return " AND ".join(clauses), params
+
+    def _windows(self) -> Iterator[list[Applied]]:
+        queries = {}
+        for kind in self.kinds:
+            table, template = _SQL[kind]
+            where, params = self._where(kind)
+            queries[kind] = (template.format(where=where), params, table)
+        with self._store.cursor() as cursor:
+            bounds = [
+                cursor.execute(f"SELECT min(ingest_seq), max(ingest_seq) FROM {table}").fetchall()[
+                    0
+                ]
+                for _, _, table in queries.values()
+            ]
+            lows = [lo for lo, _ in bounds if lo is not None]
+            if not lows:
+                return
+            low, high = min(lows), max(hi for _, hi in bounds if hi is not None)
+            for start in range(low, high + 1, WINDOW):
+                runs = []
+                for kind, (sql, params, _) in queries.items():
+                    params[0], params[1] = start, start + WINDOW
+                    runs.append(_BUILD[kind](cursor.sql(sql, params=params).to_arrow_table()))
+                # Each run is sorted: timsort merges them in near-linear time.
+                window = sorted(chain.from_iterable(runs), key=_ORDER) if len(runs) > 1 else runs[0]
+                if window:
+                    yield window
+
+    def _with_books(self, window: Iterable[Applied]) -> Iterator[Applied]:
+        books = self.books
+        for applied in window:
+            change = applied.event
+            if type(change) is BookChange:
+                key = (change.exchange, change.symbol)
+                book = books.get(key)
+                if book is None:
+                    book = books[key] = OrderBook()
+                if change.reset:
+                    book.clear()
+                    book.valid = True
+                for price, size in change.bids:
+                    book.set_bid(price, size)
+                for price, size in change.asks:
+                    book.set_ask(price, size)
+                book.seq = change.seq
+                book.ts = change.ts
+            yield applied
+
+
+def replay(
+    db: str | Path | Store | Workbench,
+    *,
+    exchange: str | None = None,
+    symbols: Sequence[str] | None = None,
+    start: TimeLike | None = None,
+    end: TimeLike | None = None,
+    kinds: Sequence[str] | None = None,
+    books: bool = False,
+) -> Replay:
+    """The applied events of a recording, in the order the feed applied them.
+
+    ``db``: a path (opened read-only, closed when the iteration ends; a file this process
+    already has open is read through that store), a :class:`~workbench.store.Store` or a
+    :class:`~workbench.Workbench` (rows the writer has not committed yet are not seen: flush
+    first). ``start`` (inclusive) and ``end`` (exclusive) take a datetime, a pandas
+    Timestamp, an ISO string or µs since the epoch, naive UTC. ``kinds`` from
+    :data:`~workbench.events.APPLIED_KINDS` (default all). ``books=True`` maintains the books
+    on the returned :class:`Replay` as it is iterated."""
+    chosen = list(APPLIED_KINDS) if kinds is None else list(dict.fromkeys(kinds))
+    unknown = [k for k in chosen if k not in APPLIED_KINDS]
+    if unknown or not chosen:
+        raise UsageError(
+            f"unknown event kinds {unknown or chosen}; choose from {', '.join(APPLIED_KINDS)}"
+        )
+    filters: list[tuple[str, list[Any]]] = []
+    if exchange is not None:
+        filters.append(("exchange = ?", [exchange]))
+    if symbols is not None:
+        if isinstance(symbols, str) or not symbols:
+            raise UsageError("symbols must be a non-empty list of symbols, e.g. ['BTC-USD']")
+        filters.append((f"symbol IN ({', '.join('?' * len(symbols))})", list(symbols)))
+    low, high = _micros(start, "start"), _micros(end, "end")
+    if low is not None and high is not None and high <= low:
+        raise UsageError(f"end ({end}) must be after start ({start})")
+    if low is not None:
+        filters.append(("recv_ts >= make_timestamp(?)", [low]))
+    if high is not None:
+        filters.append(("recv_ts < make_timestamp(?)", [high]))
+    store, owned = _store(db)
+    return Replay(store, owned=owned, kinds=chosen, filters=filters, books=books)
+
+
+def _micros(value: TimeLike | None, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(
+            f"{name} must be a time (datetime, ISO text or µs), got {value!r}"
+        ) from exc
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return int(stamp.value // 1000)
+
+
+def _store(db: str | Path | Store | Workbench) -> tuple[Store, bool]:
+    if isinstance(db, Store):
+        return db, False
+    if isinstance(db, (str, Path)):
+        existing = Store.opened(db)
+        if existing is not None:
+            return existing, False
+        return Store.open(db, read_only=True, create=False), True
+    store = getattr(db, "store", None)
+    if isinstance(store, Store):
+        return store, False
+    raise UsageError(f"replay() reads a path, a Store or a Workbench, got {type(db).__name__}")
