@@ -14,12 +14,14 @@ are kept whatever ``symbols`` asks for: they concern every symbol of the feed.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain
 from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -40,15 +42,17 @@ from workbench.store.store import Store
 if TYPE_CHECKING:
     from workbench.workbench import Workbench
 
-WINDOW = 1 << 18
-"""Ordinals read per query: bounds memory while keeping per-query overhead negligible."""
+WINDOW = 1 << 16
+"""Ordinals read per query: bounds memory (a store's buffer pool is capped at 64 MB) while
+keeping the per-query overhead small."""
 
 TimeLike: TypeAlias = dt.datetime | pd.Timestamp | str | int
 
-_BOOK_LISTS = ", ".join(
-    f"coalesce(list({col} ORDER BY rowid) FILTER (WHERE side = '{side}'), []) AS {side}_{col}"
-    for side in ("bid", "ask")
-    for col in ("price", "size")
+# Book tables: one row per level, ordered so that each event's rows are contiguous, a reset
+# row (side NULL) first, then its bids, then its asks, each in the order they were applied.
+_LEVEL_COLUMNS = (
+    "ingest_seq, exchange, symbol, epoch_us(ts) AS ts, epoch_us(recv_ts) AS recv_ts, seq, "
+    "{flag} AS flag, side = 'ask' AS ask, price, size"
 )
 _SQL = {
     "trade": (
@@ -58,10 +62,8 @@ _SQL = {
     ),
     "book": (
         "book_deltas",
-        "SELECT ingest_seq, any_value(exchange) AS exchange, any_value(symbol) AS symbol, "
-        "epoch_us(any_value(ts)) AS ts, epoch_us(any_value(recv_ts)) AS recv_ts, "
-        f"any_value(seq) AS seq, bool_or(kind = 'reset') AS reset, {_BOOK_LISTS} "
-        "FROM book_deltas WHERE {where} GROUP BY ingest_seq ORDER BY ingest_seq",
+        f"SELECT {_LEVEL_COLUMNS.format(flag='kind = ' + repr('reset'))} FROM book_deltas "
+        "WHERE {where} ORDER BY ingest_seq, ask NULLS FIRST, rowid",
     ),
     "quote": (
         "quotes",
@@ -70,16 +72,8 @@ _SQL = {
     ),
     "top": (
         "book_snapshots",
-        "SELECT ingest_seq, any_value(exchange) AS exchange, any_value(symbol) AS symbol, "
-        "epoch_us(any_value(ts)) AS ts, epoch_us(any_value(recv_ts)) AS recv_ts, "
-        "any_value(seq) AS seq, any_value(valid) AS valid, "
-        + ", ".join(
-            f"coalesce(list({col} ORDER BY level) FILTER (WHERE side = '{side}'), []) "
-            f"AS {side}_{col}"
-            for side in ("bid", "ask")
-            for col in ("price", "size")
-        )
-        + " FROM book_snapshots WHERE {where} GROUP BY ingest_seq ORDER BY ingest_seq",
+        f"SELECT {_LEVEL_COLUMNS.format(flag='valid')} FROM book_snapshots "
+        "WHERE {where} ORDER BY ingest_seq, ask, level",
     ),
     "quality": (
         "quality_events",
@@ -105,20 +99,42 @@ def _rows(kind: str, event: Callable[..., AppliedEvent]) -> Callable[[pa.Table],
 
 
 def _grouped(kind: str, event: Callable[..., AppliedEvent]) -> Callable[[pa.Table], list[Applied]]:
-    """Book events: one row per ``ingest_seq`` with the levels as price and size lists."""
+    """Book events from their level rows: the event boundaries and each one's first ask are
+    found with numpy, so Python touches each event once, not each row."""
 
     def build(table: pa.Table) -> list[Applied]:
-        seqs, ex, sym, ts, recv, seq, flag, bp, bs, ap, asz = _columns(table)
+        n = table.num_rows
+        if n == 0:
+            return []
+        ordinals = table.column("ingest_seq").to_numpy()
+        starts = np.concatenate(([0], np.flatnonzero(np.diff(ordinals)) + 1))
+        ends = np.append(starts[1:], n)
+        ask = table.column("ask")
+        header = ask.is_null().to_numpy(zero_copy_only=False)  # a reset row: no level
+        before_ask = np.concatenate(
+            ([0], np.cumsum(~ask.fill_null(True).to_numpy(zero_copy_only=False)))
+        )
+        bids_from = starts + header[starts]
+        asks_from = bids_from + before_ask[ends] - before_ask[starts]
+        heads = table.select(["ingest_seq", "exchange", "symbol", "ts", "recv_ts", "seq", "flag"])
+        seqs, ex, sym, ts, recv, seq, flag = _columns(heads.take(pa.array(starts)))
+        # One (price, size) tuple per row, made in C; each event's sides are list slices.
+        prices, sizes = table.column("price").to_pylist(), table.column("size").to_pylist()
+        levels = list(zip(prices, sizes, strict=True))
         return [
-            Applied(
-                i,
-                kind,
-                event(
-                    e, s, t, r, q, f, list(zip(b1, b2, strict=True)), list(zip(a1, a2, strict=True))
-                ),
-            )
-            for i, e, s, t, r, q, f, b1, b2, a1, a2 in zip(
-                seqs, ex, sym, ts, recv, seq, flag, bp, bs, ap, asz, strict=True
+            Applied(i, kind, event(e, s, t, r, q, f, levels[b:a], levels[a:z]))
+            for i, e, s, t, r, q, f, b, a, z in zip(
+                seqs,
+                ex,
+                sym,
+                ts,
+                recv,
+                seq,
+                flag,
+                bids_from.tolist(),
+                asks_from.tolist(),
+                ends.tolist(),
+                strict=True,
             )
         ]
 
@@ -133,6 +149,21 @@ _BUILD: dict[str, Callable[[pa.Table], list[Applied]]] = {
     "quality": _rows("quality", QualityEvent),
 }
 _ORDER = attrgetter("ingest_seq")
+
+
+def _events(kinds: list[str], tables: list[pa.Table]) -> list[Applied]:
+    """One window's events of every kind, merged by ``ingest_seq``."""
+    # Building ~10^5 acyclic objects would trigger the cyclic collector over and over (a third
+    # of the time); it has nothing to find here, so it waits until the window is built.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        runs = [_BUILD[kind](table) for kind, table in zip(kinds, tables, strict=True)]
+        # Each run is sorted: timsort merges them in near-linear time.
+        return sorted(chain.from_iterable(runs), key=_ORDER) if len(runs) > 1 else runs[0]
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class Replay:
@@ -201,12 +232,11 @@ class Replay:
                 return
             low, high = min(lows), max(hi for _, hi in bounds if hi is not None)
             for start in range(low, high + 1, WINDOW):
-                runs = []
-                for kind, (sql, params, _) in queries.items():
+                tables = []
+                for sql, params, _ in queries.values():
                     params[0], params[1] = start, start + WINDOW
-                    runs.append(_BUILD[kind](cursor.sql(sql, params=params).to_arrow_table()))
-                # Each run is sorted: timsort merges them in near-linear time.
-                window = sorted(chain.from_iterable(runs), key=_ORDER) if len(runs) > 1 else runs[0]
+                    tables.append(cursor.sql(sql, params=params).to_arrow_table())
+                window = _events(list(queries), tables)
                 if window:
                     yield window
 
