@@ -2,7 +2,7 @@
 
 Every market row carries ``ingest_seq`` (see :mod:`workbench.store.schema`), so a recording
 replays by merging its tables on it. Each table is read per window of ordinals as Arrow data
-(the rows of one book message grouped into one event by DuckDB), turned into the same
+(the level rows of one book message grouped into one event with numpy), turned into the same
 :class:`~workbench.events.Applied` objects a live subscriber receives, and the windows' runs
 are merged by ``ingest_seq``: a subscriber's log of a session equals ``list(replay(db))``.
 

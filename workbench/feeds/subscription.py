@@ -85,6 +85,7 @@ class Subscription:
         self.kinds = frozenset(chosen)
         self.symbols = None if symbols is None else frozenset(symbols)
         self.maxsize = maxsize
+        self._takes_all = self.symbols is None and len(self.kinds) == len(APPLIED_KINDS)
         self._on_close = on_close
         self._queue: deque[Applied] = deque()
         self._lock = threading.Lock()
@@ -92,6 +93,7 @@ class Subscription:
         self._closed = threading.Event()
         self._drain_until = float("inf")
         self._closing = False
+        """Set with ``_closed``: a plain attribute, read per delivered event."""
         self._overflowing = False
         self.delivered = 0
         self.dropped = 0
@@ -119,7 +121,7 @@ class Subscription:
         to make room when this begins an overflowing stretch (else 0), for the feed to log."""
         if self._closed.is_set():
             return 0
-        wanted = events if self._takes_all() else [e for e in events if self.wants(e)]
+        wanted = events if self._takes_all else [e for e in events if self.wants(e)]
         if not wanted:
             return 0
         with self._lock:
@@ -135,9 +137,6 @@ class Subscription:
                 self._overflowing = True
         self._wake.set()
         return excess if began else 0
-
-    def _takes_all(self) -> bool:
-        return self.symbols is None and len(self.kinds) == len(APPLIED_KINDS)
 
     def close(self, timeout: float = 1.0) -> None:
         """Deliver what is queued for up to ``timeout`` seconds, then end the thread; events
