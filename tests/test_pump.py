@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from tests.e2e import wait_for
+from workbench.clock import ManualClock
 from workbench.errors import UsageError
 from workbench.notebook.pump import UIPump
 
@@ -17,21 +18,10 @@ def pump_threads(name: str) -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == f"wb-pump-{name}"]
 
 
-class ManualClock:
-    """Time that moves only when the pump waits (by what it asks for) or a render spends it:
-    the schedule is exact, whatever the machine's load."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def now(self) -> float:
-        return self.t
-
-    def wait(self, stop: threading.Event, seconds: float) -> None:
-        self.t += seconds
-
-    def spend(self, seconds: float) -> None:
-        self.t += seconds
+def schedule_clock() -> ManualClock:
+    """Time that moves only when the pump waits (by what it asks for) or a render spends it
+    (``advance``): the schedule is exact, whatever the machine's load."""
+    return ManualClock(advance_on_wait=True)
 
 
 def run_until(pump: UIPump, starts: list[float], n: int) -> None:
@@ -56,7 +46,7 @@ def test_it_ticks_on_a_named_daemon_thread_until_stopped() -> None:
 
 
 def test_ticks_start_on_the_grid_of_its_rate() -> None:
-    clock = ManualClock()
+    clock = schedule_clock()
     starts: list[float] = []
     pump: UIPump
 
@@ -73,14 +63,14 @@ def test_ticks_start_on_the_grid_of_its_rate() -> None:
 
 
 def test_a_slow_render_skips_the_ticks_it_overran_instead_of_firing_them_late() -> None:
-    clock = ManualClock()
+    clock = schedule_clock()
     starts: list[float] = []
     pump: UIPump
 
     def render() -> None:
         starts.append(clock.now())
         if len(starts) <= 3:
-            clock.spend(0.75)  # three periods of 0.25 s: the next two ticks are overrun
+            clock.advance(0.75)  # three periods of 0.25 s: the next two ticks are overrun
         if len(starts) == 8:
             pump.stop()
 

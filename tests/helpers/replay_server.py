@@ -2,7 +2,8 @@
 
 Each accepted WebSocket connection waits for the client's first message (the subscribe), then
 sends the frames of the next script in ``scripts`` (the last script repeats for later
-connections) and either keeps the connection open or closes it. While it stays open, a later
+connections) — once ``after`` scripts went to other connections, if it says so — and either
+keeps the connection open or closes it. While it stays open, a later
 client message containing a ``replies`` key (e.g. a resubscribe) is answered with that key's
 frames, the first time only; ``push`` sends frames to every open WebSocket connection at a
 moment the test chooses (e.g. after the client fetched its REST snapshot). ``settled`` says
@@ -37,6 +38,8 @@ class Script:
     frames: list[Frame]
     close_after: bool = False
     delay: float = 0.0
+    after: int = 0
+    """Send only once this many scripts were sent (to other connections): orders two streams."""
     replies: dict[bytes, list[Frame]] = field(default_factory=dict)
 
 
@@ -77,6 +80,8 @@ class ReplayServer:
 
     def stop(self) -> None:
         self._stop.set()
+        with self._changed:
+            self._changed.notify_all()  # a script still waiting for its ``after``
         with contextlib.suppress(OSError):
             self._sock.close()
         with self._lock:
@@ -185,10 +190,13 @@ class ReplayServer:
             script = self.scripts[index]
             if script.delay:
                 self._stop.wait(script.delay)
+            with self._changed:
+                self._changed.wait_for(lambda: self._served >= script.after or self._stop.is_set())
             client.sendall(_encode(script.frames))
             if script.close_after:
-                with self._lock:
+                with self._changed:
                     self._served += 1
+                    self._changed.notify_all()
                 # FIN, then read what the client still sends (e.g. its other subscribes):
                 # closing with unread bytes would be a reset that can destroy the frames
                 # already sent before the client reads them.
@@ -201,6 +209,7 @@ class ReplayServer:
             with self._changed:
                 self._served += 1
                 self._open[client] = pending = dict(script.replies)
+                self._changed.notify_all()
             try:
                 self._answer(client, decoder, pending)
             finally:

@@ -39,6 +39,8 @@ from urllib.parse import urlsplit
 
 import websocket
 
+from workbench.clock import WALL
+from workbench.core.clock import Clock
 from workbench.feeds.wsframe import (
     OP_BINARY,
     OP_CLOSE,
@@ -175,8 +177,12 @@ class Connection:
         backoff: Backoff | None = None,
         name: str = "feed",
         on_error: ErrorCallback | None = None,
+        clock: Clock = WALL,
     ) -> None:
         self.conn = conn
+        self.clock = clock
+        """Times heartbeats, the silence watchdog, health and the backoff waits; the opening
+        handshake's deadline is socket time, always real."""
         self.url = url
         self.handler = handler
         self.heartbeat = heartbeat
@@ -243,7 +249,7 @@ class Connection:
         the connection's own thread): from now on the session can prove itself healthy."""
         if self._subscribed_at is None:
             # when the acknowledgement was read: the chunk that carried it
-            self._subscribed_at = self._last_data or time.monotonic()
+            self._subscribed_at = self._last_data or self.clock.now()
             self.last_error = None
 
     def drop(self, reason: str | None = None) -> None:
@@ -266,7 +272,7 @@ class Connection:
                 break
             if healthy:
                 self.backoff.reset()
-            self._stop.wait(self.backoff.next_delay())
+            self.clock.wait(self._stop, self.backoff.next_delay())
 
     def _session(self) -> bool:
         """One connection's life, reported to the handler; returns whether it was healthy."""
@@ -360,7 +366,8 @@ class Connection:
         conn = self.conn
         sock.settimeout(POLL_INTERVAL)
         recv = sock.recv
-        clock = time.monotonic
+        clock = self.clock.now
+        time_us = self.clock.time_us
         last_data = clock()
         next_beat = last_data + self.heartbeat_interval if self.heartbeat_interval > 0 else None
         while not self._stop.is_set():
@@ -373,7 +380,7 @@ class Connection:
                 if not chunk:
                     return "closed by server", False
                 last_data = self._last_data = now
-                recv_ts = time.time_ns() // 1000
+                recv_ts = time_us()
                 payloads: list[bytes] = []
                 for opcode, payload in decoder.feed(chunk):
                     if opcode in (OP_TEXT, OP_BINARY):

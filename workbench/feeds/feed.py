@@ -21,14 +21,15 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from itertools import islice
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
+from workbench.clock import WALL
 from workbench.core.book import OrderBook
+from workbench.core.clock import Clock
 from workbench.core.sequencer import SymbolSequencer
 from workbench.core.trades import TradeIdTracker
 from workbench.errors import FeedError, ProtocolError, StoreError, UsageError
@@ -89,10 +90,6 @@ class RowSink(Protocol):
 
 
 T = TypeVar("T")
-
-
-def _now_us() -> int:
-    return time.time_ns() // 1000
 
 
 class _Symbol:
@@ -168,6 +165,7 @@ class Feed:
         poll_interval: float | None = None,
         handshake_timeout: float = 5.0,
         name: str | None = None,
+        clock: Clock = WALL,
     ) -> None:
         if not symbols:
             raise UsageError("a feed needs at least one symbol")
@@ -184,6 +182,9 @@ class Feed:
                 "copy cannot be merged; record it without redundant"
             )
         self.symbols = list(dict.fromkeys(symbols))
+        self.clock = clock
+        """Every timer of the feed reads it: heartbeats, the silence watchdog, the gap timeout,
+        resync and backfill delays, the snapshot interval, and the row timestamps it stamps."""
         self.venue_cls = venue_cls
         self.venue = venue_cls(self.symbols)  # for REST; each connection gets its own
         self.exchange = venue_cls.name
@@ -227,6 +228,7 @@ class Feed:
                 backoff=Backoff(),
                 name=self.name,
                 on_error=self._on_thread_error,
+                clock=clock,
             )
             for conn in conns
         ]
@@ -285,7 +287,7 @@ class Feed:
         self._last_message_at: float | None = None
         self._last_lag_us: int | None = None
         self._rate = 0.0
-        self._rate_mark = (time.monotonic(), 0)
+        self._rate_mark = (self.clock.now(), 0)
         self._connected_before: set[int] = set()
         self._polled_once = False
         self.last_error: str | None = None
@@ -320,7 +322,7 @@ class Feed:
         with self._lock:
             self.lingering = lingering
             self._live.clear()
-            self._write_snapshots(_now_us())
+            self._write_snapshots(self.clock.time_us())
             self._flush_locked()
             subscribers = list(self._subscribers)
         for subscription in subscribers:
@@ -414,7 +416,7 @@ class Feed:
         over REST by the same path as after a disconnect."""
         if self._started:
             raise UsageError(f"feed {self.name}: resume() must come before start()")
-        now = _now_us()
+        now = self.clock.time_us()
         with self._lock:
             st = self._state(symbol)
             detail: dict[str, Any] = {
@@ -426,7 +428,7 @@ class Feed:
             self._add_quality(symbol, "recording_gap", detail)
             if last_trade_id is not None and self.venue.numeric_trade_ids:
                 st.trades.start_after(last_trade_id)
-                st.missing_since = time.monotonic()
+                st.missing_since = self.clock.now()
 
     @property
     def running(self) -> bool:
@@ -479,7 +481,7 @@ class Feed:
         return venue.subscribe_messages()
 
     def on_disconnected(self, conn: int, reason: str, *, stale: bool) -> None:
-        now = time.monotonic()
+        now = self.clock.now()
         with self._lock:
             self._live.discard(conn)
             self.last_error = reason
@@ -505,7 +507,7 @@ class Feed:
             )
 
     def on_messages(self, conn: int, payloads: list[bytes], recv_ts: int) -> None:
-        now = time.monotonic()
+        now = self.clock.now()
         with self._lock:
             parse = self._venues[conn].parse
             # (checked per batch: once every symbol is in, the per-event test is skipped)
@@ -856,14 +858,14 @@ class Feed:
         else:
             if st.missing_since is None:
                 # Trades may have passed while the book was out of sync: let backfill look.
-                st.missing_since = time.monotonic()
+                st.missing_since = self.clock.now()
             if was_out_of_sync and (snap.seq is None or not self.venue_cls.sequenced):
                 # (numbered snapshots hear this from the sequencer, with the seq window)
                 self.resyncs += 1
                 self._add_quality(st.name, "resync", {"source": source})
         if snap.seq is not None and self.venue_cls.sequenced:
             self._apply_released(
-                st, st.seq.snapshot_applied(conn, snap.seq, time.monotonic()), conn
+                st, st.seq.snapshot_applied(conn, snap.seq, self.clock.now()), conn
             )
             if st.seq.synced:
                 book.seq = st.seq.last
@@ -877,7 +879,7 @@ class Feed:
                 self.gaps += 1
                 st.book.invalidate()
                 detail = {**detail, "scope": "feed", "rule": self.venue_cls.seq_rule}
-                st.missing_since = st.missing_since or time.monotonic()
+                st.missing_since = st.missing_since or self.clock.now()
             elif kind == "conn_gap":
                 if not self.redundant:
                     continue  # with one connection the feed-level gap says the same
@@ -897,7 +899,7 @@ class Feed:
 
     def _add_quality(self, symbol: str | None, kind: str, detail: dict[str, Any]) -> None:
         exchange, sym, ts, k, det, ingest_seq = self._quality_row
-        now = _now_us()
+        now = self.clock.time_us()
         text = json.dumps(detail, separators=(",", ":"))
         ordinal = self._next_ingest_seq()
         exchange(self.exchange)
@@ -924,10 +926,10 @@ class Feed:
 
     # -- maintenance thread ---------------------------------------------------------------
     def _maintain(self) -> None:
-        next_snapshot = time.monotonic() + self.snapshot_interval
-        next_poll = time.monotonic()
-        while not self._stop.wait(MAINTENANCE_INTERVAL):
-            now = time.monotonic()
+        next_snapshot = self.clock.now() + self.snapshot_interval
+        next_poll = self.clock.now()
+        while not self.clock.wait(self._stop, MAINTENANCE_INTERVAL):
+            now = self.clock.now()
             resync: list[tuple[_Symbol, int]] = []
             backfill: list[_Symbol] = []
             with self._lock:
@@ -954,7 +956,7 @@ class Feed:
                     ):
                         backfill.append(st)
                 if now >= next_snapshot:
-                    self._write_snapshots(_now_us())
+                    self._write_snapshots(self.clock.time_us())
                     next_snapshot = now + self.snapshot_interval
                 self._update_rate(now)
                 self._flush_locked()
@@ -1009,7 +1011,7 @@ class Feed:
             st.acked.add(0)  # polling: an answered poll is the acknowledgement
             st.acked_once = True
             self.messages += 1
-            self._last_message_at = time.monotonic()
+            self._last_message_at = self.clock.now()
             if quote is not None:
                 seen = (quote.ts, quote.bid_price, quote.bid_size, quote.ask_price, quote.ask_size)
                 if seen != st.last_quote:  # an unchanged ticker is no news
@@ -1022,7 +1024,7 @@ class Feed:
     def _resubscribe(self, st: _Symbol) -> None:
         """No REST snapshot: ask the venue for a fresh in-band book on the live connections
         or, where it cannot resend one symbol's book, reconnect."""
-        now = time.monotonic()
+        now = self.clock.now()
         with self._lock:
             st.seq.reset()  # buffer until the fresh snapshot arrives
             live = [c for c in self._connections if c.conn in self._live]
@@ -1056,7 +1058,7 @@ class Feed:
             with self._lock:
                 self.last_error = str(exc)
             return None
-        recv_ts = _now_us()
+        recv_ts = self.clock.time_us()
         try:
             return parse(body, symbol, recv_ts)
         except ProtocolError as exc:
@@ -1068,7 +1070,7 @@ class Feed:
     def _retry_later(self, st: _Symbol) -> None:
         with self._lock:
             st.resync_attempt += 1
-            st.resync_at = time.monotonic() + min(5.0, 0.1 * 2**st.resync_attempt)
+            st.resync_at = self.clock.now() + min(5.0, 0.1 * 2**st.resync_attempt)
 
     def _backfill(self, st: _Symbol) -> None:
         assert self.rest is not None
@@ -1085,7 +1087,7 @@ class Feed:
             trades = self._rest_get(path, st.name, self.venue.parse_trades, "REST trades")
             if trades is None:
                 with self._lock:
-                    st.backfill_after = time.monotonic() + 1.0
+                    st.backfill_after = self.clock.now() + 1.0
                 return
             with self._lock:
                 for t in trades:
@@ -1103,8 +1105,8 @@ class Feed:
                     "backfill",
                     {"after_id": first, "count": added, "watermark": st.trades.watermark},
                 )
-            st.missing_since = time.monotonic() if st.trades.missing else None
-            st.backfill_after = time.monotonic() + self.backfill_delay
+            st.missing_since = self.clock.now() if st.trades.missing else None
+            st.backfill_after = self.clock.now() + self.backfill_delay
 
     # -- rows out (lock held) ---------------------------------------------------------------
     def _record_quote(self, q: Quote) -> None:
@@ -1199,7 +1201,7 @@ class Feed:
 
     # -- status ---------------------------------------------------------------------------
     def status(self) -> FeedStatus:
-        now = time.monotonic()
+        now = self.clock.now()
         with self._lock:
             connection_error = self._connection_error()
             age = None if self._last_message_at is None else now - self._last_message_at

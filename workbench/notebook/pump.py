@@ -20,12 +20,12 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
+from workbench.clock import WALL
+from workbench.core.clock import Clock
 from workbench.errors import UsageError
 from workbench.threads import SupervisedThread, ThreadError, join_all
 
@@ -33,29 +33,6 @@ RECENT = 1000
 """Render times kept for the percentiles in :class:`PumpStats` (the newest ones)."""
 
 
-class Clock(Protocol):
-    """Where a pump reads the time and waits for its next tick (a manual one in tests)."""
-
-    def now(self) -> float:
-        """Seconds on a clock that never goes back."""
-        ...
-
-    def wait(self, stop: threading.Event, seconds: float) -> None:
-        """Wait up to ``seconds``; return early once ``stop`` is set."""
-        ...
-
-
-class MonotonicClock:
-    """Real time: ``time.monotonic``, and waits that :meth:`UIPump.stop` cuts short."""
-
-    def now(self) -> float:
-        return time.monotonic()
-
-    def wait(self, stop: threading.Event, seconds: float) -> None:
-        stop.wait(seconds)
-
-
-MONOTONIC = MonotonicClock()
 
 
 @dataclass(frozen=True)
@@ -92,7 +69,7 @@ class UIPump:
         rate: float = 10.0,
         name: str,
         on_error: Callable[[Exception], None] | None = None,
-        clock: Clock = MONOTONIC,
+        clock: Clock = WALL,
     ) -> None:
         if not (math.isfinite(rate) and rate > 0):
             raise UsageError(f"pump rate must be a positive number of Hz, got {rate!r}")
