@@ -18,13 +18,12 @@ unknown symbol or breaks an invariant goes to ``quarantine`` with the reason.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from itertools import islice
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from workbench.clock import WALL
@@ -32,17 +31,15 @@ from workbench.core.book import OrderBook
 from workbench.core.clock import Clock
 from workbench.core.sequencer import SymbolSequencer
 from workbench.core.trades import TradeIdTracker
-from workbench.errors import FeedError, ProtocolError, StoreError, UsageError
+from workbench.errors import FeedError, ProtocolError, UsageError
 from workbench.events import (
     Applied,
     BookChange,
     BookDelta,
     BookSnapshot,
-    BookTop,
     Heartbeat,
     Level,
     MarketEvent,
-    QualityEvent,
     Quote,
     ReconnectRequest,
     Subscribed,
@@ -51,11 +48,10 @@ from workbench.events import (
     Trade,
 )
 from workbench.feeds.connection import Backoff, Connection
+from workbench.feeds.recorder import Recorder, RowSink
 from workbench.feeds.rest import RestClient
 from workbench.feeds.status import FeedStatus
 from workbench.feeds.subscription import QUEUE_SIZE, Subscription, Target
-from workbench.store.batch import TableBatch
-from workbench.store.schema import raw_text
 from workbench.threads import SupervisedThread, ThreadError, join_all
 from workbench.venues import VenueProtocol, get_venue
 from workbench.venues.base import SeqRule
@@ -73,20 +69,6 @@ TWIN_WINDOW = 4096
 """Applied deltas kept per symbol so a redundant connection's copy can be compared."""
 TAPE_LENGTH = 10_000
 """Recent trades kept in memory per symbol for live views (widgets read them, not DuckDB)."""
-
-
-class RowSink(Protocol):
-    """Where finished column batches go: the store's writer (or anything with ``submit``)."""
-
-    def submit(self, table: str, columns: dict[str, Any]) -> None: ...
-
-    @property
-    def ingest_seqs(self) -> Iterator[int]:
-        """The file's ``ingest_seq`` ordinals; the feed draws one per applied event."""
-
-    @property
-    def fault(self) -> str | None:
-        """Why rows cannot be stored right now (None while they can): the feed stops on it."""
 
 
 T = TypeVar("T")
@@ -190,7 +172,6 @@ class Feed:
         self.exchange = venue_cls.name
         self.name = name or f"{self.exchange}:{','.join(self.symbols)}"
         self.sink = sink
-        self._next_ingest_seq = sink.ingest_seqs.__next__
         self.ws_url = ws_url or venue_cls.default_ws_url
         if poll_interval is None and urlsplit(self.ws_url).scheme not in ("ws", "wss"):
             raise UsageError(f"ws_url must start with ws:// or wss://, got {self.ws_url!r}")
@@ -243,28 +224,12 @@ class Feed:
         self._started = False
         self._stopped = False
 
-        self._trades = TableBatch("trades")
-        self._deltas = TableBatch("book_deltas")
-        (
-            self._t_exchange, self._t_symbol, self._t_ts, self._t_recv, self._t_price,
-            self._t_size, self._t_side, self._t_id, self._t_seq, self._t_ingest_seq,
-        ) = self._trades.appenders()  # fmt: skip
+        self._rec = Recorder(self.exchange, sink, clock)
+        self._next_ingest_seq = self._rec.next_ingest_seq
         (
             self._d_exchange, self._d_symbol, self._d_ts, self._d_recv, self._d_seq,
             self._d_kind, self._d_side, self._d_price, self._d_size, self._d_ingest_seq,
-        ) = self._deltas.appenders()  # fmt: skip
-        self._quality = TableBatch("quality_events")
-        self._quality_row = self._quality.appenders()
-        self._quarantine_rows = TableBatch("quarantine")
-        self._quarantine_row = self._quarantine_rows.appenders()
-        self._snapshots = TableBatch("book_snapshots")
-        self._quotes = TableBatch("quotes")
-        self._quote_row = self._quotes.appenders()
-        self._instruments = TableBatch("instruments")
-        self._subscribers: list[Subscription] = []
-        self._published: list[Applied] | None = None
-        """Applied events not yet handed to the subscribers; None while there are none, so
-        the hot path skips building them."""
+        ) = self._rec.deltas.appenders()  # fmt: skip
 
         # counters (written under the lock, read without it for status)
         self.messages = 0
@@ -293,7 +258,6 @@ class Feed:
         self.last_error: str | None = None
         self.failure: str | None = None
         """Set by :meth:`fail`: why the feed stopped itself."""
-        self._sink_error: str | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> Feed:
@@ -324,7 +288,7 @@ class Feed:
             self._live.clear()
             self._write_snapshots(self.clock.time_us())
             self._flush_locked()
-            subscribers = list(self._subscribers)
+            subscribers = list(self._rec.subscribers)
         for subscription in subscribers:
             subscription.close(timeout)
 
@@ -348,39 +312,15 @@ class Feed:
         if unknown:
             raise UsageError(f"{self.name} does not record {unknown} (it has {self.symbols})")
         with self._lock:
-            label = name or f"{self.name}#{len(self._subscribers) + 1}"
-            subscription = Subscription(
-                target,
-                name=label,
-                kinds=kinds,
-                symbols=symbols,
-                maxsize=maxsize,
+            label = name or f"{self.name}#{len(self._rec.subscribers) + 1}"
+            return self._rec.subscribe(
+                target, name=label, kinds=kinds, symbols=symbols, maxsize=maxsize,
                 on_close=self._forget,
-            ).start()
-            self._subscribers.append(subscription)
-            if self._published is None:
-                self._published = []
-        return subscription
+            )  # fmt: skip
 
     def _forget(self, subscription: Subscription) -> None:
         with self._lock:
-            if subscription in self._subscribers:
-                self._subscribers.remove(subscription)
-            if not self._subscribers:
-                self._published = None
-
-    def _publish(self) -> None:
-        """Hand the events applied since the last call to every subscriber (lock held)."""
-        events = self._published
-        if not events:
-            return
-        overflows = [(sub, sub.offer(events)) for sub in self._subscribers]
-        events.clear()
-        for sub, dropped in overflows:
-            if dropped:
-                detail = {"subscriber": sub.name, "queue": sub.maxsize, "dropped": dropped}
-                log.warning("subscriber %s fell %d events behind; dropping", sub.name, dropped)
-                self._add_quality(None, "subscriber_overflow", detail)
+            self._rec.forget(subscription)
 
     def fail(self, reason: str) -> None:
         """Give up: the feed cannot do its job (its rows cannot be stored, a thread it needs
@@ -543,8 +483,8 @@ class Feed:
                     self._add_quarantine(recv_ts, str(exc), payload)
                 except Exception as exc:  # a venue or feed bug must not kill the thread
                     self._add_quarantine(recv_ts, f"internal {type(exc).__name__}: {exc}", payload)
-            if self._published:
-                self._publish()
+            if self._rec.published:
+                self._rec.publish()
 
     # -- event handling (lock held) -------------------------------------------------------
     def _state(self, symbol: str) -> _Symbol:
@@ -598,7 +538,7 @@ class Feed:
         symbol = st.name
         exchange = self.exchange
         ingest_seq = self._next_ingest_seq()
-        # The hot path appends inline (not through _delta_row): one call fewer per level.
+        # The hot path appends inline (not through Recorder.book_row): one call fewer per level.
         for side, levels, setter in (("bid", d.bids, book.set_bid), ("ask", d.asks, book.set_ask)):
             for price, size in levels:
                 setter(price, size)
@@ -615,36 +555,13 @@ class Feed:
         book.seq = d.seq
         book.ts = d.ts
         trimmed = self._trim(st, d.ts, d.recv_ts, d.seq, ingest_seq)
-        if self._published is not None and (d.bids or d.asks or trimmed):
+        if self._rec.published is not None and (d.bids or d.asks or trimmed):
             bids, asks = (
                 (d.bids, d.asks) if trimmed is None else (d.bids + trimmed[0], d.asks + trimmed[1])
             )
             change = BookChange(exchange, symbol, d.ts, d.recv_ts, d.seq, False, bids, asks)
-            self._published.append(Applied(ingest_seq, "book", change))
+            self._rec.published.append(Applied(ingest_seq, "book", change))
         self._check(st, d.seq, d.checksum, conn)
-
-    def _delta_row(
-        self,
-        symbol: str,
-        ts: int,
-        recv_ts: int,
-        seq: int | None,
-        kind: str,
-        side: str | None,
-        price: float | None,
-        size: float | None,
-        ingest_seq: int,
-    ) -> None:
-        self._d_exchange(self.exchange)
-        self._d_symbol(symbol)
-        self._d_ts(ts)
-        self._d_recv(recv_ts)
-        self._d_seq(seq)
-        self._d_kind(kind)
-        self._d_side(side)
-        self._d_price(price)
-        self._d_size(size)
-        self._d_ingest_seq(ingest_seq)
 
     def _trim(
         self, st: _Symbol, ts: int, recv_ts: int, seq: int | None, ingest_seq: int
@@ -659,7 +576,7 @@ class Feed:
             return None
         for side, prices in (("bid", bids), ("ask", asks)):
             for price in prices:
-                self._delta_row(st.name, ts, recv_ts, seq, "delta", side, price, 0.0, ingest_seq)
+                self._rec.book_row(st.name, ts, recv_ts, seq, "delta", side, price, 0.0, ingest_seq)
         return [(p, 0.0) for p in bids], [(p, 0.0) for p in asks]
 
     def _check(self, st: _Symbol, seq: int | None, checksum: int | None, conn: int | None) -> None:
@@ -767,19 +684,7 @@ class Feed:
             else (tracker.add_text(t.trade_id))
         )
         if new:
-            self._t_exchange(t.exchange)
-            self._t_symbol(t.symbol)
-            self._t_ts(t.ts)
-            self._t_recv(t.recv_ts)
-            self._t_price(t.price)
-            self._t_size(t.size)
-            self._t_side(t.side)
-            self._t_id(t.trade_id)
-            self._t_seq(t.seq)
-            ingest_seq = self._next_ingest_seq()
-            self._t_ingest_seq(ingest_seq)
-            if self._published is not None:
-                self._published.append(Applied(ingest_seq, "trade", t))
+            self._rec.trade(t)
             self.trade_count += 1
             st.tape.append(t)
             st.tape_total += 1
@@ -810,7 +715,7 @@ class Feed:
         book.apply_snapshot(snap.bids, snap.asks, seq=snap.seq, ts=snap.ts)
         # A reset and the levels in the delta stream: the deltas alone rebuild every book.
         ingest_seq = self._next_ingest_seq()
-        row = self._delta_row
+        row = self._rec.book_row
         row(st.name, snap.ts, snap.recv_ts, snap.seq, "reset", None, None, None, ingest_seq)
         for side, levels in (("bid", snap.bids), ("ask", snap.asks)):
             for price, size in levels:
@@ -829,7 +734,7 @@ class Feed:
         st.flagged = False
         st.crossed = False
         trimmed = self._trim(st, snap.ts, snap.recv_ts, snap.seq, ingest_seq)
-        if self._published is not None:
+        if self._rec.published is not None:
             bids = [lv for lv in snap.bids if lv[1] > 0]
             asks = [lv for lv in snap.asks if lv[1] > 0]
             if trimmed is not None:
@@ -838,7 +743,7 @@ class Feed:
             change = BookChange(
                 self.exchange, st.name, snap.ts, snap.recv_ts, snap.seq, True, bids, asks
             )
-            self._published.append(Applied(ingest_seq, "book", change))
+            self._rec.published.append(Applied(ingest_seq, "book", change))
         self._check(st, snap.seq, snap.checksum, conn)
         if not book.valid:
             return  # the snapshot itself failed a check: another resync is under way
@@ -898,31 +803,14 @@ class Feed:
         st.seq.notes.clear()
 
     def _add_quality(self, symbol: str | None, kind: str, detail: dict[str, Any]) -> None:
-        exchange, sym, ts, k, det, ingest_seq = self._quality_row
-        now = self.clock.time_us()
-        text = json.dumps(detail, separators=(",", ":"))
-        ordinal = self._next_ingest_seq()
-        exchange(self.exchange)
-        sym(symbol)
-        ts(now)
-        k(kind)
-        det(text)
-        ingest_seq(ordinal)
-        if self._published is not None:
-            event = QualityEvent(self.exchange, symbol, now, kind, text)
-            self._published.append(Applied(ordinal, "quality", event))
+        self._rec.quality(symbol, kind, detail)
 
     def _add_quarantine(
         self, recv_ts: int, reason: str, raw: bytes, *, truncated: bool = False
     ) -> None:
         """Keep a bad message with the reason; ``truncated``: only its first bytes are known."""
         self.quarantined += 1
-        exchange, ts, why, text, length = self._quarantine_row
-        exchange(self.exchange)
-        ts(recv_ts)
-        why(reason)
-        text(raw_text(raw))
-        length(None if truncated else len(raw))
+        self._rec.quarantine(recv_ts, reason, raw, truncated=truncated)
 
     # -- maintenance thread ---------------------------------------------------------------
     def _maintain(self) -> None:
@@ -960,7 +848,7 @@ class Feed:
                     next_snapshot = now + self.snapshot_interval
                 self._update_rate(now)
                 self._flush_locked()
-            fault = self._sink_error or self.sink.fault
+            fault = self._rec.sink_error or self.sink.fault
             if fault is not None:
                 self.fail(fault)  # recording on would only pile up rows that cannot be stored
                 break
@@ -1111,87 +999,30 @@ class Feed:
     # -- rows out (lock held) ---------------------------------------------------------------
     def _record_quote(self, q: Quote) -> None:
         self._state(q.symbol)
-        exchange, symbol, ts, recv, bid_price, bid_size, ask_price, ask_size, ingest_seq = (
-            self._quote_row
-        )
-        exchange(q.exchange)
-        symbol(q.symbol)
-        ts(q.ts)
-        recv(q.recv_ts)
-        bid_price(q.bid_price)
-        bid_size(q.bid_size)
-        ask_price(q.ask_price)
-        ask_size(q.ask_size)
-        ordinal = self._next_ingest_seq()
-        ingest_seq(ordinal)
-        if self._published is not None:
-            self._published.append(Applied(ordinal, "quote", q))
+        self._rec.quote(q)
         self.quote_count += 1
         self._last_lag_us = q.recv_ts - q.ts
 
     def _add_instruments(self) -> None:
         """Each venue symbol with its normalized ``BASE-QUOTE`` pair, for joins across venues."""
-        exchange, symbol, pair, base, quote = self._instruments.appenders()
         for name in self.symbols:
-            base_asset: str | None
-            quote_asset: str | None
+            base: str | None
+            quote: str | None
             try:
-                base_asset, quote_asset = self.venue.pair(name)
+                base, quote = self.venue.pair(name)
             except ValueError:
-                base_asset = quote_asset = None
-            exchange(self.exchange)
-            symbol(name)
-            pair(f"{base_asset}-{quote_asset}" if base_asset and quote_asset else None)
-            base(base_asset)
-            quote(quote_asset)
+                base = quote = None
+            self._rec.instrument(name, base, quote)
 
     def _write_snapshots(self, recv_ts: int) -> None:
-        exchange, symbol, ts, recv, seq, valid, side, level, price, size, ingest_seq = (
-            self._snapshots.appenders()
-        )
         for st in self._symbols.values():
-            book = st.book
-            if not st.synced_once:
-                continue
-            ordinal = self._next_ingest_seq()
-            bids, asks = book.top(self.depth)
-            for side_name, levels in (("bid", bids), ("ask", asks)):
-                for i, (p, s) in enumerate(levels):
-                    exchange(self.exchange)
-                    symbol(st.name)
-                    ts(book.ts)
-                    recv(recv_ts)
-                    seq(book.seq)
-                    valid(book.valid)
-                    side(side_name)
-                    level(i)
-                    price(p)
-                    size(s)
-                    ingest_seq(ordinal)
-            if self._published is not None and (bids or asks):
-                top = BookTop(
-                    self.exchange, st.name, book.ts, recv_ts, book.seq, book.valid, bids, asks
-                )
-                self._published.append(Applied(ordinal, "top", top))
+            if st.synced_once:
+                book = st.book
+                bids, asks = book.top(self.depth)
+                self._rec.top(st.name, book.ts, recv_ts, book.seq, book.valid, bids, asks)
 
     def _flush_locked(self) -> None:
-        if self._published:
-            self._publish()
-        for batch in (
-            self._instruments,
-            self._trades,
-            self._deltas,
-            self._quotes,
-            self._snapshots,
-            self._quality,
-            self._quarantine_rows,
-        ):
-            if len(batch):
-                try:
-                    self.sink.submit(batch.table.name, batch.take())
-                except StoreError as exc:  # the writer is gone: fail() outside the lock
-                    self._sink_error = str(exc)
-                    return
+        self._rec.flush()
 
     def _update_rate(self, now: float) -> None:
         mark_time, mark_count = self._rate_mark
@@ -1240,7 +1071,7 @@ class Feed:
                 subscribed={s: bool(st.acked) for s, st in self._symbols.items()},
                 subscribed_once=[s for s, st in self._symbols.items() if st.acked_once],
                 rejected={s: st.rejected for s, st in self._symbols.items() if st.rejected},
-                subscribers=[sub.status() for sub in self._subscribers],
+                subscribers=[sub.status() for sub in self._rec.subscribers],
             )
 
     def _connection_error(self) -> str | None:
