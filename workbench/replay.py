@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from itertools import chain
 from operator import attrgetter
 from pathlib import Path
@@ -189,7 +189,7 @@ class Replay:
         self._keep_books = books
         self._started = False
 
-    def __iter__(self) -> Iterator[Applied]:
+    def __iter__(self) -> Generator[Applied, None, None]:
         if self._started:
             raise UsageError("a replay is iterated once; call replay() again to start over")
         self._started = True
@@ -249,16 +249,39 @@ class Replay:
                 book = books.get(key)
                 if book is None:
                     book = books[key] = OrderBook()
-                if change.reset:
-                    book.clear()
-                    book.valid = True
-                for price, size in change.bids:
-                    book.set_bid(price, size)
-                for price, size in change.asks:
-                    book.set_ask(price, size)
-                book.seq = change.seq
-                book.ts = change.ts
+                apply_change(book, change)
             yield applied
+
+
+def apply_change(book: OrderBook, change: BookChange) -> None:
+    """Bring ``book`` to where ``change`` left the live one (a reset starts it afresh)."""
+    if change.reset:
+        book.clear()
+        book.valid = True
+    for price, size in change.bids:
+        book.set_bid(price, size)
+    for price, size in change.asks:
+        book.set_ask(price, size)
+    book.seq = change.seq
+    book.ts = change.ts
+
+
+def recorded_markets(db: str | Path | Store) -> list[tuple[str, str]]:
+    """The (exchange, symbol) pairs a recording holds market data for, sorted."""
+    store, owned = _store(db)
+    try:
+        with store.cursor() as cursor:
+            rows = cursor.execute(
+                " UNION ".join(
+                    f"SELECT DISTINCT exchange, symbol FROM {table}"
+                    for table in ("trades", "book_deltas", "quotes")
+                )
+                + " ORDER BY 1, 2"
+            ).fetchall()
+    finally:
+        if owned:
+            store.close()
+    return [(exchange, symbol) for exchange, symbol in rows]
 
 
 def replay(

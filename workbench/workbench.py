@@ -24,6 +24,8 @@ from workbench.core.clean import CleanConfig, CleanReport
 from workbench.core.intervals import parse_interval
 from workbench.errors import UsageError
 from workbench.feeds.feed import Feed
+from workbench.feeds.protocol import AnyFeed
+from workbench.feeds.replay_feed import ReplayFeed
 from workbench.feeds.status import FeedStatus
 from workbench.feeds.subscription import QUEUE_SIZE, Subscription, Target
 from workbench.sim import SimConfig, SimServer
@@ -35,7 +37,7 @@ from workbench.venues.base import VenueProtocol
 class Workbench:
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._feeds: dict[str, Feed] = {}
+        self._feeds: dict[str, AnyFeed] = {}
         self._sims: dict[str, SimServer] = {}  # feed name → the embedded simulator it records
         self._lock = threading.Lock()
 
@@ -61,13 +63,34 @@ class Workbench:
         """Start recording ``symbols`` from ``venue`` (a registered name, or a protocol class
         such as a configured vendor feed); options go to :class:`Feed`."""
         feed = Feed(venue, symbols, self.store.writer, name=name, **options)
-        with self._lock:
-            if feed.name in self._feeds and self._feeds[feed.name].running:
-                raise UsageError(f"a feed named {feed.name!r} is already running; stop it first")
-            self._feeds[feed.name] = feed
+        self._register(feed)
         # Recording again into a file that holds these symbols: the time since is an outage.
         for symbol, last in self.store.last_recorded(feed.exchange, feed.symbols).items():
             feed.resume(symbol, last.last_recv_us, last.last_trade_id)
+        return feed.start()
+
+    def start_replay_feed(
+        self,
+        path: str | Path,
+        *,
+        speed: float | None = None,
+        symbols: Sequence[str] | None = None,
+        name: str | None = None,
+        **options: Any,
+    ) -> ReplayFeed:
+        """Play recording ``path`` through a feed, into this workbench's file and to its
+        widgets and subscribers (what ``%wb feed start replay:PATH`` does): ``speed`` times
+        the recorded pace, as fast as possible without it; options go to
+        :class:`~workbench.feeds.replay_feed.ReplayFeed`."""
+        source = Path(path).expanduser()
+        if source.exists() and source.resolve() == self.store.path.resolve():
+            raise UsageError(
+                f"{source} is this workbench's own file: replay another recording into it"
+            )
+        feed = ReplayFeed(
+            source, self.store.writer, speed=speed, symbols=symbols, name=name, **options
+        )
+        self._register(feed)
         return feed.start()
 
     def start_sim_feed(
@@ -95,13 +118,19 @@ class Workbench:
             previous.stop()
         return feed
 
+    def _register(self, feed: AnyFeed) -> None:
+        with self._lock:
+            if feed.name in self._feeds and self._feeds[feed.name].running:
+                raise UsageError(f"a feed named {feed.name!r} is already running; stop it first")
+            self._feeds[feed.name] = feed
+
     def simulator(self, name: str) -> SimServer | None:
         """The embedded simulator feed ``name`` records from, if :meth:`start_sim_feed`
         started one that is still running."""
         with self._lock:
             return self._sims.get(name)
 
-    def feed(self, name: str) -> Feed:
+    def feed(self, name: str) -> AnyFeed:
         try:
             return self._feeds[name]
         except KeyError:
@@ -109,7 +138,7 @@ class Workbench:
             raise UsageError(f"no feed named {name!r} (feeds: {known})") from None
 
     @property
-    def feeds(self) -> dict[str, Feed]:
+    def feeds(self) -> dict[str, AnyFeed]:
         with self._lock:
             return dict(self._feeds)
 
@@ -155,7 +184,7 @@ class Workbench:
     def status(self) -> list[FeedStatus]:
         return [feed.status() for feed in self._feed_list()]
 
-    def _feed_list(self) -> list[Feed]:
+    def _feed_list(self) -> list[AnyFeed]:
         # widgets call status() from their pump threads while the kernel may start a feed
         with self._lock:
             return list(self._feeds.values())

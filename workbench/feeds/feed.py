@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable, Sequence
-from itertools import islice
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -52,6 +50,7 @@ from workbench.feeds.recorder import Recorder, RowSink
 from workbench.feeds.rest import RestClient
 from workbench.feeds.status import FeedStatus
 from workbench.feeds.subscription import QUEUE_SIZE, Subscription, Target
+from workbench.feeds.tape import TradeTape
 from workbench.threads import SupervisedThread, ThreadError, join_all
 from workbench.venues import VenueProtocol, get_venue
 from workbench.venues.base import SeqRule
@@ -67,8 +66,6 @@ STORED_DEPTH = 20
 """Levels per side stored in ``book_snapshots`` when no depth is chosen."""
 TWIN_WINDOW = 4096
 """Applied deltas kept per symbol so a redundant connection's copy can be compared."""
-TAPE_LENGTH = 10_000
-"""Recent trades kept in memory per symbol for live views (widgets read them, not DuckDB)."""
 
 
 T = TypeVar("T")
@@ -95,7 +92,6 @@ class _Symbol:
         "seq",
         "synced_once",
         "tape",
-        "tape_total",
         "trades",
     )
 
@@ -115,8 +111,7 @@ class _Symbol:
         self.missing_since: float | None = None
         self.backfill_after = 0.0
         self.applied: dict[int, BookDelta] = {}
-        self.tape: deque[Trade] = deque(maxlen=TAPE_LENGTH)
-        self.tape_total = 0  # trades ever put on the tape: a reader's cursor
+        self.tape = TradeTape()
         self.acked: set[int] = set()  # connections whose subscription the venue acknowledged
         self.acked_once = False
         self.rejected: str | None = None  # the venue's refusal, until an acknowledgement
@@ -392,11 +387,7 @@ class Feed:
         if st is None:
             raise UsageError(f"{self.name} does not record {symbol!r} (it has {self.symbols})")
         with self._lock:
-            total = st.tape_total
-            new = min(total - after, len(st.tape))
-            # walk back from the newest end: the tape is long, a reader's backlog short
-            trades = list(islice(reversed(st.tape), new))[::-1] if new > 0 else []
-        return total, trades
+            return st.tape.since(after)
 
     def locked(self) -> threading.Lock:
         return self._lock
@@ -687,7 +678,6 @@ class Feed:
             self._rec.trade(t)
             self.trade_count += 1
             st.tape.append(t)
-            st.tape_total += 1
         return new
 
     def _on_heartbeat(self, conn: int, event: Heartbeat, now: float) -> None:

@@ -129,15 +129,18 @@ class Recorder:
         if self.published is not None:
             self.published.append(Applied(ordinal, "quote", q))
 
-    def quality(self, symbol: str | None, kind: str, detail: dict[str, Any] | str) -> None:
-        """A quality incident now (``detail`` a JSON-ready dict, or JSON text as recorded)."""
-        exchange, sym, ts, kind_, detail_, ingest_seq = self._quality_row
-        now = self.clock.time_us()
+    def quality(
+        self, symbol: str | None, kind: str, detail: dict[str, Any] | str, *, ts: int | None = None
+    ) -> None:
+        """A quality incident at ``ts`` (default now); ``detail`` a JSON-ready dict, or JSON
+        text as recorded."""
+        exchange, sym, ts_, kind_, detail_, ingest_seq = self._quality_row
+        now = self.clock.time_us() if ts is None else ts
         text = detail if isinstance(detail, str) else json.dumps(detail, separators=(",", ":"))
         ordinal = self.next_ingest_seq()
         exchange(self.exchange)
         sym(symbol)
-        ts(now)
+        ts_(now)
         kind_(kind)
         detail_(text)
         ingest_seq(ordinal)

@@ -38,10 +38,17 @@ from traitlets import Bunch, Float, Int, TraitError, Unicode, observe, validate
 
 from workbench.core.clean import TABLE_SPECS
 from workbench.errors import WorkbenchError
+from workbench.feeds.replay_feed import SCHEME as REPLAY
 from workbench.notebook import sql_access
 from workbench.notebook.session import Session
 from workbench.notebook.sql_access import FILES, WRITE
-from workbench.sim.command import EMBEDDED_RATE, EMBEDDED_SEED, add_market_options, embedded_sim
+from workbench.sim.command import (
+    EMBEDDED_RATE,
+    EMBEDDED_SEED,
+    add_market_options,
+    embedded_sim,
+    market_options_given,
+)
 from workbench.store import DEFAULT_DB
 from workbench.venues import get_venue
 
@@ -101,6 +108,16 @@ def _positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not (0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
     return value
 
 
@@ -182,7 +199,8 @@ class WorkbenchMagics(Magics):
 
         Subcommands:
           feed start VENUE SYMBOL...  start recording; venue sim without --ws-url starts an
-                                      embedded simulator (no internet, no keys)
+                                      embedded simulator (no internet, no keys);
+                                      venue replay:PATH plays a recording [--speed X]
                                       [--redundant] [--ws-url URL] [--rest-url URL]
                                       [--name NAME] [--depth N]; embedded simulator:
                                       [--seed N] [--rate MSGS] [--drop-every S]
@@ -209,6 +227,7 @@ class WorkbenchMagics(Magics):
         Examples:
           %wb feed start sim BTC-USD ETH-USD
           %wb feed start sim BTC-USD --seed 7 --gap 0.01 --drop-every 5 --name faulty
+          %wb feed start replay:data/session.duckdb --speed 20
           %wb book BTC-USD
           %wb price BTC-USD --sma 20,50
           %wb feeds
@@ -275,8 +294,12 @@ class WorkbenchMagics(Magics):
             f"simulator (rate {self.sim_rate:g} msgs/s per symbol, seed {self.sim_seed}).",
             allow_abbrev=False,
         )
-        start.add_argument("venue", help="sim, coinbase, binance, kraken, okx, ...")
-        start.add_argument("symbols", nargs="+", metavar="SYMBOL")
+        start.add_argument(
+            "venue", help="sim, coinbase, binance, kraken, okx, ..., or replay:PATH (a recording)"
+        )
+        start.add_argument(
+            "symbols", nargs="*", metavar="SYMBOL", help="(replay: default every one recorded)"
+        )
         start.add_argument(
             "--redundant", action="store_true", help="a second connection, deduplicated"
         )
@@ -288,6 +311,10 @@ class WorkbenchMagics(Magics):
             help="book levels per side: subscribed where the venue offers a choice (kraken, "
             "bybit, okx; other values are refused, listing the choices), and stored in snapshots "
             "(default: the venue's subscription, 20 stored)",
+        )  # fmt: skip
+        start.add_argument(
+            "--speed", type=_positive_float, metavar="X",
+            help="replay: X times the recorded pace (default: as fast as possible)",
         )  # fmt: skip
         add_market_options(start, rate=self.sim_rate, seed=self.sim_seed, embedded=True)
         start.set_defaults(run=self._feed_start)
@@ -402,6 +429,15 @@ class WorkbenchMagics(Magics):
 
     # -- subcommands ----------------------------------------------------------------------
     def _feed_start(self, args: argparse.Namespace) -> None:
+        if args.venue.startswith(REPLAY):
+            self._replay_start(args)
+            return
+        if args.speed is not None:
+            raise UsageError("--speed is for replay:PATH feeds")
+        if not args.symbols:
+            raise UsageError(
+                f"name the symbols to record, e.g. %wb feed start {args.venue} BTC-USD"
+            )
         venue = get_venue(args.venue).name
         sim = embedded_sim(args, venue, args.symbols, rate=self.sim_rate, seed=self.sim_seed)
         options: dict[str, Any] = {"redundant": args.redundant, "name": args.name}
@@ -415,6 +451,27 @@ class WorkbenchMagics(Magics):
         print(
             f"feed {feed.name!r} recording {', '.join(feed.symbols)} from {source} "
             f"into {self.session.workbench.store.path}"
+        )
+
+    def _replay_start(self, args: argparse.Namespace) -> None:
+        path = args.venue.removeprefix(REPLAY)
+        live_only = [
+            flag
+            for flag, given in (
+                ("--redundant", args.redundant), ("--ws-url", args.ws_url),
+                ("--rest-url", args.rest_url), ("--depth", args.depth),
+            )
+            if given
+        ] + market_options_given(args)  # fmt: skip
+        if live_only:
+            raise UsageError(f"{', '.join(live_only)}: not for a replay feed")
+        feed = self.session.workbench.start_replay_feed(
+            path, speed=args.speed, symbols=args.symbols or None, name=args.name
+        )
+        pace = f"at {args.speed:g}x" if args.speed else "as fast as possible"
+        print(
+            f"feed {feed.name!r} replaying {', '.join(feed.symbols)} ({feed.exchange}) from "
+            f"{feed.path} {pace} into {self.session.workbench.store.path}"
         )
 
     def _feed_stop(self, args: argparse.Namespace) -> None:

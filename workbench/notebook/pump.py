@@ -33,8 +33,6 @@ RECENT = 1000
 """Render times kept for the percentiles in :class:`PumpStats` (the newest ones)."""
 
 
-
-
 @dataclass(frozen=True)
 class PumpStats:
     """A consistent snapshot of a pump's counters; times in seconds unless named ``_ms``."""

@@ -23,6 +23,7 @@ import duckdb
 
 from workbench.errors import UsageError
 from workbench.feeds.feed import Feed
+from workbench.feeds.protocol import AnyFeed
 from workbench.sim import SimConfig, SimServer
 from workbench.workbench import Workbench
 
@@ -98,7 +99,7 @@ class Session:
         return rows
 
     # -- feeds ----------------------------------------------------------------------------
-    def running_feeds(self) -> list[Feed]:
+    def running_feeds(self) -> list[AnyFeed]:
         if self._workbench is None:
             return []
         return [feed for feed in self._workbench.feeds.values() if feed.running]
@@ -115,17 +116,17 @@ class Session:
             return workbench.start_feed(venue, symbols, **options)
         return workbench.start_sim_feed(sim, symbols, **options)
 
-    def simulator(self, feed: Feed) -> SimServer | None:
+    def simulator(self, feed: AnyFeed) -> SimServer | None:
         """The embedded simulator ``feed`` records from, if the session started one."""
         return None if self._workbench is None else self._workbench.simulator(feed.name)
 
-    def stop_feed(self, name: str) -> Feed:
+    def stop_feed(self, name: str) -> AnyFeed:
         """Stop the feed (rows flushed to the writer), then the simulator it recorded."""
         feed = self.workbench.feed(name)
         self.workbench.stop_feed(name)
         return feed
 
-    def feed_for(self, symbol: str, name: str | None = None) -> Feed:
+    def feed_for(self, symbol: str, name: str | None = None) -> AnyFeed:
         """The feed a widget for ``symbol`` reads: the one named, or the only running feed
         that records the symbol."""
         if name is not None:

@@ -104,7 +104,7 @@ def add_market_options(
         )  # fmt: skip
 
 
-def _market_options_given(args: argparse.Namespace) -> list[str]:
+def market_options_given(args: argparse.Namespace) -> list[str]:
     """The embedded-simulator flags set on the command line, as they are spelled there."""
     given = [name for name in (*MARKET_OPTIONS, "sim_symbols") if getattr(args, name) is not None]
     return ["--" + name.replace("_", "-") for name in given]
@@ -119,7 +119,7 @@ def embedded_sim(
     embedded = venue == "sim" and args.ws_url is None
     if embedded and args.rest_url is not None:
         raise UsageError("--rest-url needs --ws-url (without both, an embedded simulator runs)")
-    flags = _market_options_given(args)
+    flags = market_options_given(args)
     if flags and not embedded:
         raise UsageError(
             f"{', '.join(flags)}: only for the embedded simulator (venue sim, no --ws-url)"

@@ -25,7 +25,7 @@ import ipywidgets  # type: ignore[import-untyped, unused-ignore]
 import numpy as np
 from IPython import display as ipd
 
-from workbench.feeds.feed import Feed
+from workbench.feeds.protocol import AnyFeed
 from workbench.notebook.pump import PumpStats, UIPump
 from workbench.notebook.widgets.snapshot import Bundle
 
@@ -225,10 +225,10 @@ class FeedWidget(LiveWidget):
     Subclasses call :meth:`_watch` first in ``__init__``, before building their children.
     """
 
-    feed: Feed
+    feed: AnyFeed
     symbol: str
 
-    def _watch(self, feed: Feed, symbol: str) -> None:
+    def _watch(self, feed: AnyFeed, symbol: str) -> None:
         feed.book(symbol)  # an unknown symbol is a UsageError now, not a render error later
         self.feed = feed
         self.symbol = symbol

@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from workbench.errors import UsageError
 from workbench.events import Level
-from workbench.feeds.feed import Feed
+from workbench.feeds.protocol import AnyFeed
 from workbench.notebook.widgets import axes, snapshot
 from workbench.notebook.widgets.axes import decimals, depth_curve
 from workbench.notebook.widgets.base import FeedWidget, assign, escape, held
@@ -52,7 +52,7 @@ class OrderBookWidget(FeedWidget):
 
     def __init__(
         self,
-        feed: Feed,
+        feed: AnyFeed,
         symbol: str,
         *,
         depth: int = 20,

@@ -18,7 +18,7 @@ import numpy as np
 
 from workbench.core.tradewindow import Floats, Ints, TradeWindow, volume_buckets
 from workbench.events import Trade
-from workbench.feeds.feed import Feed
+from workbench.feeds.protocol import AnyFeed
 from workbench.notebook.widgets import axes, snapshot
 from workbench.notebook.widgets.axes import decimals
 from workbench.notebook.widgets.base import FeedWidget, assign, escape, held
@@ -36,7 +36,7 @@ class PriceWidget(FeedWidget):
 
     def __init__(
         self,
-        feed: Feed,
+        feed: AnyFeed,
         symbol: str,
         *,
         sma: Sequence[int] = (20, 50),
