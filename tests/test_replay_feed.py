@@ -15,7 +15,7 @@ from tests.test_magics import magics, shell, usage_error, wb  # noqa: F401 (the 
 from tests.test_replay import session  # noqa: F401 (the recorded session fixture)
 from workbench.clock import ManualClock
 from workbench.errors import UsageError
-from workbench.events import Applied, QualityEvent
+from workbench.events import Applied
 from workbench.feeds.replay_feed import ReplayFeed
 from workbench.store import Store
 
@@ -25,11 +25,6 @@ SYMS = ("BTC-USD", "ETH-USD")
 def payload(events: list[Applied]) -> list[tuple[str, object]]:
     """The events without their ordinals (a file of its own numbers them afresh)."""
     return [(e.kind, e.event) for e in events]
-
-
-def event_us(applied: Applied) -> int:
-    event = applied.event
-    return event.ts if isinstance(event, QualityEvent) else event.recv_ts
 
 
 def test_a_replay_feed_plays_the_recording_into_another_file_and_its_subscribers(
@@ -75,13 +70,13 @@ def test_with_a_speed_events_keep_their_recorded_spacing_on_the_clock(
     tmp_path: Path,
 ) -> None:
     path, log, _ = session
-    first = event_us(log[0])
+    first = log[0].time_us
     speed = 10.0
 
     def due_by(now: float) -> int:
         """Events the feed must have applied once its clock reads ``now``: those before the
         first one not due yet (same arithmetic), since they go out in order."""
-        late = ((event_us(e) - first) / 1e6 / speed > now for e in log)
+        late = ((e.time_us - first) / 1e6 / speed > now for e in log)
         return next((i for i, waits in enumerate(late) if waits), len(log))
 
     clock = ManualClock()

@@ -11,18 +11,16 @@ nothing is not success.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from types import FrameType
 
-from workbench import demo
+from workbench import demo, replay_command
 from workbench.analysis import bars, csv_import
 from workbench.analysis import clean as clean_command
+from workbench.console import commit_printer, wait_until
 from workbench.errors import BadStoreError, SimulatorError, UsageError, WorkbenchError
 from workbench.feeds.feed import Feed
 from workbench.sim import command as sim_command
@@ -137,15 +135,7 @@ def _record(args: argparse.Namespace) -> int:
         rate=sim_command.EMBEDDED_RATE,
         seed=sim_command.EMBEDDED_SEED,
     )
-    totals: dict[str, int] = {}
-
-    def progress(committed: dict[str, int]) -> None:
-        for table, rows in committed.items():
-            totals[table] = totals.get(table, 0) + rows
-        line = " ".join(f"{t}={n}" for t, n in sorted(totals.items()))
-        print(f"committed {line}", flush=True)
-
-    wb = Workbench.open(args.db, on_commit=progress if args.progress else None)
+    wb = Workbench.open(args.db, on_commit=commit_printer() if args.progress else None)
     exporter = None
     try:
         if args.export_parquet is not None:
@@ -170,7 +160,7 @@ def _record(args: argparse.Namespace) -> int:
                 flush=True,
             )
         watch = _SubscriptionWatch(feed, args.connect_timeout)
-        _wait(args.duration, until=watch.done)
+        wait_until(args.duration, until=watch.done)
         watch.done()  # a signal can end the wait between polls: judge the latest status
         wb.stop_all()
         wb.flush()
@@ -274,26 +264,6 @@ def _depth_choices() -> str:
     )
 
 
-def _wait(duration: float | None, until: Callable[[], bool] = lambda: False) -> None:
-    """Sleep until ``duration`` passes, SIGINT/SIGTERM arrives or ``until()`` holds."""
-    done = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        done.set()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        deadline = None if duration is None else time.monotonic() + duration
-        while not done.is_set() and not until():
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                break
-            done.wait(0.2 if remaining is None else min(0.2, remaining))
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-
-
 class DefaultsHelpFormatter(argparse.HelpFormatter):
     """Every option's help ends with its default, unless the text already says it in words
     ("default: never") or there is none to show (None, a flag that is off)."""
@@ -376,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     clean_command.add_parser(sub)
     _add_export(sub)
     _add_migrate(sub)
+    replay_command.add_parser(sub)
     for command in sub.choices.values():
         command.formatter_class = DefaultsHelpFormatter
     return parser
@@ -393,6 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "clean": clean_command.run,
         "export": _export,
         "migrate": _migrate,
+        "replay": replay_command.run,
     }
     try:
         return handlers[args.command](args)

@@ -212,3 +212,9 @@ class Applied(msgspec.Struct, frozen=True, gc=False):
     ingest_seq: int
     kind: str
     event: AppliedEvent
+
+    @property
+    def time_us(self) -> int:
+        """When it happened to the recorder: ``recv_ts``, for a quality incident its ``ts``."""
+        event = self.event
+        return event.ts if isinstance(event, QualityEvent) else event.recv_ts

@@ -26,7 +26,7 @@ from workbench.clock import WALL
 from workbench.core.book import OrderBook
 from workbench.core.clock import Clock
 from workbench.errors import UsageError
-from workbench.events import Applied, BookChange, BookTop, QualityEvent, Quote, Trade
+from workbench.events import Applied, BookChange, BookTop, Quote, Trade
 from workbench.feeds.recorder import Recorder, RowSink
 from workbench.feeds.status import FeedStatus
 from workbench.feeds.subscription import QUEUE_SIZE, Subscription, Target
@@ -42,11 +42,6 @@ BATCH = 4096
 """Events applied per lock hold at full speed: subscribers and widgets get a look in between."""
 FLUSH_INTERVAL = 0.05
 """Clock seconds between hand-overs of the rows to the sink while pacing."""
-
-
-def _event_us(applied: Applied) -> int:
-    event = applied.event
-    return event.ts if isinstance(event, QualityEvent) else event.recv_ts
 
 
 class ReplayFeed:
@@ -229,7 +224,7 @@ class ReplayFeed:
             if stop.is_set():
                 return False
             if speed is not None:
-                at = _event_us(applied)
+                at = applied.time_us
                 first_us = at if first_us is None else first_us
                 due = began + (at - first_us) / 1e6 / speed
                 if due > clock.now():
