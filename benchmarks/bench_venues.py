@@ -113,7 +113,7 @@ def feed_path(sample: ModuleType, cls: type[VenueProtocol], deltas: list[bytes])
     if rest is not None:
         with feed.locked():
             snap = feed.venue.parse_snapshot(rest(), sample.SYMBOL, 0)
-            feed._apply_snapshot(feed._symbols[sample.SYMBOL], snap, None)
+            feed._symbols[sample.SYMBOL].sync.apply_snapshot(snap, None, 0.0)
     chunk = 64  # a 256 KiB read holds many frames: the connection hands them over together
     start = time.perf_counter()
     for i in range(0, len(deltas), chunk):

@@ -40,12 +40,8 @@ def test_polling_records_every_trade_and_tracks_the_book(store: Store) -> None:
             assert wait_for(lambda: feed.book(SYM).seq == truth["seq"], 5)
             first = feed.status()
             assert first.connections == 1  # the last poll succeeded
-            assert wait_for(
-                lambda: (
-                    feed.status().trades == first.trades and not feed._symbols[SYM].trades.missing
-                ),
-                5,
-            )
+            tracker = feed._symbols[SYM].sync.trades
+            assert wait_for(lambda: feed.status().trades == first.trades and not tracker.missing, 5)
         finally:
             feed.stop()
         with feed.locked():

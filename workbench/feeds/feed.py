@@ -27,8 +27,7 @@ from urllib.parse import urlsplit
 from workbench.clock import WALL
 from workbench.core.book import OrderBook
 from workbench.core.clock import Clock
-from workbench.core.sequencer import SymbolSequencer
-from workbench.core.trades import TradeIdTracker
+from workbench.core.sync import Action, BookSync, FetchSnapshot, Resubscribe, SyncRules
 from workbench.errors import FeedError, ProtocolError, UsageError
 from workbench.events import (
     Applied,
@@ -53,7 +52,6 @@ from workbench.feeds.subscription import QUEUE_SIZE, Subscription, Target
 from workbench.feeds.tape import TradeTape
 from workbench.threads import SupervisedThread, ThreadError, join_all
 from workbench.venues import VenueProtocol, get_venue
-from workbench.venues.base import SeqRule
 
 log = logging.getLogger(__name__)
 
@@ -64,61 +62,29 @@ RECONNECT_TIMEOUT = 5.0
 """Same, when the resync reconnected instead (the reconnect itself may back off)."""
 STORED_DEPTH = 20
 """Levels per side stored in ``book_snapshots`` when no depth is chosen."""
-TWIN_WINDOW = 4096
-"""Applied deltas kept per symbol so a redundant connection's copy can be compared."""
 
 
 T = TypeVar("T")
 
 
 class _Symbol:
-    """Everything the feed tracks for one symbol."""
+    """What the feed tracks for one symbol beside its :class:`BookSync`: the subscription's
+    acknowledgement, the trade tape for live views, the last polled quote."""
 
-    __slots__ = (
-        "acked",
-        "acked_once",
-        "applied",
-        "backfill_after",
-        "book",
-        "crossed",
-        "flagged",
-        "generation",
-        "last_quote",
-        "missing_since",
-        "name",
-        "rejected",
-        "resync_at",
-        "resync_attempt",
-        "seq",
-        "synced_once",
-        "tape",
-        "trades",
-    )
+    __slots__ = ("acked", "acked_once", "last_quote", "name", "rejected", "sync", "tape")
 
-    def __init__(self, name: str, gap_timeout: float, rule: SeqRule) -> None:
-        self.name = name
-        self.book = OrderBook()
-        self.seq: SymbolSequencer[BookDelta] = SymbolSequencer(gap_timeout=gap_timeout, rule=rule)
-        self.flagged = False  # a check failed outside the sequencer: resync wanted
-        self.crossed = False  # inside a crossed stretch the venue calls legitimate
-        self.last_quote: tuple[int, float, float, float, float] | None = None  # polling
-        self.generation = 0  # bumped when the stream restarts: a REST book fetched before
-        # that belongs to the old stream and must not be applied to the new one
-        self.trades = TradeIdTracker()
-        self.synced_once = False
-        self.resync_at = 0.0
-        self.resync_attempt = 0
-        self.missing_since: float | None = None
-        self.backfill_after = 0.0
-        self.applied: dict[int, BookDelta] = {}
+    def __init__(self, sync: BookSync) -> None:
+        self.name = sync.symbol
+        self.sync = sync
         self.tape = TradeTape()
         self.acked: set[int] = set()  # connections whose subscription the venue acknowledged
         self.acked_once = False
         self.rejected: str | None = None  # the venue's refusal, until an acknowledgement
+        self.last_quote: tuple[int, float, float, float, float] | None = None  # polling
 
     @property
-    def wants_resync(self) -> bool:
-        return self.seq.needs_resync or self.flagged
+    def book(self) -> OrderBook:
+        return self.sync.book
 
 
 class Feed:
@@ -187,7 +153,19 @@ class Feed:
 
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._symbols = {s: _Symbol(s, gap_timeout, venue_cls.seq_rule) for s in self.symbols}
+        rules = SyncRules(
+            sequenced=venue_cls.sequenced,
+            seq_rule=venue_cls.seq_rule,
+            book_depth=venue_cls.book_depth,
+            crossed_is_desync=venue_cls.crossed_is_desync,
+            snapshot_in_band=venue_cls.snapshot_in_band,
+            numeric_trade_ids=self.venue.numeric_trade_ids,
+            redundant=redundant,
+            gap_timeout=gap_timeout,
+            backfill=self.backfill,
+            backfill_delay=backfill_delay,
+        )
+        self._symbols = {s: _Symbol(BookSync(s, rules, self, self._checksum)) for s in self.symbols}
         self._live: set[int] = set()
         conns = range(1, 3 if redundant else 2) if poll_interval is None else range(0)
         self._venues = {conn: venue_cls(self.symbols) for conn in conns}
@@ -231,12 +209,6 @@ class Feed:
         self.trade_count = 0
         self.quote_count = 0
         self.reconnects = 0
-        self.gaps = 0
-        self.resyncs = 0
-        self.duplicates = 0
-        self.crossed = 0
-        self.checksums = 0
-        self.mismatches = 0
         self.stale = 0
         self.backfilled = 0
         self.quarantined = 0
@@ -362,8 +334,7 @@ class Feed:
             }
             self._add_quality(symbol, "recording_gap", detail)
             if last_trade_id is not None and self.venue.numeric_trade_ids:
-                st.trades.start_after(last_trade_id)
-                st.missing_since = self.clock.now()
+                st.sync.resume_after(last_trade_id, self.clock.now())
 
     @property
     def running(self) -> bool:
@@ -403,7 +374,7 @@ class Feed:
             venue = self._venues[conn] = self.venue_cls(self.symbols)
             self._live.add(conn)
             for st in self._symbols.values():
-                st.seq.connection_up(conn)
+                st.sync.connection_up(conn)
                 st.acked.discard(conn)  # a new session must be acknowledged afresh
             if conn in self._connected_before:
                 self.reconnects += 1
@@ -422,12 +393,7 @@ class Feed:
             self._add_quality(None, "disconnect", {"conn": conn, "reason": reason})
             for st in self._symbols.values():
                 st.acked.discard(conn)
-                st.seq.connection_down(conn, now)
-                if not self._live:
-                    st.seq.reset()
-                    st.book.invalidate()
-                    st.generation += 1
-                self._drain_notes(st)
+                st.sync.connection_down(conn, now, last=not self._live)
 
     def on_oversized(self, conn: int, prefix: bytes, recv_ts: int) -> None:
         with self._lock:
@@ -459,11 +425,11 @@ class Feed:
                         elif isinstance(event, Heartbeat):
                             self._on_heartbeat(conn, event, now)
                         elif isinstance(event, BookSnapshot):
-                            self._on_snapshot(conn, event)
+                            self._state(event.symbol).sync.on_snapshot(conn, event, now)
                         elif isinstance(event, Quote):
                             self._record_quote(event)
                         elif isinstance(event, SyncLost):
-                            self._on_sync_lost(event)
+                            self._on_sync_lost(event, now)
                         elif isinstance(event, ReconnectRequest):
                             self._on_reconnect_request(conn, event)
                         elif isinstance(event, Subscribed):
@@ -485,135 +451,18 @@ class Feed:
         return st
 
     def _on_delta(self, conn: int, event: BookDelta, now: float) -> None:
-        st = self._state(event.symbol)
-        if event.seq is None or not self.venue_cls.sequenced:
-            self._apply_delta(st, event, conn)
-            return
-        seq = st.seq
-        if self.redundant and seq.last is not None and event.seq <= seq.last:
-            self._compare_twin(st, conn, event)
-        self._apply_released(st, seq.on_message(conn, event.seq, event, now, event.prev_seq), conn)
-        if seq.synced:
-            st.book.seq = seq.last
-        if seq.notes:
-            self._drain_notes(st)
+        self._state(event.symbol).sync.on_delta(conn, event, now)
         self._last_lag_us = event.recv_ts - event.ts
 
-    def _compare_twin(self, st: _Symbol, conn: int, event: BookDelta) -> None:
-        """A redundant twin must say what the applied copy said; if not, one path is corrupt."""
-        applied = st.applied.get(event.seq) if event.seq is not None else None
-        if applied is not None and (applied.bids != event.bids or applied.asks != event.asks):
-            self.mismatches += 1
-            self._add_quality(st.name, "mismatch", {"conn": conn, "seq": event.seq})
+    def _checksum(self, conn: int, symbol: str, book: OrderBook) -> int | None:
+        venue = self._venues.get(conn)
+        return None if venue is None else venue.checksum(symbol, book)
 
-    def _apply_released(self, st: _Symbol, ready: list[BookDelta | None], conn: int | None) -> None:
-        """Apply what the sequencer released, in order, until a check fails: the rest goes
-        back to the sequencer, so the next snapshot still finds what it does not contain."""
-        for i, item in enumerate(ready):
-            if item is None:
-                continue
-            if not st.book.valid:
-                for later in ready[i:]:
-                    if later is not None and later.seq is not None:
-                        st.seq.hold(later.seq, later, later.prev_seq)
-                return
-            self._apply_delta(st, item, conn)
-
-    def _apply_delta(self, st: _Symbol, d: BookDelta, conn: int | None) -> None:
-        if self.redundant and d.seq is not None:
-            applied = st.applied
-            applied[d.seq] = d
-            if len(applied) > TWIN_WINDOW:
-                del applied[next(iter(applied))]
-        book = st.book
-        symbol = st.name
-        exchange = self.exchange
-        ingest_seq = self._next_ingest_seq()
-        # The hot path appends inline (not through Recorder.book_row): one call fewer per level.
-        for side, levels, setter in (("bid", d.bids, book.set_bid), ("ask", d.asks, book.set_ask)):
-            for price, size in levels:
-                setter(price, size)
-                self._d_exchange(exchange)
-                self._d_symbol(symbol)
-                self._d_ts(d.ts)
-                self._d_recv(d.recv_ts)
-                self._d_seq(d.seq)
-                self._d_kind("delta")
-                self._d_side(side)
-                self._d_price(price)
-                self._d_size(size)
-                self._d_ingest_seq(ingest_seq)
-        book.seq = d.seq
-        book.ts = d.ts
-        trimmed = self._trim(st, d.ts, d.recv_ts, d.seq, ingest_seq)
-        if self._rec.published is not None and (d.bids or d.asks or trimmed):
-            bids, asks = (
-                (d.bids, d.asks) if trimmed is None else (d.bids + trimmed[0], d.asks + trimmed[1])
-            )
-            change = BookChange(exchange, symbol, d.ts, d.recv_ts, d.seq, False, bids, asks)
-            self._rec.published.append(Applied(ingest_seq, "book", change))
-        self._check(st, d.seq, d.checksum, conn)
-
-    def _trim(
-        self, st: _Symbol, ts: int, recv_ts: int, seq: int | None, ingest_seq: int
-    ) -> tuple[list[Level], list[Level]] | None:
-        """Cut the book to the venue's depth once a whole message is applied; the levels cut,
-        recorded as deletions so replaying book_deltas gives this book (None: none cut)."""
-        depth = self.venue_cls.book_depth
-        if depth is None:
-            return None
-        bids, asks = st.book.truncate(depth)
-        if not bids and not asks:
-            return None
-        for side, prices in (("bid", bids), ("ask", asks)):
-            for price in prices:
-                self._rec.book_row(st.name, ts, recv_ts, seq, "delta", side, price, 0.0, ingest_seq)
-        return [(p, 0.0) for p in bids], [(p, 0.0) for p in asks]
-
-    def _check(self, st: _Symbol, seq: int | None, checksum: int | None, conn: int | None) -> None:
-        """The checks that run once a whole message is applied: checksum, crossing."""
-        book = st.book
-        if not book.valid:
-            return  # out of sync already: a resync is on its way
-        venue = self._venues.get(conn) if conn is not None else None
-        if checksum is not None and venue is not None:
-            ours = venue.checksum(st.name, book)
-            if ours != checksum:
-                self.checksums += 1
-                detail = {"seq": seq, "expected": checksum, "computed": ours}
-                self._lose_sync(st, "checksum", detail)
-                return
-        if book.crossed:
-            if not self.venue_cls.crossed_is_desync:
-                if not st.crossed:  # log the start of a crossed stretch, not every message
-                    st.crossed = True
-                    self.crossed += 1
-                    self._add_quality(st.name, "crossed", {"seq": seq, **self._best(book)})
-                return
-            self.crossed += 1
-            self._lose_sync(st, "crossed", {"seq": seq, **self._best(book)})
-        else:
-            st.crossed = False
-
-    @staticmethod
-    def _best(book: OrderBook) -> dict[str, Any]:
-        return {"best_bid": book.best_bid_price, "best_ask": book.best_ask_price}
-
-    def _lose_sync(self, st: _Symbol, kind: str, detail: dict[str, Any]) -> None:
-        """A check failed: the book is invalid from here until a fresh snapshot is applied."""
-        self._add_quality(st.name, kind, detail)
-        st.book.invalidate()
-        st.seq.invalidate(kind, detail.get("seq"))
-        st.flagged = True
-        st.resync_at = 0.0
-        self._drain_notes(st)
-
-    def _on_sync_lost(self, event: SyncLost) -> None:
+    def _on_sync_lost(self, event: SyncLost, now: float) -> None:
         """The venue's own numbering says messages were lost: resync the affected books."""
         states = [self._state(event.symbol)] if event.symbol else list(self._symbols.values())
         for st in states:
-            self.gaps += 1
-            self._lose_sync(st, "gap", {"rule": event.rule, **event.detail})
+            st.sync.sync_lost(event.rule, event.detail, now)
 
     def _on_subscribed(self, conn: int, event: Subscribed) -> None:
         """The venue acknowledged ``event.symbols`` on ``conn``: the connection may now prove
@@ -655,63 +504,60 @@ class Feed:
 
     def _on_trade(self, conn: int, event: Trade, now: float) -> None:
         st = self._state(event.symbol)
-        if event.seq is not None:
-            seq = st.seq
-            self._apply_released(st, seq.on_message(conn, event.seq, None, now), conn)
-            if seq.synced:
-                st.book.seq = seq.last  # the book is current up to this trade too
-            if seq.notes:
-                self._drain_notes(st)
-        self._record_trade(st, event)
+        if st.sync.on_trade(conn, event, now):
+            self._record_trade(st, event)
         self._last_lag_us = event.recv_ts - event.ts
-        if st.trades.missing and st.missing_since is None:
-            st.missing_since = now
 
-    def _record_trade(self, st: _Symbol, t: Trade) -> bool:
-        tracker = st.trades
-        new = (
-            tracker.add(int(t.trade_id))
-            if self.venue.numeric_trade_ids
-            else (tracker.add_text(t.trade_id))
-        )
-        if new:
-            self._rec.trade(t)
-            self.trade_count += 1
-            st.tape.append(t)
-        return new
+    def _record_trade(self, st: _Symbol, t: Trade) -> None:
+        self._rec.trade(t)
+        self.trade_count += 1
+        st.tape.append(t)
 
     def _on_heartbeat(self, conn: int, event: Heartbeat, now: float) -> None:
         for symbol, seq in event.seqs.items():
             st = self._symbols.get(symbol)
             if st is not None:
-                st.seq.on_heartbeat(conn, seq, now)
-                if st.seq.notes:
-                    self._drain_notes(st)
+                st.sync.on_heartbeat(conn, seq, now)
 
-    def _on_snapshot(self, conn: int | None, snap: BookSnapshot) -> None:
-        """An in-band snapshot is the venue saying "this is the book": applied, except the
-        opening snapshot of a redundant twin while the book is in sync (it would rewind it)."""
-        st = self._state(snap.symbol)
-        seq = st.seq
-        if seq.synced and conn is not None and seq.position(conn) is None:
-            if snap.seq is not None:
-                seq.note_position(conn, snap.seq)
-            return
-        self._apply_snapshot(st, snap, conn)
+    # -- SyncOutput: what the books applied, and what went wrong (lock held) ----------------
+    def applied_delta(
+        self, symbol: str, d: BookDelta, trimmed: tuple[list[Level], list[Level]] | None
+    ) -> None:
+        exchange = self.exchange
+        ingest_seq = self._next_ingest_seq()
+        # The hot path appends inline (not through Recorder.book_row): one call fewer per level.
+        for side, levels in (("bid", d.bids), ("ask", d.asks)):
+            for price, size in levels:
+                self._d_exchange(exchange)
+                self._d_symbol(symbol)
+                self._d_ts(d.ts)
+                self._d_recv(d.recv_ts)
+                self._d_seq(d.seq)
+                self._d_kind("delta")
+                self._d_side(side)
+                self._d_price(price)
+                self._d_size(size)
+                self._d_ingest_seq(ingest_seq)
+        self._trimmed(symbol, d.ts, d.recv_ts, d.seq, trimmed, ingest_seq)
+        if self._rec.published is not None and (d.bids or d.asks or trimmed):
+            bids, asks = (
+                (d.bids, d.asks) if trimmed is None else (d.bids + trimmed[0], d.asks + trimmed[1])
+            )
+            change = BookChange(exchange, symbol, d.ts, d.recv_ts, d.seq, False, bids, asks)
+            self._rec.published.append(Applied(ingest_seq, "book", change))
 
-    def _apply_snapshot(self, st: _Symbol, snap: BookSnapshot, conn: int | None) -> None:
-        book = st.book
-        was_out_of_sync = st.synced_once and not book.valid
-        book.apply_snapshot(snap.bids, snap.asks, seq=snap.seq, ts=snap.ts)
-        # A reset and the levels in the delta stream: the deltas alone rebuild every book.
+    def applied_snapshot(
+        self, symbol: str, snap: BookSnapshot, trimmed: tuple[list[Level], list[Level]] | None
+    ) -> None:
+        """A reset and the levels in the delta stream: the deltas alone rebuild every book."""
         ingest_seq = self._next_ingest_seq()
         row = self._rec.book_row
-        row(st.name, snap.ts, snap.recv_ts, snap.seq, "reset", None, None, None, ingest_seq)
+        row(symbol, snap.ts, snap.recv_ts, snap.seq, "reset", None, None, None, ingest_seq)
         for side, levels in (("bid", snap.bids), ("ask", snap.asks)):
             for price, size in levels:
                 if size > 0:
                     row(
-                        st.name,
+                        symbol,
                         snap.ts,
                         snap.recv_ts,
                         snap.seq,
@@ -721,9 +567,7 @@ class Feed:
                         size,
                         ingest_seq,
                     )
-        st.flagged = False
-        st.crossed = False
-        trimmed = self._trim(st, snap.ts, snap.recv_ts, snap.seq, ingest_seq)
+        self._trimmed(symbol, snap.ts, snap.recv_ts, snap.seq, trimmed, ingest_seq)
         if self._rec.published is not None:
             bids = [lv for lv in snap.bids if lv[1] > 0]
             asks = [lv for lv in snap.asks if lv[1] > 0]
@@ -731,66 +575,29 @@ class Feed:
                 bids += trimmed[0]
                 asks += trimmed[1]
             change = BookChange(
-                self.exchange, st.name, snap.ts, snap.recv_ts, snap.seq, True, bids, asks
+                self.exchange, symbol, snap.ts, snap.recv_ts, snap.seq, True, bids, asks
             )
             self._rec.published.append(Applied(ingest_seq, "book", change))
-        self._check(st, snap.seq, snap.checksum, conn)
-        if not book.valid:
-            return  # the snapshot itself failed a check: another resync is under way
-        if snap.last_trade_id is not None and self.venue.numeric_trade_ids:
-            last_id = int(snap.last_trade_id)
-            if st.trades.watermark is None:
-                st.trades.start_after(last_id)
-            else:
-                st.trades.exists_through(last_id)
-        source = "in-band" if conn is not None else "rest"
-        if not st.synced_once:
-            st.synced_once = True
-            detail: dict[str, Any] = {"snapshot_seq": snap.seq, "source": source, "initial": True}
-            if snap.last_trade_id is not None:
-                detail["last_trade_id"] = snap.last_trade_id
-            self._add_quality(st.name, "resync", detail)
-        else:
-            if st.missing_since is None:
-                # Trades may have passed while the book was out of sync: let backfill look.
-                st.missing_since = self.clock.now()
-            if was_out_of_sync and (snap.seq is None or not self.venue_cls.sequenced):
-                # (numbered snapshots hear this from the sequencer, with the seq window)
-                self.resyncs += 1
-                self._add_quality(st.name, "resync", {"source": source})
-        if snap.seq is not None and self.venue_cls.sequenced:
-            self._apply_released(
-                st, st.seq.snapshot_applied(conn, snap.seq, self.clock.now()), conn
-            )
-            if st.seq.synced:
-                book.seq = st.seq.last
-        self._drain_notes(st, source=source)
-        st.resync_attempt = 0
 
-    def _drain_notes(self, st: _Symbol, source: str | None = None) -> None:
-        for note in st.seq.notes:
-            kind, detail = note.kind, note.detail
-            if kind == "gap":
-                self.gaps += 1
-                st.book.invalidate()
-                detail = {**detail, "scope": "feed", "rule": self.venue_cls.seq_rule}
-                st.missing_since = st.missing_since or self.clock.now()
-            elif kind == "conn_gap":
-                if not self.redundant:
-                    continue  # with one connection the feed-level gap says the same
-                kind, detail = "gap", {**detail, "scope": "connection"}
-            elif kind == "duplicate":
-                self.duplicates += 1
-            elif kind == "resync":
-                self.resyncs += 1
-                if source is not None:
-                    detail = {**detail, "source": source}
-            elif kind == "invalid":
-                continue  # the caller already logged the specific check that failed
-            elif kind == "buffer_overflow":
-                kind = "gap"
-            self._add_quality(st.name, kind, detail)
-        st.seq.notes.clear()
+    def _trimmed(
+        self,
+        symbol: str,
+        ts: int,
+        recv_ts: int,
+        seq: int | None,
+        trimmed: tuple[list[Level], list[Level]] | None,
+        ingest_seq: int,
+    ) -> None:
+        """The levels a depth trim cut, as deletions: replaying book_deltas gives this book."""
+        if trimmed is not None:
+            for side, levels in (("bid", trimmed[0]), ("ask", trimmed[1])):
+                for price, _ in levels:
+                    self._rec.book_row(
+                        symbol, ts, recv_ts, seq, "delta", side, price, 0.0, ingest_seq
+                    )
+
+    def incident(self, symbol: str | None, kind: str, detail: dict[str, Any]) -> None:
+        self._rec.quality(symbol, kind, detail)
 
     def _add_quality(self, symbol: str | None, kind: str, detail: dict[str, Any]) -> None:
         self._rec.quality(symbol, kind, detail)
@@ -802,37 +609,20 @@ class Feed:
         self.quarantined += 1
         self._rec.quarantine(recv_ts, reason, raw, truncated=truncated)
 
-    # -- maintenance thread ---------------------------------------------------------------
+    # -- maintenance thread: executes what the books ask for ---------------------------------
     def _maintain(self) -> None:
         next_snapshot = self.clock.now() + self.snapshot_interval
         next_poll = self.clock.now()
         while not self.clock.wait(self._stop, MAINTENANCE_INTERVAL):
             now = self.clock.now()
-            resync: list[tuple[_Symbol, int]] = []
-            backfill: list[_Symbol] = []
+            actions: list[tuple[_Symbol, Action]] = []
             with self._lock:
                 for st in self._symbols.values():
-                    st.seq.tick(now)
-                    if st.seq.notes:
-                        self._drain_notes(st)
-                    if now >= st.resync_at and (
-                        st.wants_resync
-                        or (
-                            not self.venue_cls.snapshot_in_band
-                            and not st.seq.synced
-                            # a diff to match, or an acknowledged stream: a quiet pair
-                            # must not wait for its first diff to get a book
-                            and (st.seq.buffered or (st.acked and not st.book.valid))
-                        )
-                    ):
-                        resync.append((st, st.generation))
-                    if (
-                        self.backfill
-                        and st.missing_since is not None
-                        and now - st.missing_since >= self.backfill_delay
-                        and now >= st.backfill_after
-                    ):
-                        backfill.append(st)
+                    rest_book = (
+                        self.rest is not None and self.venue.snapshot_path(st.name) is not None
+                    )
+                    for action in st.sync.due(now, acked=bool(st.acked), rest_book=rest_book):
+                        actions.append((st, action))
                 if now >= next_snapshot:
                     self._write_snapshots(self.clock.time_us())
                     next_snapshot = now + self.snapshot_interval
@@ -847,18 +637,17 @@ class Feed:
                 for st in self._symbols.values():
                     self._poll(st)
                 continue
-            for st, generation in resync:
-                if self.rest is None or self.venue.snapshot_path(st.name) is None:
+            for st, action in actions:
+                if isinstance(action, FetchSnapshot):
+                    snap = self._fetch_snapshot(st)
+                    if snap is not None:
+                        with self._lock:
+                            if st.sync.wants_snapshot(action.generation):  # else: a new stream
+                                st.sync.apply_snapshot(snap, None, self.clock.now())
+                elif isinstance(action, Resubscribe):
                     self._resubscribe(st)
-                    continue
-                snap = self._fetch_snapshot(st)
-                if snap is not None:
-                    with self._lock:
-                        current = st.generation == generation  # else: a new stream began
-                        if current and (st.wants_resync or not st.seq.synced):
-                            self._apply_snapshot(st, snap, None)
-            for st in backfill:
-                self._backfill(st)
+                else:
+                    self._backfill(st, action.after)
 
     def _poll(self, st: _Symbol) -> None:
         """Polling mode: every round fetches the ticker and/or replaces the book from REST,
@@ -896,23 +685,24 @@ class Feed:
                     st.last_quote = seen
                     self._record_quote(quote)
             if snap is not None:
-                self._apply_snapshot(st, snap, None)
-        self._backfill(st)
+                st.sync.apply_snapshot(snap, None, self.clock.now())
+            after = st.sync.trades.watermark
+        if self.backfill and after is not None:
+            self._backfill(st, after)
 
     def _resubscribe(self, st: _Symbol) -> None:
         """No REST snapshot: ask the venue for a fresh in-band book on the live connections
         or, where it cannot resend one symbol's book, reconnect."""
         now = self.clock.now()
         with self._lock:
-            st.seq.reset()  # buffer until the fresh snapshot arrives
             live = [c for c in self._connections if c.conn in self._live]
             requests = [(c, self._venues[c.conn].resubscribe_messages(st.name)) for c in live]
             if live and all(messages is not None for _, messages in requests):
+                st.sync.resubscribing(until=now + RESUBSCRIBE_TIMEOUT)
                 for connection, messages in requests:
                     connection.send(messages or [])
-                st.resync_at = now + RESUBSCRIBE_TIMEOUT
                 return
-            st.resync_at = now + RECONNECT_TIMEOUT
+            st.sync.resubscribing(until=now + RECONNECT_TIMEOUT)
         for connection in self._connections:
             connection.drop(f"reconnecting to resync {st.name}")
 
@@ -922,7 +712,8 @@ class Feed:
             return None  # polling a venue without a REST book: trades only
         snap = self._rest_get(path, st.name, self.venue.parse_snapshot, "REST snapshot")
         if snap is None:
-            self._retry_later(st)
+            with self._lock:
+                st.sync.snapshot_failed(self.clock.now())
         return snap
 
     def _rest_get(
@@ -945,18 +736,9 @@ class Feed:
                 self._add_quarantine(recv_ts, self.last_error, body)
             return None
 
-    def _retry_later(self, st: _Symbol) -> None:
-        with self._lock:
-            st.resync_attempt += 1
-            st.resync_at = self.clock.now() + min(5.0, 0.1 * 2**st.resync_attempt)
-
-    def _backfill(self, st: _Symbol) -> None:
+    def _backfill(self, st: _Symbol, after: int) -> None:
+        """Page through the trades after id ``after`` over REST; each new one is recorded."""
         assert self.rest is not None
-        after = st.trades.watermark
-        if after is None:
-            with self._lock:
-                st.missing_since = None
-            return
         first, added = after, 0
         while not self._stop.is_set():
             path = self.venue.trades_path(st.name, after)
@@ -965,11 +747,12 @@ class Feed:
             trades = self._rest_get(path, st.name, self.venue.parse_trades, "REST trades")
             if trades is None:
                 with self._lock:
-                    st.backfill_after = self.clock.now() + 1.0
+                    st.sync.backfill_failed(self.clock.now())
                 return
             with self._lock:
                 for t in trades:
-                    if self._record_trade(st, t):
+                    if st.sync.add_trade(t):
+                        self._record_trade(st, t)
                         added += 1
             newest = max((int(t.trade_id) for t in trades), default=after)
             if len(trades) < self.venue.trades_page_size or newest <= after:
@@ -977,14 +760,7 @@ class Feed:
             after = newest
         with self._lock:
             self.backfilled += added
-            if added:
-                self._add_quality(
-                    st.name,
-                    "backfill",
-                    {"after_id": first, "count": added, "watermark": st.trades.watermark},
-                )
-            st.missing_since = self.clock.now() if st.trades.missing else None
-            st.backfill_after = self.clock.now() + self.backfill_delay
+            st.sync.backfill_done(self.clock.now(), first, added)
 
     # -- rows out (lock held) ---------------------------------------------------------------
     def _record_quote(self, q: Quote) -> None:
@@ -1006,7 +782,7 @@ class Feed:
 
     def _write_snapshots(self, recv_ts: int) -> None:
         for st in self._symbols.values():
-            if st.synced_once:
+            if st.sync.synced_once:
                 book = st.book
                 bids, asks = book.top(self.depth)
                 self._rec.top(st.name, book.ts, recv_ts, book.seq, book.valid, bids, asks)
@@ -1024,6 +800,7 @@ class Feed:
     def status(self) -> FeedStatus:
         now = self.clock.now()
         with self._lock:
+            syncs = list(self._symbols.values())
             connection_error = self._connection_error()
             age = None if self._last_message_at is None else now - self._last_message_at
             lag = None if self._last_lag_us is None else self._last_lag_us / 1000
@@ -1040,12 +817,12 @@ class Feed:
                 trades=self.trade_count,
                 quotes=self.quote_count,
                 reconnects=self.reconnects,
-                gaps=self.gaps,
-                resyncs=self.resyncs,
-                duplicates=self.duplicates,
-                crossed=self.crossed,
-                checksums=self.checksums,
-                mismatches=self.mismatches,
+                gaps=sum(st.sync.gaps for st in syncs),
+                resyncs=sum(st.sync.resyncs for st in syncs),
+                duplicates=sum(st.sync.duplicates for st in syncs),
+                crossed=sum(st.sync.crossings for st in syncs),
+                checksums=sum(st.sync.checksum_failures for st in syncs),
+                mismatches=sum(st.sync.mismatches for st in syncs),
                 stale=self.stale,
                 backfilled=self.backfilled,
                 quarantined=self.quarantined,
