@@ -30,12 +30,9 @@ from workbench.core.clock import Clock
 from workbench.core.sync import Action, BookSync, FetchSnapshot, Resubscribe, SyncRules
 from workbench.errors import FeedError, ProtocolError, UsageError
 from workbench.events import (
-    Applied,
-    BookChange,
     BookDelta,
     BookSnapshot,
     Heartbeat,
-    Level,
     MarketEvent,
     Quote,
     ReconnectRequest,
@@ -165,7 +162,10 @@ class Feed:
             backfill=self.backfill,
             backfill_delay=backfill_delay,
         )
-        self._symbols = {s: _Symbol(BookSync(s, rules, self, self._checksum)) for s in self.symbols}
+        self._rec = Recorder(self.exchange, sink, clock)
+        self._symbols = {
+            s: _Symbol(BookSync(s, rules, self._rec, self._checksum)) for s in self.symbols
+        }
         self._live: set[int] = set()
         conns = range(1, 3 if redundant else 2) if poll_interval is None else range(0)
         self._venues = {conn: venue_cls(self.symbols) for conn in conns}
@@ -196,13 +196,6 @@ class Feed:
         )
         self._started = False
         self._stopped = False
-
-        self._rec = Recorder(self.exchange, sink, clock)
-        self._next_ingest_seq = self._rec.next_ingest_seq
-        (
-            self._d_exchange, self._d_symbol, self._d_ts, self._d_recv, self._d_seq,
-            self._d_kind, self._d_side, self._d_price, self._d_size, self._d_ingest_seq,
-        ) = self._rec.deltas.appenders()  # fmt: skip
 
         # counters (written under the lock, read without it for status)
         self.messages = 0
@@ -518,86 +511,6 @@ class Feed:
             st = self._symbols.get(symbol)
             if st is not None:
                 st.sync.on_heartbeat(conn, seq, now)
-
-    # -- SyncOutput: what the books applied, and what went wrong (lock held) ----------------
-    def applied_delta(
-        self, symbol: str, d: BookDelta, trimmed: tuple[list[Level], list[Level]] | None
-    ) -> None:
-        exchange = self.exchange
-        ingest_seq = self._next_ingest_seq()
-        # The hot path appends inline (not through Recorder.book_row): one call fewer per level.
-        for side, levels in (("bid", d.bids), ("ask", d.asks)):
-            for price, size in levels:
-                self._d_exchange(exchange)
-                self._d_symbol(symbol)
-                self._d_ts(d.ts)
-                self._d_recv(d.recv_ts)
-                self._d_seq(d.seq)
-                self._d_kind("delta")
-                self._d_side(side)
-                self._d_price(price)
-                self._d_size(size)
-                self._d_ingest_seq(ingest_seq)
-        self._trimmed(symbol, d.ts, d.recv_ts, d.seq, trimmed, ingest_seq)
-        if self._rec.published is not None and (d.bids or d.asks or trimmed):
-            bids, asks = (
-                (d.bids, d.asks) if trimmed is None else (d.bids + trimmed[0], d.asks + trimmed[1])
-            )
-            change = BookChange(exchange, symbol, d.ts, d.recv_ts, d.seq, False, bids, asks)
-            self._rec.published.append(Applied(ingest_seq, "book", change))
-
-    def applied_snapshot(
-        self, symbol: str, snap: BookSnapshot, trimmed: tuple[list[Level], list[Level]] | None
-    ) -> None:
-        """A reset and the levels in the delta stream: the deltas alone rebuild every book."""
-        ingest_seq = self._next_ingest_seq()
-        row = self._rec.book_row
-        row(symbol, snap.ts, snap.recv_ts, snap.seq, "reset", None, None, None, ingest_seq)
-        for side, levels in (("bid", snap.bids), ("ask", snap.asks)):
-            for price, size in levels:
-                if size > 0:
-                    row(
-                        symbol,
-                        snap.ts,
-                        snap.recv_ts,
-                        snap.seq,
-                        "snapshot",
-                        side,
-                        price,
-                        size,
-                        ingest_seq,
-                    )
-        self._trimmed(symbol, snap.ts, snap.recv_ts, snap.seq, trimmed, ingest_seq)
-        if self._rec.published is not None:
-            bids = [lv for lv in snap.bids if lv[1] > 0]
-            asks = [lv for lv in snap.asks if lv[1] > 0]
-            if trimmed is not None:
-                bids += trimmed[0]
-                asks += trimmed[1]
-            change = BookChange(
-                self.exchange, symbol, snap.ts, snap.recv_ts, snap.seq, True, bids, asks
-            )
-            self._rec.published.append(Applied(ingest_seq, "book", change))
-
-    def _trimmed(
-        self,
-        symbol: str,
-        ts: int,
-        recv_ts: int,
-        seq: int | None,
-        trimmed: tuple[list[Level], list[Level]] | None,
-        ingest_seq: int,
-    ) -> None:
-        """The levels a depth trim cut, as deletions: replaying book_deltas gives this book."""
-        if trimmed is not None:
-            for side, levels in (("bid", trimmed[0]), ("ask", trimmed[1])):
-                for price, _ in levels:
-                    self._rec.book_row(
-                        symbol, ts, recv_ts, seq, "delta", side, price, 0.0, ingest_seq
-                    )
-
-    def incident(self, symbol: str | None, kind: str, detail: dict[str, Any]) -> None:
-        self._rec.quality(symbol, kind, detail)
 
     def _add_quality(self, symbol: str | None, kind: str, detail: dict[str, Any]) -> None:
         self._rec.quality(symbol, kind, detail)

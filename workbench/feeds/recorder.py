@@ -18,8 +18,19 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from workbench.core.clock import Clock
+from workbench.core.sync import Trim
 from workbench.errors import StoreError
-from workbench.events import Applied, BookTop, Level, QualityEvent, Quote, Trade
+from workbench.events import (
+    Applied,
+    BookChange,
+    BookDelta,
+    BookSnapshot,
+    BookTop,
+    Level,
+    QualityEvent,
+    Quote,
+    Trade,
+)
 from workbench.feeds.subscription import Subscription, Target
 from workbench.store.batch import TableBatch
 from workbench.store.schema import raw_text
@@ -58,6 +69,10 @@ class Recorder:
         self.instruments = TableBatch("instruments")
         self._trade_row = self.trades.appenders()
         self._delta_row = self.deltas.appenders()
+        (
+            self._d_exchange, self._d_symbol, self._d_ts, self._d_recv, self._d_seq,
+            self._d_kind, self._d_side, self._d_price, self._d_size, self._d_ingest_seq,
+        ) = self._delta_row  # fmt: skip
         self._quote_row = self.quotes.appenders()
         self._snapshot_row = self.snapshots.appenders()
         self._quality_row = self.quality_rows.appenders()
@@ -111,6 +126,76 @@ class Recorder:
         price_(price)
         size_(size)
         ordinal(ingest_seq)
+
+    # -- SyncOutput: what a BookSync applied, and what went wrong ----------------------------
+    def applied_delta(self, symbol: str, d: BookDelta, trimmed: Trim | None) -> None:
+        exchange = self.exchange
+        ingest_seq = self.next_ingest_seq()
+        # The hot path appends inline (not through book_row): one call fewer per level.
+        for side, levels in (("bid", d.bids), ("ask", d.asks)):
+            for price, size in levels:
+                self._d_exchange(exchange)
+                self._d_symbol(symbol)
+                self._d_ts(d.ts)
+                self._d_recv(d.recv_ts)
+                self._d_seq(d.seq)
+                self._d_kind("delta")
+                self._d_side(side)
+                self._d_price(price)
+                self._d_size(size)
+                self._d_ingest_seq(ingest_seq)
+        if trimmed is not None:
+            self._trimmed(symbol, d.ts, d.recv_ts, d.seq, trimmed, ingest_seq)
+        if self.published is not None and (d.bids or d.asks or trimmed):
+            bids, asks = (
+                (d.bids, d.asks) if trimmed is None else (d.bids + trimmed[0], d.asks + trimmed[1])
+            )
+            change = BookChange(exchange, symbol, d.ts, d.recv_ts, d.seq, False, bids, asks)
+            self.published.append(Applied(ingest_seq, "book", change))
+
+    def applied_snapshot(self, symbol: str, snap: BookSnapshot, trimmed: Trim | None) -> None:
+        """A reset and the levels in the delta stream: the deltas alone rebuild every book."""
+        bids = [lv for lv in snap.bids if lv[1] > 0]
+        asks = [lv for lv in snap.asks if lv[1] > 0]
+        if trimmed is not None:
+            bids += trimmed[0]
+            asks += trimmed[1]
+        self.book_change(
+            BookChange(self.exchange, symbol, snap.ts, snap.recv_ts, snap.seq, True, bids, asks)
+        )
+
+    def book_change(self, change: BookChange) -> None:
+        """One applied book message as recorded: a reset's levels are ``snapshot`` rows except
+        the depth trim's deletions (size 0), which are ``delta`` rows like every other change."""
+        ingest_seq = self.next_ingest_seq()
+        row = self.book_row
+        symbol, ts, recv_ts, seq, reset = (
+            change.symbol,
+            change.ts,
+            change.recv_ts,
+            change.seq,
+            change.reset,
+        )
+        if reset:
+            row(symbol, ts, recv_ts, seq, "reset", None, None, None, ingest_seq)
+        for side, levels in (("bid", change.bids), ("ask", change.asks)):
+            for price, size in levels:
+                kind = "snapshot" if reset and size > 0 else "delta"
+                row(symbol, ts, recv_ts, seq, kind, side, price, size, ingest_seq)
+        if self.published is not None:
+            self.published.append(Applied(ingest_seq, "book", change))
+
+    def _trimmed(
+        self, symbol: str, ts: int, recv_ts: int, seq: int | None, trimmed: Trim, ingest_seq: int
+    ) -> None:
+        """The levels a depth trim cut, as deletions: replaying book_deltas gives this book."""
+        row = self.book_row
+        for side, levels in (("bid", trimmed[0]), ("ask", trimmed[1])):
+            for price, _ in levels:
+                row(symbol, ts, recv_ts, seq, "delta", side, price, 0.0, ingest_seq)
+
+    def incident(self, symbol: str | None, kind: str, detail: dict[str, Any]) -> None:
+        self.quality(symbol, kind, detail)
 
     def quote(self, q: Quote) -> None:
         exchange, symbol, ts, recv, bid_price, bid_size, ask_price, ask_size, ingest_seq = (

@@ -294,18 +294,7 @@ class ReplayFeed:
 
     def _book_change(self, change: BookChange) -> None:
         apply_change(self._books[change.symbol], change)
-        rec = self._rec
-        ordinal = rec.next_ingest_seq()
-        symbol, ts, recv_ts, seq = change.symbol, change.ts, change.recv_ts, change.seq
-        if change.reset:
-            rec.book_row(symbol, ts, recv_ts, seq, "reset", None, None, None, ordinal)
-        for side, levels in (("bid", change.bids), ("ask", change.asks)):
-            for price, size in levels:
-                # as the live feed wrote them: snapshot levels, then the depth trim (size 0)
-                kind = "snapshot" if change.reset and size > 0 else "delta"
-                rec.book_row(symbol, ts, recv_ts, seq, kind, side, price, size, ordinal)
-        if rec.published is not None:
-            rec.published.append(Applied(ordinal, "book", change))
+        self._rec.book_change(change)
 
     # -- helpers -------------------------------------------------------------------------
     def _known(self, symbol: str) -> str:
