@@ -106,18 +106,18 @@ def parse_apply(
 
 def feed_path(sample: ModuleType, cls: type[VenueProtocol], deltas: list[bytes]) -> float:
     feed = Feed(cls, [sample.SYMBOL], NullSink())
-    feed.on_connected(1)
+    feed.stream.on_connected(1)
     setup, _ = sample.messages(1)
-    feed.on_messages(1, setup, 0)
+    feed.stream.on_messages(1, setup, 0)
     rest = getattr(sample, "rest_snapshot", None)
     if rest is not None:
         with feed.locked():
             snap = feed.venue.parse_snapshot(rest(), sample.SYMBOL, 0)
-            feed._symbols[sample.SYMBOL].sync.apply_snapshot(snap, None, 0.0)
+            feed.state.symbols[sample.SYMBOL].sync.apply_snapshot(snap, None, 0.0)
     chunk = 64  # a 256 KiB read holds many frames: the connection hands them over together
     start = time.perf_counter()
     for i in range(0, len(deltas), chunk):
-        feed.on_messages(1, deltas[i : i + chunk], 0)
+        feed.stream.on_messages(1, deltas[i : i + chunk], 0)
     elapsed = (time.perf_counter() - start) / len(deltas) * 1e6
     status = feed.status()
     if status.quarantined or status.gaps or status.checksums or not all(status.book_valid.values()):

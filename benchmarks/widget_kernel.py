@@ -54,8 +54,8 @@ class Replay:
         self.feed = Feed(
             "sim", [symbol], Discard(), ws_url="ws://127.0.0.1:9/ws", rest_url="http://127.0.0.1:9"
         )
-        self.feed.on_connected(1)
-        self.feed.on_messages(1, [msgspec.json.encode(self.market.snapshot(symbol))], 0)
+        self.feed.stream.on_connected(1)
+        self.feed.stream.on_messages(1, [msgspec.json.encode(self.market.snapshot(symbol))], 0)
 
     def advance(self, trades: int) -> None:
         """Step the market until ``trades`` more trades (and the book changes around them)."""
@@ -65,7 +65,7 @@ class Replay:
             for message in self.market.step(self.symbol, time.time_ns() // 1000):
                 payloads.append(msgspec.json.encode(message))
                 seen += isinstance(message, SimTrade)
-        self.feed.on_messages(1, payloads, time.time_ns() // 1000)
+        self.feed.stream.on_messages(1, payloads, time.time_ns() // 1000)
 
 
 class NaiveBook:

@@ -40,7 +40,7 @@ def test_polling_records_every_trade_and_tracks_the_book(store: Store) -> None:
             assert wait_for(lambda: feed.book(SYM).seq == truth["seq"], 5)
             first = feed.status()
             assert first.connections == 1  # the last poll succeeded
-            tracker = feed._symbols[SYM].sync.trades
+            tracker = feed.state.symbols[SYM].sync.trades
             assert wait_for(lambda: feed.status().trades == first.trades and not tracker.missing, 5)
         finally:
             feed.stop()

@@ -56,12 +56,12 @@ class Replay:
     def __init__(self, seed: int = 3) -> None:
         self.market = Market(seed, [SYM])
         self.feed = Feed("sim", [SYM], Discard(), ws_url="ws://127.0.0.1:9/ws")
-        self.feed.on_connected(1)
+        self.feed.stream.on_connected(1)
         self.snapshot()
         self.ts = 1_763_712_000_000_000
 
     def snapshot(self) -> None:
-        self.feed.on_messages(1, [msgspec.json.encode(self.market.snapshot(SYM))], 0)
+        self.feed.stream.on_messages(1, [msgspec.json.encode(self.market.snapshot(SYM))], 0)
 
     def advance(self, trades: int) -> None:
         """Step the market until ``trades`` more trades have been sent (with book changes)."""
@@ -71,7 +71,7 @@ class Replay:
             for message in self.market.step(SYM, self.ts):
                 payloads.append(msgspec.json.encode(message))
                 seen += isinstance(message, SimTrade)
-        self.feed.on_messages(1, payloads, self.ts)
+        self.feed.stream.on_messages(1, payloads, self.ts)
 
     def top(self, depth: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
         with self.feed.locked():
