@@ -56,6 +56,9 @@ class NullSink:
     def submit(self, table: str, columns: dict[str, Any]) -> None:
         pass
 
+    def wait_for_room(self, timeout: float) -> bool:
+        return True
+
 
 def protocol_of(sample: ModuleType) -> type[VenueProtocol]:
     factory = getattr(sample, "protocol", None)

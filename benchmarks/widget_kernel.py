@@ -44,6 +44,9 @@ class Discard:
     def submit(self, table: str, columns: dict[str, Any]) -> None:
         pass
 
+    def wait_for_room(self, timeout: float) -> bool:
+        return True
+
 
 class Replay:
     """A real Feed fed the simulator's messages in-process (no socket): exact, repeatable."""

@@ -422,3 +422,31 @@ def wait_for_condition(predicate: Any, timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.01)
     return bool(predicate())
+
+
+def test_a_producer_is_held_back_while_the_writer_is_a_full_queue_behind(tmp_path: Path) -> None:
+    stuck, gate = threading.Event(), threading.Event()
+
+    def on_commit(_: dict[str, int]) -> None:  # the writer thread waits here until the gate
+        stuck.set()
+        gate.wait(10)
+
+    store = Store.open(tmp_path / "s.duckdb")
+    try:
+        writer = store.start_writer(on_commit=on_commit, max_queued_rows=1_000)
+        writer.submit("book_deltas", deltas(10))
+        assert writer.wait_for_room(1.0)  # under the bound: no wait
+        assert stuck.wait(5)
+        writer.submit("book_deltas", deltas(3_000, start=10))  # the writer is stuck
+
+        assert not writer.wait_for_room(0.1)
+        assert writer.stats().queued_rows == 3_000
+        assert writer.stats().waits == 1
+
+        gate.set()
+        assert writer.wait_for_room(5.0)
+        writer.flush()
+        assert store.table_counts()["book_deltas"] == 3_010
+    finally:
+        gate.set()
+        store.close()

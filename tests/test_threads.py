@@ -72,6 +72,9 @@ class HealthCheckFailsOnce:
     def submit(self, table: str, columns: dict[str, Any]) -> None:
         self.writer.submit(table, columns)
 
+    def wait_for_room(self, timeout: float) -> bool:
+        return self.writer.wait_for_room(timeout)
+
     @property
     def fault(self) -> str | None:
         self.checks += 1

@@ -49,6 +49,9 @@ class Discard:
     def submit(self, table: str, columns: dict[str, Any]) -> None:
         pass
 
+    def wait_for_room(self, timeout: float) -> bool:
+        return True
+
 
 class Replay:
     """A real (unstarted) Feed fed simulator messages through its connection-handler API."""

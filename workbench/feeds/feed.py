@@ -361,6 +361,7 @@ class Feed:
                 stale=state.stale,
                 backfilled=state.backfilled,
                 quarantined=state.quarantined,
+                held_back=state.held_back,
                 thread_errors=self.thread_errors,
                 last_thread_error=self.last_thread_error,
                 lingering_threads=list(self.lingering),

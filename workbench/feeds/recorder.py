@@ -51,6 +51,10 @@ class RowSink(Protocol):
     def fault(self) -> str | None:
         """Why rows cannot be stored right now (None while they can): the feed stops on it."""
 
+    def wait_for_room(self, timeout: float) -> bool:
+        """Block, at most ``timeout`` s, while the sink holds as many rows as it may; True once
+        it has room. The store's writer bounds its queue this way (backpressure)."""
+
 
 class Recorder:
     """The rows and the subscriber events of one feed (``exchange``), in apply order."""

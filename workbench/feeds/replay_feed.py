@@ -257,7 +257,12 @@ class ReplayFeed:
                 self.failure = fault
         if fault is not None:
             log.error("feed %s failed: %s", self.name, fault)
-        return fault is None
+            return False
+        # Backpressure: played faster than the writer stores, the rows would pile up.
+        while not self.sink.wait_for_room(FLUSH_INTERVAL):
+            if self._stop.is_set():
+                return False
+        return True
 
     def _apply(self, batch: list[Applied]) -> None:
         if not batch:

@@ -78,6 +78,8 @@ class FeedState:
         self.stale = 0
         self.backfilled = 0
         self.quarantined = 0
+        self.held_back = 0.0
+        """Seconds the connection threads waited for room in the store's writer."""
         self.last_error: str | None = None
         self.last_message_at: float | None = None
         self.last_lag_us: int | None = None

@@ -61,6 +61,9 @@ class FeedStatus(msgspec.Struct, frozen=True):
     """The symbols whose subscription was acknowledged at least once since the feed started."""
     rejected: dict[str, str] = {}
     """Per symbol the venue refused: its reply, until an acknowledgement replaces it."""
+    held_back: float = 0.0
+    """Seconds the connection threads waited for the store's writer to catch up
+    (backpressure: meanwhile the venue's data waited in the socket, not in memory)."""
     subscribers: list[SubscriberStatus] = []
     """Each subscriber of the applied event stream (:meth:`Feed.subscribe`) still open."""
 
@@ -83,6 +86,8 @@ class FeedStatus(msgspec.Struct, frozen=True):
                 )
                 if sub.last_error:
                     failed += f" (last: {sub.last_error})"
+        if self.held_back >= 0.1:
+            failed += f"; held back {self.held_back:.1f} s waiting for the store writer"
         never = self.unsubscribed()
         if never:
             why = {s: f" (rejected: {self.rejected[s]})" for s in never if s in self.rejected}

@@ -33,6 +33,10 @@ from workbench.feeds.state import FeedState
 
 log = logging.getLogger(__name__)
 
+HOLD_TIMEOUT = 0.5
+"""Longest a connection thread waits for room in the store's writer before reading again
+(its loop then checks for stop and keeps the connection alive)."""
+
 
 class Stream:
     """The :class:`~workbench.feeds.connection.ConnectionHandler` of a feed's connections."""
@@ -128,6 +132,14 @@ class Stream:
                     state.quarantine(recv_ts, f"internal {type(exc).__name__}: {exc}", payload)
             if state.rec.published:
                 state.rec.publish()
+        # Backpressure, outside the lock: while the writer is a full queue behind, reading
+        # more would only pile rows up in memory; the socket's buffer (then the venue) waits.
+        started = state.clock.now()
+        state.rec.sink.wait_for_room(HOLD_TIMEOUT)
+        held = state.clock.now() - started
+        if held > 0:
+            with state.lock:
+                state.held_back += held
 
     # -- events about the stream itself (lock held) ----------------------------------------
     def _on_sync_lost(self, event: SyncLost, now: float) -> None:

@@ -29,7 +29,7 @@ from workbench.errors import BadStoreError, StoreError, UsageError
 from workbench.store.check import check_store
 from workbench.store.migrate import create_schema
 from workbench.store.schema import ORDERED_TABLES, TABLES
-from workbench.store.writer import CommitCallback, StoreWriter
+from workbench.store.writer import MAX_QUEUED_ROWS, CommitCallback, StoreWriter
 
 log = logging.getLogger(__name__)
 
@@ -110,16 +110,25 @@ class Store:
             return self._writer
 
     def start_writer(
-        self, *, commit_interval: float = 0.05, on_commit: CommitCallback | None = None
+        self,
+        *,
+        commit_interval: float = 0.05,
+        on_commit: CommitCallback | None = None,
+        max_queued_rows: int = MAX_QUEUED_ROWS,
     ) -> StoreWriter:
         """Start the writer with non-default settings; it must not be running yet."""
         with self._lock:
             if self._writer is not None:
                 raise UsageError(f"the writer of {self.path} is already running")
-            self._writer = self._new_writer(commit_interval, on_commit)
+            self._writer = self._new_writer(commit_interval, on_commit, max_queued_rows)
             return self._writer
 
-    def _new_writer(self, commit_interval: float, on_commit: CommitCallback | None) -> StoreWriter:
+    def _new_writer(
+        self,
+        commit_interval: float,
+        on_commit: CommitCallback | None,
+        max_queued_rows: int = MAX_QUEUED_ROWS,
+    ) -> StoreWriter:
         self._check_open()
         if self.read_only:
             raise StoreError(f"{self.path} is open read-only; it has no writer")
@@ -128,6 +137,7 @@ class Store:
             commit_interval=commit_interval,
             on_commit=on_commit,
             first_ingest_seq=self._last_ingest_seq() + 1,
+            max_queued_rows=max_queued_rows,
         )
         return writer.start()
 

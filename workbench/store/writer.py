@@ -21,6 +21,11 @@ Write-failure policy (the writer thread never dies of a bad batch):
   rather than keep producing rows that cannot be stored). ``flush`` raises
   when its timeout expires with the error as cause; ``stop`` gives the rows up and reports
   them.
+Memory is bounded by backpressure, not by dropping rows: while more than ``max_queued_rows``
+rows wait for the writer thread, :meth:`StoreWriter.wait_for_room` holds a producer back (a
+feed's connection thread, outside its lock, so the kernel's socket buffer and then the
+venue slow down). ``submit`` itself never waits.
+
 - Rejected rows are counted in :attr:`WriterStats.rejected`, logged, and the next
   :meth:`StoreWriter.flush` (or :meth:`StoreWriter.stop`) raises :class:`StoreError` naming
   them, once. Nothing is dropped silently.
@@ -57,6 +62,9 @@ CommitCallback: TypeAlias = Callable[[dict[str, int]], None]
 """Called in the writer thread after each commit with the rows stored per table."""
 
 _MAX_BACKOFF = 1.0
+MAX_QUEUED_ROWS = 100_000
+"""Rows waiting for the writer thread beyond which producers are held back (see above): a
+few hundred ms of a burst, a few tens of MB as Python lists."""
 _CHUNK_ROWS = 16_384  # rows converted between GIL yields; see _to_arrow
 
 
@@ -78,6 +86,10 @@ class WriterStats:
     """``time.time()`` of the latest commit."""
     queue_depth: int
     """Submissions waiting for the writer thread."""
+    queued_rows: int
+    """Their rows, and those held for a retry: what :meth:`StoreWriter.wait_for_room` bounds."""
+    waits: int
+    """Times a producer was held back because ``queued_rows`` was over the bound."""
     pending_rows: int
     """Rows converted and awaiting a retry after a failed commit."""
     last_error: str | None
@@ -127,9 +139,13 @@ class StoreWriter:
         commit_interval: float = 0.05,
         on_commit: CommitCallback | None = None,
         first_ingest_seq: int = 1,
+        max_queued_rows: int = MAX_QUEUED_ROWS,
     ) -> None:
         if not 0 < commit_interval <= 0.1:
             raise UsageError("commit_interval must be in (0, 0.1] s: the design commits ≥ 10 Hz")
+        if max_queued_rows < 1:
+            raise UsageError(f"max_queued_rows must be at least 1, got {max_queued_rows}")
+        self._max_queued_rows = max_queued_rows
         self._connection = connection
         self.ingest_seqs: Iterator[int] = itertools.count(first_ingest_seq)
         """The file's ``ingest_seq`` ordinals, shared by every feed writing to it: ``next()``
@@ -146,6 +162,8 @@ class StoreWriter:
         )
         # Everything below is guarded by self._lock.
         self._queue: list[_Submission] = []
+        self._queued_rows = 0  # in _queue and in _staged (held for a retry)
+        self._waits = 0
         self._submitted = 0
         self._resolved = 0  # every submission with seq <= this is committed or rejected
         self._accepting = True
@@ -209,6 +227,27 @@ class StoreWriter:
                 ) from self._last_error
             self._submitted += 1
             self._queue.append(_Submission(self._submitted, spec, columns, rows))
+            self._queued_rows += rows
+            if self._queued_rows >= self._max_queued_rows:
+                self._wake.set()  # a backlog: no need to wait for the next interval
+
+    def wait_for_room(self, timeout: float) -> bool:
+        """Block while more than ``max_queued_rows`` rows wait for the writer thread, at most
+        ``timeout`` s; True once there is room. Producers call it between batches of work,
+        never holding a lock a reader needs. A writer that cannot write (``fault``) or is
+        stopping holds nobody back: the feeds stop on the fault instead."""
+        with self._lock:
+            if self._queued_rows < self._max_queued_rows:
+                return True
+            self._waits += 1
+            return self._progress.wait_for(self._has_room, timeout)
+
+    def _has_room(self) -> bool:
+        return (
+            self._queued_rows < self._max_queued_rows
+            or self._fault is not None
+            or not self._accepting
+        )
 
     def _filled(self, spec: Table, given: Iterable[str], rows: int) -> dict[str, list[Any]]:
         """Values of the optional columns a submission left out."""
@@ -270,6 +309,7 @@ class StoreWriter:
                 for submission in self._queue:
                     self._note_rejection(submission.table.name, submission.rows, reason)
                 self._staged, self._queue = [], []
+                self._queued_rows = 0
                 self._resolved = self._submitted
             self._raise_rejections()
 
@@ -284,6 +324,8 @@ class StoreWriter:
                 failed_commits=self._failed_commits,
                 last_commit=self._last_commit,
                 queue_depth=len(self._queue),
+                queued_rows=self._queued_rows,
+                waits=self._waits,
                 pending_rows=sum(s.data.num_rows for s in self._staged),
                 last_error=None if self._last_error is None else str(self._last_error),
             )
@@ -337,6 +379,9 @@ class StoreWriter:
         with self._lock:
             queued, self._queue = self._queue, []
             queued_up_to = self._submitted
+            # Rows in flight no longer hold producers back: they convert and insert while
+            # the next ones are received.
+            self._queued_rows -= sum(submission.rows for submission in queued)
         staged = list(self._staged)
         taken = 0
         for submission in queued:
@@ -374,6 +419,9 @@ class StoreWriter:
         with self._lock:
             self._queue[:0] = backlog
             self._staged = retry
+            self._queued_rows = sum(s.rows for s in self._queue) + sum(
+                item.data.num_rows for item in retry
+            )
             if retry:
                 self._resolved = retry[0].seq - 1
             elif backlog:
