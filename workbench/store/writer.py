@@ -8,6 +8,11 @@ from the registered Arrow data, all in ONE transaction. Row-at-a-time ``execute`
 ~1000x more per row (see ``benchmarks/bench_store.py``). A backlog is committed in slices of
 about ``commit_interval`` worth of conversion, so commits keep their pace under load.
 
+Memory is bounded by backpressure, not by dropping rows: while more than ``max_queued_rows``
+rows wait for the writer thread, :meth:`StoreWriter.wait_for_room` holds a producer back (a
+feed's connection thread, outside its lock, so the kernel's socket buffer and then the
+venue slow down). ``submit`` itself never waits.
+
 Write-failure policy (the writer thread never dies of a bad batch):
 
 - A submission whose values do not convert to the table's Arrow schema (a string in a DOUBLE
@@ -21,11 +26,6 @@ Write-failure policy (the writer thread never dies of a bad batch):
   rather than keep producing rows that cannot be stored). ``flush`` raises
   when its timeout expires with the error as cause; ``stop`` gives the rows up and reports
   them.
-Memory is bounded by backpressure, not by dropping rows: while more than ``max_queued_rows``
-rows wait for the writer thread, :meth:`StoreWriter.wait_for_room` holds a producer back (a
-feed's connection thread, outside its lock, so the kernel's socket buffer and then the
-venue slow down). ``submit`` itself never waits.
-
 - Rejected rows are counted in :attr:`WriterStats.rejected`, logged, and the next
   :meth:`StoreWriter.flush` (or :meth:`StoreWriter.stop`) raises :class:`StoreError` naming
   them, once. Nothing is dropped silently.
