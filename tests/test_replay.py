@@ -35,11 +35,23 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Applie
         feed.start()
         try:
             assert sim.halted.wait(20)
-            assert wait_for(lambda: all(feed.status().book_valid.values()), 10)
             truth = {}
             for symbol in SYMS:
                 with urllib.request.urlopen(f"{sim.rest_url}/book/{symbol}") as reply:
                     truth[symbol] = json.load(reply)
+
+            def caught_up() -> bool:
+                """Every book valid and equal to the halted simulator's: the last messages,
+                or the resync after a gap among them, were applied, not still in flight."""
+                with feed.locked():
+                    return all(
+                        feed.book(s).valid
+                        and feed.book(s).bids() == [(float(p), float(q)) for p, q in t["bids"]]
+                        and feed.book(s).asks() == [(float(p), float(q)) for p, q in t["asks"]]
+                        for s, t in truth.items()
+                    )
+
+            assert wait_for(caught_up, 10)
         finally:
             feed.stop()
     status = feed.status()
