@@ -33,6 +33,8 @@ from workbench.feeds.state import FeedState
 
 log = logging.getLogger(__name__)
 
+HELD_MIN = 0.001
+"""A wait for the writer shorter than this (no wait at all: room was there) is not counted."""
 HOLD_TIMEOUT = 0.5
 """Longest a connection thread waits for room in the store's writer before reading again
 (its loop then checks for stop and keeps the connection alive)."""
@@ -137,7 +139,7 @@ class Stream:
         started = state.clock.now()
         state.rec.sink.wait_for_room(HOLD_TIMEOUT)
         held = state.clock.now() - started
-        if held > 0:
+        if held >= HELD_MIN:  # not the fast path's few µs: no second lock per batch for it
             with state.lock:
                 state.held_back += held
 
