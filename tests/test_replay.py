@@ -133,3 +133,46 @@ def test_a_migrated_v1_recording_replays(tmp_path: Path) -> None:
     # v1 did not record applied snapshots, so its deltas alone cannot rebuild a book
     assert not any(e.kind == "book" and e.event.reset for e in events)
     assert sum(e.kind == "top" for e in events) > 0  # its top-N pictures still replay
+
+
+def test_rows_stored_out_of_replay_order_still_replay_in_it(tmp_path: Path) -> None:
+    """Replay reads the big tables in insertion order and sorts only when it must: rows of one
+    event stored ask-first (a migrated file) or a depth trim's deletions after the asks, and
+    trades stored out of ingest_seq order, still come back as the events the feed applied."""
+    path = tmp_path / "scrambled.duckdb"
+    book = (
+        "INSERT INTO book_deltas VALUES "
+        "('sim', 'BTC-USD', make_timestamp(?), make_timestamp(?), ?, ?, ?, ?, ?, ?)"
+    )
+    trade = (
+        "INSERT INTO trades BY NAME SELECT 'sim' AS exchange, 'BTC-USD' AS symbol, "
+        "make_timestamp(?) AS ts, make_timestamp(?) AS recv_ts, ? AS price, 1.0 AS size, "
+        "'buy' AS side, ? AS trade_id, ? AS seq, ? AS ingest_seq"
+    )
+    with Store.open(path) as store, store.cursor() as cursor:
+        for row in (
+            [10, 11, 1, "snapshot", "ask", 101.0, 2.0, 1],
+            [10, 11, 1, "reset", None, None, None, 1],
+            [10, 11, 1, "snapshot", "bid", 100.0, 1.0, 1],
+        ):
+            cursor.execute(book, row)
+        cursor.execute(trade, [30, 31, 100.5, "t3", 3, 3])
+        cursor.execute(trade, [20, 21, 100.0, "t2", 2, 2])
+        for row in (
+            [40, 41, 4, "delta", "bid", 100.0, 0.0, 4],
+            [40, 41, 4, "delta", "ask", 101.0, 3.0, 4],
+            [40, 41, 4, "delta", "bid", 99.5, 0.0, 4],  # trimmed after the message's asks
+        ):
+            cursor.execute(book, row)
+    events = list(workbench.replay(path, kinds=["book", "trade"]))
+    assert [(e.ingest_seq, e.kind) for e in events] == [
+        (1, "book"),
+        (2, "trade"),
+        (3, "trade"),
+        (4, "book"),
+    ]
+    first, last = events[0].event, events[3].event
+    assert first.reset and first.bids == [(100.0, 1.0)] and first.asks == [(101.0, 2.0)]
+    assert not last.reset and last.bids == [(100.0, 0.0), (99.5, 0.0)]
+    assert last.asks == [(101.0, 3.0)]
+    assert [e.event.trade_id for e in events[1:3]] == ["t2", "t3"]
