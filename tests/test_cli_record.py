@@ -95,6 +95,10 @@ def test_duration_ends_the_run_by_itself_with_exit_0(tmp_path: Path) -> None:
     assert reported["book_snapshots"] > 0
     assert summary_trades(done.stdout) == reported["trades"]
     assert_database_holds(db, reported)
+    writer = re.search(
+        r"^writer: (\d+) commits, \d+ duplicate rows ignored, 0 rejected, ", done.stdout, re.M
+    )
+    assert writer is not None and int(writer[1]) >= 1, done.stdout
 
 
 def test_sim_without_ws_url_records_from_an_embedded_simulator_in_the_same_process(

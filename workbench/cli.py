@@ -168,6 +168,7 @@ def _record(args: argparse.Namespace) -> int:
             exporter.stop()  # its last run exports everything committed
         statuses = wb.status()
         counts = wb.store.table_counts()
+        writer = wb.store.writer.stats()
     finally:
         if exporter is not None:
             exporter.stop_thread()
@@ -177,6 +178,11 @@ def _record(args: argparse.Namespace) -> int:
     for status in statuses:
         print(status.summary())
     print("rows: " + ", ".join(f"{t}={n}" for t, n in counts.items()))
+    print(
+        f"writer: {writer.commits} commits, {sum(writer.duplicates.values())} duplicate rows "
+        f"ignored, {sum(writer.rejected.values())} rejected, held the feed back "
+        f"{writer.waits} times"
+    )
     if exporter is not None:
         print(f"exported {exporter.rows} rows to {args.export_parquet} in {exporter.runs} runs")
     failures = [f"{s.name}: {s.failed}" for s in statuses if s.failed]
