@@ -229,3 +229,28 @@ def test_a_second_recorder_on_the_same_file_exits_1_naming_it(tmp_path: Path) ->
     # The refused second recorder did not disturb the owner.
     assert first.returncode == 0, err
     assert_database_holds(db, rows_line(out))
+
+
+def test_a_signal_as_soon_as_recording_is_announced_still_ends_it_cleanly(tmp_path: Path) -> None:
+    """The ``recording`` line is printed once SIGINT/SIGTERM are handled: a script that
+    signals on it never hits the moment before, which would end in a traceback. Exit 0 if
+    the venue acknowledged the subscription in time, else 3 (it never did: nothing recorded
+    is not success) with the reason; a summary either way."""
+    db = tmp_path / "early.duckdb"
+    with sim_process("--seed", "5", "--rate", "200") as (_, port):
+        proc = start_record(port, db)
+        assert proc.stdout is not None
+        try:
+            first = proc.stdout.readline()
+            assert first.startswith("recording "), first
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode in (0, 3), err
+    assert "Traceback" not in err, err
+    if proc.returncode == 3:
+        assert err.strip().splitlines()[-1].startswith("workbench record: never subscribed"), err
+    assert_database_holds(db, rows_line(out))

@@ -152,15 +152,16 @@ def _record(args: argparse.Namespace) -> int:
             feed = wb.start_feed(
                 venue, args.symbols, ws_url=args.ws_url, rest_url=args.rest_url, **options
             )
-            print(f"recording {feed.name} into {args.db}", flush=True)
+            source = ""
         else:
             feed = wb.start_sim_feed(sim, args.symbols, **options)
-            print(
-                f"recording {feed.name} from an embedded simulator on {feed.ws_url} into {args.db}",
-                flush=True,
-            )
+            source = f" from an embedded simulator on {feed.ws_url}"
         watch = _SubscriptionWatch(feed, args.connect_timeout)
-        wait_until(args.duration, until=watch.done)
+
+        def announce() -> None:  # once SIGINT/SIGTERM are caught: a script may signal now
+            print(f"recording {feed.name}{source} into {args.db}", flush=True)
+
+        wait_until(args.duration, until=watch.done, ready=announce)
         watch.done()  # a signal can end the wait between polls: judge the latest status
         wb.stop_all()
         wb.flush()
