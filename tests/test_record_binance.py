@@ -241,7 +241,15 @@ def test_disconnect_rebuilds_the_book_and_backfills_missed_trades_once(
     ]
     server = serve(
         servers,
-        *[Script([ACK, *before], close_after=True, delay=0.3), Script([ACK, *after])],
+        *[
+            Script(
+                [ACK, *before],
+                close_after=True,
+                close_after_rest="/api/v3/depth?symbol=BTCUSDT&limit=1000",
+                linger=0.3,
+            ),
+            Script([ACK, *after]),
+        ],
         rest={
             "/api/v3/depth?symbol=BTCUSDT&limit=1000": [first_snapshot, second_snapshot],
             "/api/v3/aggTrades?symbol=BTCUSDT&fromId=502&limit=1000": json.dumps(

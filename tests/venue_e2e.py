@@ -127,10 +127,17 @@ def record_venue(
             ),
             timeout,
         )
-        assert ready and proc.poll() is None, (
-            f"recorder not done with the scenario: committed {committed}, settled "
-            f"{server.settled}\n{''.join(out)}{''.join(err)}"
-        )
+        if not (ready and proc.poll() is None):
+            if proc.poll() is None:  # its final summary (the feed's status) says why
+                proc.send_signal(signal.SIGINT)
+                proc.wait(timeout=30)
+            for reader in readers:
+                reader.join(10)
+            raise AssertionError(
+                f"recorder not done with the scenario: committed {committed}, settled "
+                f"{server.settled}, REST requests {server.rest_requests}\n"
+                f"{''.join(out)}{''.join(err)}"
+            )
         assert server.barrier(), "the recorder did not answer the barrier ping"
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)

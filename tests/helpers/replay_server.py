@@ -40,6 +40,11 @@ class Script:
     delay: float = 0.0
     after: int = 0
     """Send only once this many scripts were sent (to other connections): orders two streams."""
+    close_after_rest: str | None = None
+    """With ``close_after``: close only once this REST path was answered, then ``linger``
+    seconds more, so the client acts on this session (e.g. applies its snapshot) however
+    loaded the machine is."""
+    linger: float = 0.0
     replies: dict[bytes, list[Frame]] = field(default_factory=dict)
 
 
@@ -49,6 +54,7 @@ class ReplayServer:
     rest: dict[str, bytes | list[bytes]] = field(default_factory=dict)
     received: list[bytes] = field(default_factory=list)
     rest_requests: list[str] = field(default_factory=list)
+    rest_answered: list[str] = field(default_factory=list)
     connections: int = 0
 
     def __post_init__(self) -> None:
@@ -194,6 +200,13 @@ class ReplayServer:
                 self._changed.wait_for(lambda: self._served >= script.after or self._stop.is_set())
             client.sendall(_encode(script.frames))
             if script.close_after:
+                if script.close_after_rest is not None:
+                    path = script.close_after_rest
+                    with self._changed:
+                        self._changed.wait_for(
+                            lambda: path in self.rest_answered or self._stop.is_set()
+                        )
+                    self._stop.wait(script.linger)
                 with self._changed:
                     self._served += 1
                     self._changed.notify_all()
@@ -255,6 +268,9 @@ class ReplayServer:
             + body
         )
         client.close()
+        with self._changed:
+            self.rest_answered.append(path)
+            self._changed.notify_all()
 
 
 def _encode(frames: list[Frame]) -> bytes:
