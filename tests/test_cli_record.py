@@ -63,6 +63,17 @@ def start_recorder(port: int, db: Path) -> subprocess.Popen[str]:
     raise AssertionError(f"recorder ended before committing data: {proc.stderr.read()}")
 
 
+def stop_with(proc: subprocess.Popen[str], sig: signal.Signals) -> tuple[str, str]:
+    """Signal a running recorder and collect its output; killed if it does not end."""
+    try:
+        proc.send_signal(sig)
+        return proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_ends_recording_with_exit_0_and_a_summary_the_database_confirms(
     tmp_path: Path, sig: signal.Signals
@@ -70,13 +81,7 @@ def test_a_signal_ends_recording_with_exit_0_and_a_summary_the_database_confirms
     db = tmp_path / "rec.duckdb"
     with sim_process("--seed", "3", "--rate", "200") as (_, port):
         proc = start_recorder(port, db)
-        try:
-            proc.send_signal(sig)
-            out, err = proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        out, err = stop_with(proc, sig)
     assert proc.returncode == 0, err
     assert "Traceback" not in err, err
     reported = rows_line(out)
@@ -216,12 +221,8 @@ def test_a_second_recorder_on_the_same_file_exits_1_naming_it(tmp_path: Path) ->
         first = start_recorder(port, db)
         try:
             second = run_record(port, db, "--duration", "5")
-            first.send_signal(signal.SIGTERM)
-            out, err = first.communicate(timeout=30)
         finally:
-            if first.poll() is None:
-                first.kill()
-                first.wait()
+            out, err = stop_with(first, signal.SIGTERM)
     assert second.returncode == 1
     (line,) = second.stderr.splitlines()
     assert line.startswith(f"workbench record: {db.resolve()} is open in another process")
@@ -242,13 +243,9 @@ def test_a_signal_as_soon_as_recording_is_announced_still_ends_it_cleanly(tmp_pa
         assert proc.stdout is not None
         try:
             first = proc.stdout.readline()
-            assert first.startswith("recording "), first
-            proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=30)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            out, err = stop_with(proc, signal.SIGINT)
+        assert first.startswith("recording "), first
     assert proc.returncode in (0, 3), err
     assert "Traceback" not in err, err
     if proc.returncode == 3:

@@ -106,7 +106,7 @@ class Store:
         """The running writer, started with default settings on first use."""
         with self._lock:
             if self._writer is None:
-                self._writer = self._new_writer(0.05, None)
+                self._writer = self._new_writer(0.05, None, MAX_QUEUED_ROWS)
             return self._writer
 
     def start_writer(
@@ -127,7 +127,7 @@ class Store:
         self,
         commit_interval: float,
         on_commit: CommitCallback | None,
-        max_queued_rows: int = MAX_QUEUED_ROWS,
+        max_queued_rows: int,
     ) -> StoreWriter:
         self._check_open()
         if self.read_only:

@@ -232,7 +232,7 @@ class StoreWriter:
                 self._wake.set()  # a backlog: no need to wait for the next interval
 
     def wait_for_room(self, timeout: float) -> bool:
-        """Block while more than ``max_queued_rows`` rows wait for the writer thread, at most
+        """Block while ``max_queued_rows`` or more rows wait for the writer thread, at most
         ``timeout`` s; True once there is room. Producers call it between batches of work,
         never holding a lock a reader needs. A writer that cannot write (``fault``) or is
         stopping holds nobody back: the feeds stop on the fault instead."""
