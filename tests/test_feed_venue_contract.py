@@ -27,7 +27,6 @@ from workbench.events import (
 from workbench.feeds.feed import Feed
 from workbench.store import Store
 from workbench.venues.base import VenueProtocol
-from workbench.venues.numbers import levels
 
 SYM = "AAA-USD"
 
@@ -54,7 +53,8 @@ class ToyProtocol(VenueProtocol):
         kind = m["t"]
         if kind in ("snap", "upd"):
             cls = BookSnapshot if kind == "snap" else BookDelta
-            bids, asks = levels(m.get("b", [])), levels(m.get("a", []))
+            bids = [(float(p), float(q)) for p, q in m.get("b", [])]
+            asks = [(float(p), float(q)) for p, q in m.get("a", [])]
             if kind == "snap":
                 bids.sort(reverse=True)
                 asks.sort()

@@ -146,6 +146,10 @@ def test_error_replies_reject_the_subscription_of_every_symbol(raw: bytes, reaso
         depth(1, 2, [["abc", "1"]], []),
         depth(1, 2, [["1", "-1"]], []),
         depth(1, 2, [["nan", "1"]], []),
+        depth(1, 2, [["inf", "1"]], []),
+        depth(1, 2, [["1", "1e999"]], []),
+        depth(1, 2, [[" 1", "1"]], []),
+        depth(1, 2, [], []).replace(b'"b": []', b'"b": 5'),
         depth(1, 2, [["0", "1"]], []),
         depth(1, 2, [["1", "2", "3"]], []),
         agg(1, True, price="0"),
@@ -198,7 +202,13 @@ def test_rest_snapshot_carries_last_update_id_as_seq() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"{}", b'{"lastUpdateId":"1","bids":[],"asks":[]}', b'{"code":-1121,"msg":"x"}'],
+    [
+        b"",
+        b"{}",
+        b'{"lastUpdateId":"1","bids":[],"asks":[]}',
+        b'{"lastUpdateId":1,"bids":[["Infinity","1"]],"asks":[]}',
+        b'{"code":-1121,"msg":"x"}',
+    ],
 )
 def test_bad_rest_snapshot_is_a_protocol_error(body: bytes) -> None:
     with pytest.raises(ProtocolError):

@@ -79,6 +79,8 @@ def test_pongs_produce_nothing_and_subscribe_replies_say_subscribed_or_rejected(
         b'{"type":"delta","symbol":"BTC-USD","seq":7,"ts":1,"bids":[["abc","1"]],"asks":[]}',
         b'{"type":"delta","symbol":"BTC-USD","seq":7,"ts":1,"bids":[["1","-1"]],"asks":[]}',
         b'{"type":"delta","symbol":"BTC-USD","seq":7,"ts":1,"bids":[["nan","1"]],"asks":[]}',
+        b'{"type":"delta","symbol":"BTC-USD","seq":7,"ts":1,"bids":[["inf","1"]],"asks":[]}',
+        b'{"type":"delta","symbol":"BTC-USD","seq":7,"ts":1,"bids":{"1":"1"},"asks":[]}',
         b'{"type":"trade","symbol":"BTC-USD","seq":8,"ts":5,"trade_id":1,'
         b'"price":"1","size":"0","side":"buy"}',
         b'{"type":"trade","symbol":"BTC-USD","seq":8,"ts":5,"trade_id":1,'

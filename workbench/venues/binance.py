@@ -67,7 +67,6 @@ SNAPSHOT_LIMIT = 1000
 """Levels per side of the REST snapshot (Binance allows up to 5000, at a higher weight)."""
 
 Decimal = Annotated[str, msgspec.Meta(max_length=40)]
-Levels = list[tuple[Decimal, Decimal]]
 Id = Annotated[int, msgspec.Meta(ge=0)]
 
 
@@ -76,8 +75,8 @@ class _Depth(msgspec.Struct, tag="depthUpdate", tag_field="e"):
     s: str
     U: Id
     u: Id
-    b: Levels
-    a: Levels
+    b: msgspec.Raw
+    a: msgspec.Raw
 
 
 class _AggTrade(msgspec.Struct, tag="aggTrade", tag_field="e"):
@@ -118,8 +117,8 @@ class _Frame(msgspec.Struct):
 
 class _RestDepth(msgspec.Struct):
     last_update_id: Id = msgspec.field(name="lastUpdateId")
-    bids: Levels
-    asks: Levels
+    bids: msgspec.Raw
+    asks: msgspec.Raw
 
 
 class _RestAggTrade(msgspec.Struct):

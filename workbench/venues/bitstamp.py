@@ -34,6 +34,7 @@ from workbench.events import (
     Trade,
 )
 from workbench.venues.base import SeqRule, VenueProtocol
+from workbench.venues.numbers import Levels
 from workbench.venues.numbers import positive as _decimal
 
 BOOK_CHANNEL = "diff_order_book_"
@@ -55,14 +56,6 @@ HEARTBEAT = '{"event":"bts:heartbeat"}'
 
 Decimal = Annotated[str, msgspec.Meta(max_length=40)]
 Micros = Annotated[str, msgspec.Meta(max_length=19)]
-_MAX = 1.7976931348623157e308
-Price = Annotated[float, msgspec.Meta(gt=0.0, le=_MAX)]
-Size = Annotated[float, msgspec.Meta(ge=0.0, le=_MAX)]
-Levels = list[tuple[Price, Size]]
-"""Wire ``[["9317.09","2.67910000"], ...]``, read by a lax decoder: exactly these decimal
-strings become correctly rounded floats in C (the value ``float()`` gives; no whitespace,
-``+``, ``_`` or non-ASCII digits), and the bounds reject NaN, infinities, non-positive prices
-and negative sizes — ``numbers.levels`` without a Python loop."""
 
 
 class _Book(msgspec.Struct, gc=False):

@@ -35,6 +35,7 @@ from workbench.events import (
     Trade,
 )
 from workbench.venues.base import SeqRule, VenueProtocol
+from workbench.venues.numbers import levels as _levels
 from workbench.venues.numbers import positive as _decimal
 
 DEPTHS = (1, 50, 200, 1000)
@@ -54,14 +55,6 @@ _NAMED_BOOK = re.compile(r"orderbook\.\d+\.([A-Za-z0-9]+)")
 """How a refusal's ``ret_msg`` names a book topic it refused, when it does."""
 
 Decimal = Annotated[str, msgspec.Meta(max_length=40)]
-_MAX = 1.7976931348623157e308
-Price = Annotated[float, msgspec.Meta(gt=0.0, le=_MAX)]
-Size = Annotated[float, msgspec.Meta(ge=0.0, le=_MAX)]
-_decode_levels = msgspec.json.Decoder(list[tuple[Price, Size]], strict=False).decode
-"""Wire ``[["30247.20","30.028"], ...]`` → float levels in one C pass: ``strict=False`` lets
-exactly these decimal strings become correctly rounded floats (the same value ``float()``
-gives), the constraints reject NaN, infinities, non-positive prices and negative sizes. It is
-``numbers.levels`` at a third of the cost, which keeps a delta within the per-message budget."""
 
 
 class _Book(msgspec.Struct):
@@ -209,11 +202,8 @@ class BybitProtocol(VenueProtocol):
     def _book(self, msg: _Message, data: _Book, recv_ts: int) -> list[MarketEvent]:
         if msg.ts is None or msg.type is None:
             raise ProtocolError("book message without ts or type")
-        try:
-            bids = _decode_levels(data.b)
-            asks = _decode_levels(data.a)
-        except msgspec.DecodeError as exc:
-            raise ProtocolError(f"book levels: {exc}") from None
+        bids = _levels(data.b)
+        asks = _levels(data.a)
         wire = data.s
         symbol = self._user.get(wire, wire)
         ts = (msg.cts or msg.ts) * 1000

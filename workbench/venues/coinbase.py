@@ -47,7 +47,7 @@ subscription (:data:`QUOTE_ALIASES`).
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import msgspec
 
@@ -65,7 +65,7 @@ from workbench.events import (
     Trade,
 )
 from workbench.venues.base import VenueProtocol
-from workbench.venues.numbers import iso_us
+from workbench.venues.numbers import Price, Size, TradeSize, iso_us
 
 VENUE = "coinbase"
 BOOK_CHANNEL = "level2"
@@ -79,14 +79,6 @@ QUOTE_ALIASES = {"USDC": "USD"}
 """Public channels serve ``X-USDC`` with the data of ``X-USD``."""
 NATIVE_USDC_PRODUCTS = frozenset({"USDT-USDC", "EURC-USDC"})
 """USDC products that have a book of their own on every channel."""
-
-_MAX = 1.7976931348623157e308  # msgspec bounds must be finite: this excludes only infinity
-Price = Annotated[float, msgspec.Meta(gt=0, le=_MAX)]
-"""A decimal string decoded (lax mode) into a finite float > 0."""
-Size = Annotated[float, msgspec.Meta(ge=0, le=_MAX)]
-"""A decimal string decoded (lax mode) into a finite float ≥ 0; 0 deletes a level."""
-TradeSize = Annotated[float, msgspec.Meta(gt=0, le=_MAX)]
-"""A traded quantity: a finite float > 0."""
 
 
 class _Update(msgspec.Struct):

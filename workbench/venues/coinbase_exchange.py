@@ -54,7 +54,8 @@ from workbench.events import (
     Trade,
 )
 from workbench.venues.base import VenueProtocol
-from workbench.venues.coinbase import Price, Size, TradeSize, error_reply, rfc3339_us
+from workbench.venues.coinbase import error_reply, rfc3339_us
+from workbench.venues.numbers import Price, Size, TradeSize
 
 CHANNELS = ("level2_batch", "matches", "heartbeat")
 """Subscribed for every product in one message."""

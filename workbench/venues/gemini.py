@@ -31,6 +31,7 @@ from workbench.events import (
     Trade,
 )
 from workbench.venues.base import VenueProtocol
+from workbench.venues.numbers import Price, Size
 from workbench.venues.numbers import positive as _decimal
 
 QUOTES = (
@@ -42,9 +43,6 @@ _QUOTES_LONGEST_FIRST = tuple(sorted(QUOTES, key=len, reverse=True))
 CHANNEL = "l2"
 
 Decimal = Annotated[str, msgspec.Meta(max_length=40)]
-_MAX = 1.7976931348623157e308
-Price = Annotated[float, msgspec.Meta(gt=0.0, le=_MAX)]
-Size = Annotated[float, msgspec.Meta(ge=0.0, le=_MAX)]
 _decode_changes = msgspec.json.Decoder(
     list[tuple[Literal["buy", "sell"], Price, Size]], strict=False
 ).decode

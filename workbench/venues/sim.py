@@ -10,8 +10,8 @@ Sample messages::
     {"type":"error","message":"unknown symbols: XYZ-USD (available: BTC-USD, ETH-USD)"}
 
 msgspec validates the shape and types strictly in C (a seq sent as a string is malformed,
-not coerced); decimal strings become floats through ``float()`` and are range-checked, so
-negative or zero sizes, non-positive prices, NaN and infinities are rejected.
+not coerced); decimal strings become floats and are range-checked (levels in one C pass,
+``numbers.levels``), so negative sizes, non-positive prices, NaN and infinities are rejected.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from workbench.venues.numbers import levels as _levels
 from workbench.venues.numbers import positive as _decimal
 
 Decimal = Annotated[str, msgspec.Meta(max_length=40)]
-Levels = list[tuple[Decimal, Decimal]]
 
 
 def _optional_id(trade_id: int | None) -> str | None:
@@ -47,8 +46,8 @@ class _Snapshot(msgspec.Struct, tag="snapshot", tag_field="type"):
     symbol: str
     seq: int
     ts: int
-    bids: Levels
-    asks: Levels
+    bids: msgspec.Raw
+    asks: msgspec.Raw
     last_trade_id: int | None = None
 
 
@@ -56,8 +55,8 @@ class _Delta(msgspec.Struct, tag="delta", tag_field="type"):
     symbol: str
     seq: int
     ts: int
-    bids: Levels
-    asks: Levels
+    bids: msgspec.Raw
+    asks: msgspec.Raw
 
 
 class _Trade(msgspec.Struct, tag="trade", tag_field="type"):
@@ -92,8 +91,8 @@ class _RestBook(msgspec.Struct):
     symbol: str
     seq: int
     ts: int
-    bids: Levels
-    asks: Levels
+    bids: msgspec.Raw
+    asks: msgspec.Raw
     last_trade_id: int | None = None
 
 
