@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import threading
@@ -16,7 +17,9 @@ from tests.e2e import wait_for
 from workbench import Workbench
 from workbench.errors import UsageError
 from workbench.events import Applied, Trade
+from workbench.feeds import young_gc
 from workbench.feeds.feed import Feed
+from workbench.feeds.subscription import Subscription
 from workbench.sim import SimConfig, SimServer
 from workbench.store import Store
 
@@ -196,3 +199,57 @@ def test_unsubscribing_ends_delivery_and_mistakes_are_usage_errors(store: Store)
             wb.stop_all()
         with pytest.raises(UsageError, match="stopped"):
             feed.subscribe(print)
+
+
+@pytest.fixture
+def default_gc() -> Iterator[tuple[int, int, int]]:
+    """Python's default thresholds for the test, whatever the process had before."""
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    yield gc.get_threshold()
+    gc.set_threshold(*before)
+
+
+def test_subscribers_hold_a_higher_young_gc_threshold_and_the_last_one_gives_it_back(
+    store: Store, default_gc: tuple[int, int, int]
+) -> None:
+    """Queued events outlive a 700-allocation young generation (see young_gc); the process's
+    own GC settings come back once no subscription is open, across feeds."""
+    with faulty_sim(30.0) as sim:
+        wb = Workbench(store)
+        feed = wb.start_feed("sim", SYMS, ws_url=sim.ws_url, rest_url=sim.rest_url)
+        try:
+            first = wb.subscribe(lambda e: None)
+            assert gc.get_threshold() == (young_gc.GEN0_THRESHOLD, 10, 10)
+            other = Subscription(lambda e: None, name="elsewhere").start()  # another feed's
+            first.close()
+            assert gc.get_threshold()[0] == young_gc.GEN0_THRESHOLD  # one still open
+            other.close()
+            other.close()  # closing twice gives back nothing twice
+            assert gc.get_threshold() == default_gc
+
+            wb.subscribe(lambda e: None)
+        finally:
+            wb.stop_all()  # stopping the feed closes its subscriptions
+    assert feed.status().subscribers == []
+    assert gc.get_threshold() == default_gc
+
+
+def test_the_young_gc_threshold_is_left_alone_when_someone_else_set_it(
+    default_gc: tuple[int, int, int],
+) -> None:
+    sub = Subscription(lambda e: None, name="a").start()
+    gc.set_threshold(2_000, 10, 10)  # the user's choice while subscribed: it stands
+    sub.close()
+    assert gc.get_threshold() == (2_000, 10, 10)
+
+    gc.set_threshold(50_000, 5, 5)  # already higher: not lowered, not touched
+    sub = Subscription(lambda e: None, name="b").start()
+    assert gc.get_threshold() == (50_000, 5, 5)
+    sub.close()
+    assert gc.get_threshold() == (50_000, 5, 5)
+
+    gc.set_threshold(0, 10, 10)  # threshold 0: automatic collection is off, and stays off
+    sub = Subscription(lambda e: None, name="c").start()
+    assert gc.get_threshold() == (0, 10, 10)
+    sub.close()

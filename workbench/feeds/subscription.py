@@ -7,6 +7,7 @@ subscriber's queue holds at most ``maxsize`` events and, when it is full, the OL
 so a slow subscriber loses its backlog rather than slowing the recording. The delivery thread
 calls the callback (or puts into the queue) outside the feed's lock; an exception in a callback
 is logged, counted and shown in the status, and delivery carries on with the next event.
+While any subscription is open, Python's young GC threshold is raised (:mod:`young_gc`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import msgspec
 
 from workbench.errors import UsageError
 from workbench.events import APPLIED_KINDS, Applied
+from workbench.feeds import young_gc
 from workbench.threads import SupervisedThread
 
 log = logging.getLogger(__name__)
@@ -94,6 +96,8 @@ class Subscription:
         self._drain_until = float("inf")
         self._closing = False
         """Set with ``_closed``: a plain attribute, read per delivered event."""
+        self._holds_gc = False
+        """Started and not closed yet: one of the holders of :mod:`young_gc`'s threshold."""
         self._overflowing = False
         self.delivered = 0
         self.dropped = 0
@@ -105,6 +109,8 @@ class Subscription:
         )
 
     def start(self) -> Subscription:
+        young_gc.hold()
+        self._holds_gc = True
         self._thread.start()
         return self
 
@@ -147,6 +153,9 @@ class Subscription:
         self._closing = True
         self._closed.set()
         self._wake.set()
+        if self._holds_gc:
+            self._holds_gc = False
+            young_gc.release()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout + PUT_POLL)
             if self._thread.is_alive():
