@@ -70,6 +70,9 @@ FROM range({n}) t(e) WHERE e % 50000 = 1 AND e > 1;
 
 def recording(path: Path, n: int) -> int:
     with Store.open(path) as store, store.cursor() as cursor:
+        # One transaction of ~500,000 trades keeps its UNIQUE index in memory: more than the
+        # recorder's 64 MB cap (its commits are small). Only this store; replay opens its own.
+        cursor.execute("SET memory_limit='2GB'")
         cursor.execute(FILL.format(n=n, start=START_US))
         ((events,),) = cursor.execute(
             "SELECT count(*) FROM (SELECT ingest_seq FROM book_deltas UNION SELECT ingest_seq "
