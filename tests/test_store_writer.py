@@ -15,6 +15,7 @@ import pytest
 
 from workbench.errors import StoreError, UsageError
 from workbench.store import TABLES, Store, TableBatch
+from workbench.store import writer as writer_module
 
 T0 = 1_763_712_000_000_000  # 2025-11-21 08:00:00 UTC in µs
 
@@ -449,4 +450,54 @@ def test_a_producer_is_held_back_while_the_writer_is_a_full_queue_behind(tmp_pat
         assert store.table_counts()["book_deltas"] == 3_010
     finally:
         gate.set()
+        store.close()
+
+
+def test_a_backlog_the_writer_has_not_converted_yet_still_holds_producers_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A starved writer converts a budget's worth per cycle and puts the rest back: those rows
+    never left the queue, so they must keep counting against the bound during the cycle
+    (they once did not, and a 1 M-message burst queued 2.3 M rows against a bound of 1e5)."""
+    converting, gate = threading.Event(), threading.Event()
+    real_to_arrow = writer_module._to_arrow
+    calls = [0]
+
+    def slow_to_arrow(submission: Any) -> Any:  # the second conversion stalls the cycle
+        calls[0] += 1
+        if calls[0] == 2:
+            converting.set()
+            gate.wait(10)
+        return real_to_arrow(submission)
+
+    monkeypatch.setattr(writer_module, "_to_arrow", slow_to_arrow)
+    stuck, release = threading.Event(), threading.Event()
+
+    def on_commit(_: dict[str, int]) -> None:  # the first commit waits, so the rest queue up
+        if not stuck.is_set():
+            stuck.set()
+            release.wait(10)
+
+    store = Store.open(tmp_path / "s.duckdb")
+    try:
+        writer = store.start_writer(
+            on_commit=on_commit, max_queued_rows=1_000, commit_interval=0.001
+        )
+        writer.submit("book_deltas", deltas(10))
+        assert stuck.wait(5)
+        for k in range(5):
+            writer.submit("book_deltas", deltas(500, start=10 + 500 * k))
+        release.set()
+        assert converting.wait(5)  # mid-cycle: one submission converting, four behind it
+
+        assert writer.stats().queued_rows == 2_500
+        assert not writer.wait_for_room(0.1)
+
+        gate.set()
+        assert writer.wait_for_room(5.0)
+        writer.flush()
+        assert store.table_counts()["book_deltas"] == 2_510
+    finally:
+        gate.set()
+        release.set()
         store.close()
