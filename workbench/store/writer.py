@@ -162,7 +162,7 @@ class StoreWriter:
         )
         # Everything below is guarded by self._lock.
         self._queue: list[_Submission] = []
-        self._queued_rows = 0  # in _queue and in _staged (held for a retry)
+        self._queued_rows = 0  # not converted yet (queued or taken by a cycle), or held to retry
         self._waits = 0
         self._submitted = 0
         self._resolved = 0  # every submission with seq <= this is committed or rejected
