@@ -6,7 +6,7 @@ generation: each level list and tuple is traced again and again, promoted, and f
 full collections run over the whole heap. Measured (bench_e2e, one subscriber taking every
 event): 1,413 young, 128 middle and 12 full collections per 600,000 messages against 4/1/0
 without a subscriber, 1.1 s of collection, the subscriber run at 61–70% of the plain rate; with
-a young threshold of 10,000 it is at 82–94% (four runs, same-run ratios).
+a young threshold of 10,000 it is at 78–94% (six runs, same-run ratios; the machine is noisy).
 
 The threshold is process-wide, so it is held only while at least one subscription is open
 (reference-counted across feeds), raised only if lower than :data:`GEN0_THRESHOLD`, and the
