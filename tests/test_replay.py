@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import urllib.request
 from collections import Counter
@@ -19,6 +20,8 @@ from workbench.events import Applied
 from workbench.feeds.feed import Feed
 from workbench.store import Store
 
+# `workbench.replay` is the function the package exports; the module is looked up by name.
+replay_module = importlib.import_module("workbench.replay")
 SYMS = ("BTC-USD", "ETH-USD")
 
 
@@ -76,6 +79,21 @@ def test_a_replay_yields_exactly_what_a_live_subscriber_saw(session: tuple) -> N
         )
         depth = len(last_valid.bids)
         assert book.top(depth) == (last_valid.bids, last_valid.asks[:depth])
+
+
+def test_windows_read_ahead_in_order_and_an_iteration_left_early_ends_cleanly(
+    session: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small windows: each is read on a helper thread while the previous one is built, and
+    the events still come in order; a loop left mid-way waits for the read in flight, closes
+    the file (it opens read-write again) and leaves no thread running (conftest checks)."""
+    path, log, _ = session
+    monkeypatch.setattr(replay_module, "WINDOW", 7)
+    assert list(workbench.replay(path)) == log
+    events = iter(workbench.replay(path))
+    assert [next(events) for _ in range(20)] == log[:20]
+    events.close()
+    Store.open(path).close()
 
 
 def test_filters_choose_kinds_symbols_and_times(session: tuple) -> None:

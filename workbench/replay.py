@@ -16,7 +16,8 @@ from __future__ import annotations
 import datetime as dt
 import gc
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from itertools import chain
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from itertools import chain, repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -135,8 +136,7 @@ def _rows(kind: str, event: Callable[..., AppliedEvent]) -> Callable[[pa.Table],
 
     def build(table: pa.Table) -> Run:
         seqs, *fields = _columns(table)
-        rows = zip(*fields, strict=True)
-        events = [Applied(i, kind, event(*row)) for i, row in zip(seqs, rows, strict=True)]
+        events = list(map(Applied, seqs, repeat(kind), map(event, *fields)))
         return events, table.column("ingest_seq").to_numpy()
 
     return build
@@ -162,27 +162,17 @@ def _grouped(kind: str, event: Callable[..., AppliedEvent]) -> Callable[[pa.Tabl
         asks_from = bids_from + before_ask[ends] - before_ask[starts]
         heads = table.select(["ingest_seq", "exchange", "symbol", "ts", "recv_ts", "seq", "flag"])
         seqs, ex, sym, ts, recv, seq, flag = _columns(heads.take(pa.array(starts)))
-        # One (price, size) tuple per row, made in C; each event's sides are list slices.
-        # A reset row has no level: its NULLs become 0.0 that no slice includes.
+        # One (price, size) tuple per row, and each event's sides as slices of their list,
+        # all made in C (map over a C callable runs no bytecode per event). A reset row has no
+        # level: its NULLs become 0.0 that no slice includes.
         prices = _values(table.column("price").fill_null(0.0))
         sizes = _values(table.column("size").fill_null(0.0))
-        levels = list(zip(prices, sizes, strict=True))
-        events = [
-            Applied(i, kind, event(e, s, t, r, q, f, levels[b:a], levels[a:z]))
-            for i, e, s, t, r, q, f, b, a, z in zip(
-                seqs,
-                ex,
-                sym,
-                ts,
-                recv,
-                seq,
-                flag,
-                bids_from.tolist(),
-                asks_from.tolist(),
-                ends.tolist(),
-                strict=True,
-            )
-        ]
+        cut = list(zip(prices, sizes, strict=True)).__getitem__
+        asks_at = asks_from.tolist()
+        bids = map(cut, map(slice, bids_from.tolist(), asks_at))
+        asks = map(cut, map(slice, asks_at, ends.tolist()))
+        changes = map(event, ex, sym, ts, recv, seq, flag, bids, asks)
+        events = list(map(Applied, seqs, repeat(kind), changes))
         return events, ordinals[starts]
 
     return build
@@ -274,7 +264,7 @@ class Replay:
             table, template = _SQL[kind]
             where, params = self._where(kind)
             queries[kind] = (template.format(where=where), params, table)
-        with self._store.cursor() as cursor:
+        with self._store.cursor() as cursor, self._store.cursor() as reader:
             bounds = [
                 cursor.execute(f"SELECT min(ingest_seq), max(ingest_seq) FROM {table}").fetchall()[
                     0
@@ -285,14 +275,26 @@ class Replay:
             if not lows:
                 return
             low, high = min(lows), max(hi for _, hi in bounds if hi is not None)
-            for start in range(low, high + 1, WINDOW):
-                tables = []
-                for sql, params, _ in queries.values():
-                    params[0], params[1] = start, start + WINDOW
-                    tables.append(cursor.sql(sql, params=params).to_arrow_table())
-                window = _events(list(queries), tables)
-                if window:
-                    yield window
+
+            def read(start: int) -> list[pa.Table]:
+                return [
+                    reader.sql(sql, params=[start, start + WINDOW, *params[2:]]).to_arrow_table()
+                    for sql, params, _ in queries.values()
+                ]
+
+            start = low
+            pending: Future[list[pa.Table]] | None = _read_ahead(read, start)
+            try:
+                while pending is not None:
+                    tables = pending.result()
+                    start += WINDOW
+                    pending = _read_ahead(read, start) if start <= high else None
+                    window = _events(list(queries), tables)
+                    if window:
+                        yield window
+            finally:
+                if pending is not None:  # the iteration was left early: let the read end first
+                    wait([pending])
 
     def _with_books(self, window: Iterable[Applied]) -> Iterator[Applied]:
         books = self.books
@@ -305,6 +307,16 @@ class Replay:
                     book = books[key] = OrderBook()
                 apply_change(book, change)
             yield applied
+
+
+def _read_ahead(read: Callable[[int], list[pa.Table]], start: int) -> Future[list[pa.Table]]:
+    """``read(start)`` on a helper thread that ends with it: DuckDB runs the queries without
+    the GIL, so the next window is read while the caller builds the current one's events."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="wb-replay-read")
+    try:
+        return pool.submit(read, start)
+    finally:
+        pool.shutdown(wait=False)
 
 
 def apply_change(book: OrderBook, change: BookChange) -> None:
