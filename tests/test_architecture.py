@@ -89,6 +89,15 @@ def test_public_api_is_exactly_the_curated_list() -> None:
             "WorkbenchError",
             "__version__",
             "open",
+            "BacktestResult",
+            "backtest",
+            "BarFills",
+            "StrategyError",
+            "Bar",
+            "Fill",
+            "Order",
+            "Param",
+            "Strategy",
         ]
     )
     for name in workbench.__all__:
@@ -96,5 +105,12 @@ def test_public_api_is_exactly_the_curated_list() -> None:
 
 
 def test_every_error_derives_from_the_root() -> None:
-    for name in ("FeedError", "ProtocolError", "SimulatorError", "StoreError", "UsageError"):
+    for name in (
+        "FeedError",
+        "ProtocolError",
+        "SimulatorError",
+        "StoreError",
+        "StrategyError",
+        "UsageError",
+    ):
         assert issubclass(getattr(workbench, name), workbench.WorkbenchError)

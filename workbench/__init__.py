@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING
 
 from workbench.analysis.bars import mid_spread, resample
 from workbench.analysis.csv_import import read_ohlcv_csv
+from workbench.backtest import BacktestResult, backtest
 from workbench.core.book import OrderBook
 from workbench.core.clean import CleanConfig, CleanReport, clean_frame
+from workbench.core.fills import BarFills
 from workbench.core.indicators import (
     StreamingEMA,
     StreamingReturns,
@@ -28,16 +30,20 @@ from workbench.errors import (
     ProtocolError,
     SimulatorError,
     StoreError,
+    StrategyError,
     UsageError,
     WorkbenchError,
 )
 from workbench.events import (
     Applied,
+    Bar,
     BookChange,
     BookDelta,
     BookSnapshot,
     BookTop,
+    Fill,
     Heartbeat,
+    Order,
     QualityEvent,
     Quote,
     Trade,
@@ -48,6 +54,7 @@ from workbench.feeds.subscription import SubscriberStatus, Subscription
 from workbench.replay import Replay, replay
 from workbench.sim import SimConfig, SimServer
 from workbench.store import DEFAULT_DB, Store
+from workbench.strategy import Param, Strategy
 from workbench.workbench import Workbench, open
 
 if TYPE_CHECKING:
@@ -58,6 +65,9 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_DB",
     "Applied",
+    "BacktestResult",
+    "Bar",
+    "BarFills",
     "BookChange",
     "BookDelta",
     "BookSnapshot",
@@ -67,8 +77,11 @@ __all__ = [
     "Feed",
     "FeedError",
     "FeedStatus",
+    "Fill",
     "Heartbeat",
+    "Order",
     "OrderBook",
+    "Param",
     "ProtocolError",
     "QualityEvent",
     "Quote",
@@ -78,6 +91,8 @@ __all__ = [
     "SimulatorError",
     "Store",
     "StoreError",
+    "Strategy",
+    "StrategyError",
     "StreamingEMA",
     "StreamingReturns",
     "StreamingSMA",
@@ -89,6 +104,7 @@ __all__ = [
     "Workbench",
     "WorkbenchError",
     "__version__",
+    "backtest",
     "clean_frame",
     "ema",
     "mid_spread",

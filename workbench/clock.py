@@ -1,4 +1,4 @@
-"""The two clocks behind :class:`workbench.core.clock.Clock`: real time and manual time."""
+"""The clocks behind :class:`workbench.core.clock.Clock`: real time, manual time, and event time."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 
 from workbench.core.clock import Clock, Stop
 
-__all__ = ["WALL", "Clock", "ManualClock", "WallClock"]
+__all__ = ["WALL", "Clock", "EventClock", "ManualClock", "WallClock"]
 
 _POLL = 0.005
 """Real seconds between a manual-clock waiter's looks at its stop event: setting an event
@@ -82,3 +82,24 @@ class ManualClock:
         """Block (real time) until ``waits`` reaches ``count``; False after ``timeout``."""
         with self._changed:
             return self._changed.wait_for(lambda: self.waits >= count, timeout)
+
+
+class EventClock:
+    """Simulated time in a single-threaded run: the time of the event being processed, which
+    its engine writes to :attr:`us` (the engine has checked its events are in time order),
+    so a strategy's ``now`` in a backtest is the time the data says. Waiting takes no time:
+    nothing else happens until the next event."""
+
+    __slots__ = ("us",)
+
+    def __init__(self, time_us: int) -> None:
+        self.us = time_us
+
+    def now(self) -> float:
+        return self.us / 1e6
+
+    def time_us(self) -> int:
+        return self.us
+
+    def wait(self, stop: Stop, seconds: float) -> bool:
+        return stop.is_set()

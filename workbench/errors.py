@@ -7,7 +7,8 @@
     ├── FeedError         a feed cannot reach or keep its source (network, HTTP status)
     ├── StoreError        the database cannot be opened, written or read
     │   └── BadStoreError the file is not a store this version can use; it was left as it was
-    └── SimulatorError    the embedded exchange simulator was misconfigured
+    ├── SimulatorError    the embedded exchange simulator was misconfigured
+    └── StrategyError     a strategy's own code raised; the run stopped cleanly
 
 ``ProtocolError`` never escapes a feed thread: the feed quarantines the raw message with the
 error's text as the reason and keeps going.
@@ -48,3 +49,8 @@ class BadStoreError(StoreError):
 
 class SimulatorError(WorkbenchError):
     """The embedded exchange simulator was given an impossible configuration."""
+
+
+class StrategyError(WorkbenchError):
+    """A strategy's callback raised: the message names the strategy, the callback, the event
+    and its time; the original exception is the ``__cause__``. The run stopped there."""

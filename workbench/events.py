@@ -218,3 +218,59 @@ class Applied(msgspec.Struct, frozen=True, gc=False):
         """When it happened to the recorder: ``recv_ts``, for a quality incident its ``ts``."""
         event = self.event
         return event.ts if isinstance(event, QualityEvent) else event.recv_ts
+
+
+# -- trading ----------------------------------------------------------------------------------
+# What a strategy sees and does: bars, the orders it submits and the fills they get. The
+# backtester and the runner share them, so a backtest's orders and fills read like a live run's.
+
+OrderType = Literal["market", "limit", "stop"]
+"""``stop`` is a stop-market order: a market order once the price reaches ``price``."""
+TimeInForce = Literal["gtc", "ioc", "post_only"]
+"""For limit orders: rest until cancelled, take what is there at once and cancel the rest, or
+rest only as a maker (rejected if it would take)."""
+
+
+class Bar(msgspec.Struct, frozen=True, gc=False):
+    """One OHLCV bar (the ``bars`` table's row). ``ts`` is the bucket's start, ``end`` its
+    close: a bar is only known once ``end`` has passed, so that is when a strategy sees it."""
+
+    exchange: str
+    symbol: str
+    ts: int
+    end: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+class Order(msgspec.Struct, frozen=True, gc=False):
+    """An order as the strategy submitted it. Exactly one of ``size`` (base units, > 0) and
+    ``target`` (the position to end with, as a fraction of equity: 1 all in long, -0.5 half
+    short) is set; a target is turned into a size when the order fills, at the fill's price.
+    ``price`` is the limit price, or a stop's trigger price."""
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    created_us: int
+    size: float | None = None
+    target: float | None = None
+    price: float | None = None
+    tif: TimeInForce = "gtc"
+
+
+class Fill(msgspec.Struct, frozen=True, gc=False):
+    """An execution: ``fee`` in the quote currency, ``liquidity`` ``maker`` or ``taker``."""
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    ts: int
+    price: float
+    size: float
+    fee: float
+    liquidity: Literal["maker", "taker"]

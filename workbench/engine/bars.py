@@ -1,0 +1,276 @@
+"""The event engine on bars: one strategy, one symbol, orders filled by the bar fill model.
+
+Per bar, in this order: the working orders are matched against the bar (fills are stamped
+with the bar's start, and the strategy hears each in ``on_fill``); the Clock moves to the
+bar's close; once the warm-up has passed the strategy sees the bar in ``on_bar``; with
+``fill_at="close"`` its market orders fill at that close; the account is marked at the
+close. Orders submitted during a bar work from the next one, so no decision can fill at a
+price it was made from (unless ``fill_at="close"`` asks for exactly that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from workbench.clock import EventClock
+from workbench.core.fills import BarFills, Liquidity
+from workbench.core.portfolio import Portfolio, RoundTrip
+from workbench.engine.context import SOURCES, Context, Series
+from workbench.errors import StrategyError, UsageError
+from workbench.events import Bar, Fill, Order, OrderType, Side, TimeInForce
+from workbench.strategy.base import Strategy
+
+
+@dataclass
+class OrderRecord:
+    """What became of an order: ``open``, ``filled``, ``cancelled`` or ``rejected``."""
+
+    order: Order
+    status: str = "open"
+    reason: str = ""
+    filled: float = 0.0
+    average_price: float = float("nan")
+    closed_us: int | None = None
+
+
+@dataclass
+class Run:
+    """Everything one engine run produced, in the order it happened."""
+
+    bars: list[Bar]
+    orders: list[OrderRecord] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
+    trips: list[RoundTrip] = field(default_factory=list)
+    equity: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    position: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    cash: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    decisions: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+    fees_paid: float = 0.0
+    traded_notional: float = 0.0
+
+
+class BarEngine:
+    """Runs ``strategy`` over ``bars`` (oldest first) from ``cash``; see the module docstring."""
+
+    def __init__(
+        self, strategy: Strategy, bars: list[Bar], fills: BarFills, *, cash: float
+    ) -> None:
+        if not bars:
+            raise UsageError("no bars to run on")
+        self.strategy = strategy
+        self.bars = bars
+        self.fills = fills
+        self.symbol = bars[0].symbol
+        self.length = len(bars)
+        self.clock = EventClock(bars[0].ts)
+        self.portfolio = Portfolio(self.symbol, cash)
+        self.index = -1  # the bar being processed
+        self.seen = 0  # bars closed so far
+        self._cash = cash
+        self._changes: list[tuple[int, float, float]] = []  # (bar, position, cash) per fill
+        self._columns: dict[str, npt.NDArray[np.float64]] = {}
+        self._records: dict[str, OrderRecord] = {}
+        self._working: list[Order] = []
+        self._fills: list[Fill] = []
+        self._feeds: list[tuple[Callable[[float], None], list[float]]] = []
+        self.context = Context(self)
+
+    # -- what the Context asks ----------------------------------------------------------------
+    def column(self, source: str) -> npt.NDArray[np.float64]:
+        if source not in SOURCES:
+            raise UsageError(f"unknown bar field {source!r}; choose from {', '.join(SOURCES)}")
+        if source not in self._columns:
+            self._columns[source] = np.array([getattr(b, source) for b in self.bars])
+        return self._columns[source]
+
+    def feed(self, values: list[float], keep: int) -> Series:
+        """A series of ``values`` that shows each one once its bar has closed."""
+        series = Series(values[: self.seen], keep)
+        self._feeds.append((series.append, values))
+        return series
+
+    @property
+    def last_price(self) -> float:
+        """The last close seen (before the first, the first bar's open)."""
+        return self.bars[self.seen - 1].close if self.seen else self.bars[0].open
+
+    def working_orders(self) -> list[Order]:
+        return list(self._working)
+
+    def submit(
+        self,
+        side: Side,
+        size: float | None,
+        target: float | None,
+        type: OrderType,
+        price: float | None,
+        tif: TimeInForce,
+    ) -> Order:
+        if price is not None:
+            price = self.fills.price(price, side, type)
+        order = Order(
+            f"{self.strategy.name}-{len(self._records) + 1}",
+            self.symbol,
+            side,
+            type,
+            self.clock.time_us(),
+            size=size,
+            target=target,
+            price=price,
+            tif=tif,
+        )
+        self._records[order.client_order_id] = OrderRecord(order)
+        if tif == "post_only" and price is not None:
+            takes = price >= self.last_price if side == "buy" else price <= self.last_price
+            if takes:
+                self._close(order, "rejected", "post-only order would take liquidity")
+                return order
+        self._working.append(order)
+        return order
+
+    def cancel(self, client_order_id: str, reason: str) -> bool:
+        record = self._records.get(client_order_id)
+        if record is None or record.status != "open":
+            return False
+        if record.order in self._working:  # else it is being matched: _match skips it
+            self._working.remove(record.order)
+        self._close(record.order, "cancelled", reason)
+        return True
+
+    # -- the run ------------------------------------------------------------------------------
+    def run(self) -> Run:
+        strategy, ctx, fills = self.strategy, self.context, self.fills
+        first = strategy.warmup()
+        on_bar = strategy.on_bar
+        at_close = fills.fill_at == "close"
+        clock, feeds = self.clock, self._feeds
+        self._call("on_start", None)
+        for i, bar in enumerate(self.bars):
+            self.index = i
+            if self._working:
+                self._match(bar)
+            clock.us = bar.end
+            self.seen = i + 1
+            for append, values in feeds:
+                append(values[i])
+            if i >= first:
+                try:
+                    on_bar(ctx, bar)
+                except Exception as exc:
+                    raise self._error("on_bar", bar, exc) from exc
+                if at_close and self._working:
+                    self._fill_at_close(bar)
+        self._call("on_stop", None)
+        position, cash = self._account()
+        close = self.column("close")
+        portfolio = self.portfolio
+        return Run(
+            bars=self.bars,
+            orders=list(self._records.values()),
+            fills=self._fills,
+            trips=portfolio.trips,
+            equity=cash + position * close,
+            position=position,
+            cash=cash,
+            decisions=ctx.decisions,
+            fees_paid=portfolio.fees_paid,
+            traded_notional=portfolio.traded_notional,
+        )
+
+    def _account(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Position and cash at each bar's close, from the changes the fills made (the
+        account moves only on a fill, so the bar loop records nothing)."""
+        at = np.array([i for i, _, _ in self._changes], dtype=np.int64)
+        last = np.searchsorted(at, np.arange(self.length), side="right")  # 0: no fill yet
+        position = np.array([0.0] + [p for _, p, _ in self._changes])[last]
+        cash = np.array([self._cash] + [c for _, _, c in self._changes])[last]
+        return position, cash
+
+    def _match(self, bar: Bar) -> None:
+        """Fill what ``bar`` fills. An ``on_fill`` may cancel orders or submit new ones: the
+        new ones wait for the next bar, behind the orders still working from before."""
+        working, self._working = self._working, []
+        kept = []
+        for order in working:
+            if not self._is_open(order):
+                continue
+            hit = self.fills.match(order, bar)
+            if hit is not None:
+                self._execute(order, hit[0], hit[1], bar.ts)
+            elif order.tif == "ioc":
+                self._close(order, "cancelled", "IOC: not marketable at the open")
+            else:
+                kept.append(order)
+        self._working = [o for o in kept if self._is_open(o)] + self._working
+
+    def _is_open(self, order: Order) -> bool:
+        return self._records[order.client_order_id].status == "open"
+
+    def _fill_at_close(self, bar: Bar) -> None:
+        for order in [o for o in self._working if o.type == "market"]:
+            self._working.remove(order)
+            self._execute(order, self.fills.slipped(bar.close, order.side), "taker", bar.end)
+
+    def _execute(self, order: Order, price: float, liquidity: Liquidity, ts: int) -> None:
+        portfolio, fills = self.portfolio, self.fills
+        if order.target is not None:
+            signed = fills.target_size(
+                order.target, portfolio.equity(price), portfolio.position, price, liquidity
+            )
+            if (signed > 0) != (order.side == "buy") or not signed:
+                self._close(order, "cancelled", "the position was already at its target")
+                return
+            size = fills.size(abs(signed))
+        else:
+            size = fills.size(order.size or 0.0)
+        if not size:
+            self._close(order, "rejected", "size below the instrument's minimum or lot")
+            return
+        fill = Fill(
+            order.client_order_id,
+            order.symbol,
+            order.side,
+            ts,
+            price,
+            size,
+            fills.fee(size * price, liquidity),
+            liquidity,
+        )
+        self._fills.append(fill)
+        portfolio.apply(fill)
+        self._changes.append((self.index, portfolio.position, portfolio.cash))
+        record = self._records[order.client_order_id]
+        record.filled, record.average_price = size, price
+        self._close(order, "filled", "", ts)
+        self._call("on_fill", fill)
+
+    def _close(self, order: Order, status: str, reason: str, ts: int | None = None) -> None:
+        record = self._records[order.client_order_id]
+        record.status, record.reason = status, reason
+        record.closed_us = self.clock.time_us() if ts is None else ts
+
+    def _call(self, callback: str, event: Fill | None) -> None:
+        try:
+            if event is None:
+                getattr(self.strategy, callback)(self.context)
+            else:
+                getattr(self.strategy, callback)(self.context, event)
+        except Exception as exc:
+            raise self._error(callback, event, exc) from exc
+
+    def _error(self, callback: str, event: object, exc: Exception) -> StrategyError:
+        when = _iso(self.clock.time_us())
+        about = f" on {event!r}" if event is not None else ""
+        return StrategyError(
+            f"strategy {self.strategy.name} raised {type(exc).__name__}: {exc} in {callback}"
+            f"{about} at {when}"
+        )
+
+
+def _iso(time_us: int) -> str:
+    return str(np.datetime64(time_us, "us"))
