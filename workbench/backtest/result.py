@@ -87,6 +87,12 @@ def build_result(
     """Tables and metrics from an engine run."""
     ends = np.array([bar.end for bar in run.bars], dtype=np.int64)
     symbol = run.bars[0].symbol
+    if (run.equity <= 0).any():
+        at = int(np.argmax(run.equity <= 0))
+        raise UsageError(
+            f"{strategy}: equity fell to {run.equity[at]:.6g} at {ends[at].astype(_TIME)}: "
+            "the account was wiped out, so its returns are undefined (trade smaller sizes)"
+        )
     equity = pd.DataFrame(
         {
             "ts": ends.astype(_TIME),
@@ -137,12 +143,6 @@ def build_result(
             "return": [t.return_pct for t in run.trips],
         }
     )
-    if (run.equity <= 0).any():
-        at = int(np.argmax(run.equity <= 0))
-        raise UsageError(
-            f"{strategy}: equity fell to {run.equity[at]:.6g} at {ends[at].astype(_TIME)}: "
-            "the account was wiped out, so its returns are undefined (trade smaller sizes)"
-        )
     metrics = performance(
         run.equity,
         ends,
