@@ -20,6 +20,7 @@ from pathlib import Path
 from workbench import demo, replay_command
 from workbench.analysis import bars, csv_import
 from workbench.analysis import clean as clean_command
+from workbench.backtest import command as backtest_command
 from workbench.console import commit_printer, wait_until
 from workbench.errors import BadStoreError, SimulatorError, UsageError, WorkbenchError
 from workbench.feeds.feed import Feed
@@ -354,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(sub)
     _add_migrate(sub)
     replay_command.add_parser(sub)
+    backtest_command.add_parser(sub)
     for command in sub.choices.values():
         command.formatter_class = DefaultsHelpFormatter
     return parser
@@ -372,6 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "export": _export,
         "migrate": _migrate,
         "replay": replay_command.run,
+        "backtest": backtest_command.run,
     }
     try:
         return handlers[args.command](args)

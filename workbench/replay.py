@@ -382,7 +382,7 @@ def replay(
         if isinstance(symbols, str) or not symbols:
             raise UsageError("symbols must be a non-empty list of symbols, e.g. ['BTC-USD']")
         filters.append((f"symbol IN ({', '.join('?' * len(symbols))})", list(symbols)))
-    low, high = _micros(start, "start"), _micros(end, "end")
+    low, high = micros(start, "start"), micros(end, "end")
     if low is not None and high is not None and high <= low:
         raise UsageError(f"end ({end}) must be after start ({start})")
     if low is not None:
@@ -393,7 +393,7 @@ def replay(
     return Replay(store, owned=owned, kinds=chosen, filters=filters, books=books)
 
 
-def _micros(value: TimeLike | None, name: str) -> int | None:
+def micros(value: TimeLike | None, name: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
