@@ -29,6 +29,7 @@ def test_demo_records_and_reports(tmp_path: Path) -> None:
         "final book (top 3):",
         "cleaning (raw tables untouched",
         "1s bars (",
+        "backtest sma_cross {'fast': 2, 'slow': 4} on BTC-USD 1s bars",
         "BTC-USD",
         "ETH-USD",
     ):

@@ -1,7 +1,8 @@
 """``workbench demo``: the main job, headless, against the embedded simulator.
 
 Today: simulator (with a few injected faults) → record into DuckDB → clean → resample to
-bars → a short report. Later stages (backtest, validate, promote, run) extend this script.
+bars → backtest sma_cross on them → a short report. Later stages (validate, promote, run)
+extend this script.
 """
 
 from __future__ import annotations
@@ -10,16 +11,22 @@ import argparse
 import time
 from pathlib import Path
 
+from workbench.backtest import backtest
+from workbench.core.fills import BarFills
 from workbench.sim import SimConfig, SimServer
 from workbench.workbench import Workbench
 
 DEMO_DB = Path("data") / "demo.duckdb"
 SYMBOLS = ["BTC-USD", "ETH-USD"]
 BAR_INTERVAL = "1s"
+BACKTEST = {"fast": 2, "slow": 4}
+"""Short windows: a demo recording is only seconds of bars."""
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("demo", help="simulator → record → clean → resample → report, headless")
+    p = sub.add_parser(
+        "demo", help="simulator → record → clean → resample → backtest → report, headless"
+    )
     p.add_argument("--seconds", type=float, default=10.0, help="how long to record (default 10)")
     p.add_argument("--db", type=Path, default=DEMO_DB, help=f"fresh database (default {DEMO_DB})")
 
@@ -56,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
             written = wb.update_bars(BAR_INTERVAL)
             print(f"{BAR_INTERVAL} bars ({written} written to the bars table), last 3 per symbol:")
             print(_bars(wb))
+            print()
+            print(_backtest(wb))
         finally:
             wb.close()
     return 0
@@ -88,6 +97,20 @@ def _report(wb: Workbench) -> str:
             "data-quality events:\n" + quality.to_string(index=False),
             "final book (top 3):\n" + book.to_string(index=False),
         ]
+    )
+
+
+def _backtest(wb: Workbench) -> str:
+    bars = wb.bars(SYMBOLS[0], BAR_INTERVAL)
+    result = backtest(
+        "sma_cross", bars, interval=BAR_INTERVAL, params=BACKTEST, fills=BarFills(taker_fee_bps=10)
+    )
+    m = result.metrics
+    return (
+        f"backtest sma_cross {BACKTEST} on {SYMBOLS[0]} {BAR_INTERVAL} bars, 10 bps taker fee "
+        f"(seconds of data: the path, not a result): {len(bars)} bars, {len(result.orders)} "
+        f"orders, {int(m['trades'])} round trips, return {m['total_return']:.4%}, fees "
+        f"{m['fees_paid']:.2f}"
     )
 
 
