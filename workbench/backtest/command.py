@@ -27,6 +27,7 @@ from workbench.errors import StrategyError, UsageError
 from workbench.replay import TimeLike, micros
 from workbench.store import DEFAULT_DB, Store
 
+_OHLCV = ["open", "high", "low", "close", "volume"]
 FILES = ("orders.csv", "fills.csv", "trades.csv", "equity.csv", "metrics.json", "report.html")
 
 
@@ -135,7 +136,8 @@ def load_bars(
     )
     if bars.empty:
         trades = store.sql(
-            f"SELECT exchange, symbol, ts, price, size, side FROM trades WHERE {where} ORDER BY ts",
+            "SELECT exchange, symbol, ts, price, size, side FROM trades "
+            f"WHERE {where} ORDER BY ts, ingest_seq",
             params,
         )
         if not trades.empty:
@@ -143,9 +145,6 @@ def load_bars(
     if bars.empty:
         raise UsageError(f"no {every.name} bars or trades for {exchange} {symbol} in that range")
     return bars
-
-
-_OHLCV = ["open", "high", "low", "close", "volume"]
 
 
 def write(result: BacktestResult, out: Path) -> None:
