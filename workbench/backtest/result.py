@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -102,46 +104,47 @@ def build_result(
             "cash": run.cash,
         }
     )
-    orders = pd.DataFrame(
+    orders = _table(
+        run.orders,
         {
-            "client_order_id": [r.order.client_order_id for r in run.orders],
-            "created": _times([r.order.created_us for r in run.orders]),
-            "side": [r.order.side for r in run.orders],
-            "type": [r.order.type for r in run.orders],
-            "size": [r.order.size for r in run.orders],
-            "target": [r.order.target for r in run.orders],
-            "price": [r.order.price for r in run.orders],
-            "tif": [r.order.tif for r in run.orders],
-            "status": [r.status for r in run.orders],
-            "reason": [r.reason for r in run.orders],
-            "filled": [r.filled for r in run.orders],
-            "average_price": [r.average_price for r in run.orders],
-            "closed": _times([r.closed_us for r in run.orders]),
-        }
+            "client_order_id": "order.client_order_id",
+            "created": "order.created_us",
+            "side": "order.side",
+            "type": "order.type",
+            "size": "order.size",
+            "target": "order.target",
+            "price": "order.price",
+            "tif": "order.tif",
+            "status": "status",
+            "reason": "reason",
+            "filled": "filled",
+            "average_price": "average_price",
+            "closed": "closed_us",
+        },
+        times=("created", "closed"),
     )
-    fills = pd.DataFrame(
+    fills = _table(
+        run.fills,
         {
-            "ts": _times([f.ts for f in run.fills]),
-            "client_order_id": [f.client_order_id for f in run.fills],
-            "side": [f.side for f in run.fills],
-            "price": [f.price for f in run.fills],
-            "size": [f.size for f in run.fills],
-            "fee": [f.fee for f in run.fills],
-            "liquidity": [f.liquidity for f in run.fills],
-        }
+            name: name
+            for name in ("ts", "client_order_id", "side", "price", "size", "fee", "liquidity")
+        },
+        times=("ts",),
     )
-    trades = pd.DataFrame(
+    trades = _table(
+        run.trips,
         {
-            "entry": _times([t.entry_ts for t in run.trips]),
-            "exit": _times([t.exit_ts for t in run.trips]),
-            "direction": [t.direction for t in run.trips],
-            "size": [t.size for t in run.trips],
-            "entry_price": [t.entry_price for t in run.trips],
-            "exit_price": [t.exit_price for t in run.trips],
-            "fees": [t.fees for t in run.trips],
-            "pnl": [t.pnl for t in run.trips],
-            "return": [t.return_pct for t in run.trips],
-        }
+            "entry": "entry_ts",
+            "exit": "exit_ts",
+            "direction": "direction",
+            "size": "size",
+            "entry_price": "entry_price",
+            "exit_price": "exit_price",
+            "fees": "fees",
+            "pnl": "pnl",
+            "return": "return_pct",
+        },
+        times=("entry", "exit"),
     )
     metrics = performance(
         run.equity,
@@ -171,6 +174,14 @@ def build_result(
         equity=equity,
         metrics=metrics,
         decisions=decisions,
+    )
+
+
+def _table(rows: Sequence[object], columns: dict[str, str], times: tuple[str, ...]) -> pd.DataFrame:
+    """One row per item: each column an attribute (dotted for nested ones); ``times`` µs."""
+    values = {name: list(map(attrgetter(path), rows)) for name, path in columns.items()}
+    return pd.DataFrame(
+        {name: _times(column) if name in times else column for name, column in values.items()}
     )
 
 

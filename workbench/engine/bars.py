@@ -11,7 +11,7 @@ price it was made from (unless ``fill_at="close"`` asks for exactly that).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -43,16 +43,15 @@ class Run:
     """Everything one engine run produced, in the order it happened."""
 
     bars: list[Bar]
-    orders: list[OrderRecord] = field(default_factory=list)
-    fills: list[Fill] = field(default_factory=list)
-    trips: list[RoundTrip] = field(default_factory=list)
-    equity: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
-    position: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
-    cash: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
-    decisions: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
-    fees_paid: float = 0.0
-    traded_notional: float = 0.0
-
+    orders: list[OrderRecord]
+    fills: list[Fill]
+    trips: list[RoundTrip]
+    equity: npt.NDArray[np.float64]  # at each bar's close
+    position: npt.NDArray[np.float64]
+    cash: npt.NDArray[np.float64]
+    decisions: list[tuple[int, str, dict[str, Any]]]
+    fees_paid: float
+    traded_notional: float
 
 class BarEngine:
     """Runs ``strategy`` over ``bars`` (oldest first) from ``cash``; see the module docstring."""
