@@ -53,6 +53,7 @@ class Run:
     fees_paid: float
     traded_notional: float
 
+
 class BarEngine:
     """Runs ``strategy`` over ``bars`` (oldest first) from ``cash``; see the module docstring."""
 
