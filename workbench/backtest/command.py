@@ -26,6 +26,7 @@ from workbench.core.intervals import parse_interval
 from workbench.errors import StrategyError, UsageError
 from workbench.replay import TimeLike, micros
 from workbench.store import DEFAULT_DB, Store
+from workbench.strategy import BUILT_IN
 
 _OHLCV = ["open", "high", "low", "close", "volume"]
 FILES = ("orders.csv", "fills.csv", "trades.csv", "equity.csv", "metrics.json", "report.html")
@@ -42,7 +43,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "(e.g. locked by another process); 2 a usage mistake or a strategy that raised "
         "(nothing written).",
     )
-    p.add_argument("strategy", help="a built-in name (sma_cross) or path/to/file.py:Class")
+    p.add_argument(
+        "strategy", help=f"a built-in name ({', '.join(BUILT_IN)}) or path/to/file.py:Class"
+    )
     p.add_argument("--db", type=Path, default=DEFAULT_DB, help="DuckDB file with bars or trades")
     p.add_argument("--symbol", required=True)
     p.add_argument("--exchange", help="needed when several exchanges have the symbol")
