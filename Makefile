@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml $(LOCK)
 # Newest releases inside pyproject.toml's ranges, for every OS on Python 3.11; environment.yml
 # follows. Run `make test` afterwards: the pins are only worth what the suite proves.
 lock: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml --extra dev --group build --universal \
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra dask --group build --universal \
 		--generate-hashes --upgrade --quiet --custom-compile-command "make lock" -o $(LOCK)
 	$(BIN)/python tools/lockfile.py
 

@@ -51,7 +51,7 @@ def test_the_lock_pins_every_requirement_of_pyproject_inside_its_range() -> None
     project = pyproject()
     wanted = [
         *project["project"]["dependencies"],
-        *project["project"]["optional-dependencies"]["dev"],
+        *(r for extra in project["project"]["optional-dependencies"].values() for r in extra),
         *project["dependency-groups"]["build"],
     ]
     pins = {canonicalize_name(p.name): p for p in read_lock()}
