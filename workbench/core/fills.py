@@ -38,65 +38,29 @@ Liquidity = Literal["maker", "taker"]
 FILL_AT = ("next_open", "close")
 
 
-@dataclass(frozen=True)
-class BarFills:
-    """Costs, the fill rule and the instrument's increments; every field documented above."""
+class Terms:
+    """The fees and the instrument's increments every fill model charges and rounds to (the
+    bar model here, the book model in :mod:`workbench.core.bookfills`): a subclass is a frozen
+    dataclass with these fields that calls :meth:`_check` from ``__post_init__``."""
 
-    taker_fee_bps: float = 0.0
-    maker_fee_bps: float = 0.0
-    slippage_bps: float = 0.0
-    fill_at: Literal["next_open", "close"] = "next_open"
-    limit_touch: bool = False
-    tick: float = 0.0
-    lot: float = 0.0
-    min_size: float = 0.0
+    taker_fee_bps: float
+    maker_fee_bps: float
+    tick: float
+    lot: float
+    min_size: float
 
-    def __post_init__(self) -> None:
-        for name in ("taker_fee_bps", "maker_fee_bps", "slippage_bps", "tick", "lot", "min_size"):
+    def _check(self, *numbers: str) -> None:
+        """Each field in ``numbers`` is a finite number >= 0, and no fee takes everything."""
+        for name in numbers:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise UsageError(f"{name} must be a number >= 0, got {value!r}")
         if self.maker_fee_bps >= 10_000 or self.taker_fee_bps >= 10_000:
             raise UsageError("a fee of 10,000 bps or more would take the whole notional")
-        if self.fill_at not in FILL_AT:
-            raise UsageError(f"fill_at must be one of {', '.join(FILL_AT)}, got {self.fill_at!r}")
-
-    @property
-    def look_ahead_prone(self) -> bool:
-        return self.fill_at == "close"
 
     def fee(self, notional: float, liquidity: Liquidity) -> float:
         bps = self.maker_fee_bps if liquidity == "maker" else self.taker_fee_bps
         return abs(notional) * bps / 10_000
-
-    def slipped(self, price: float, side: str) -> float:
-        """``price`` moved against the trader by the slippage."""
-        factor = self.slippage_bps / 10_000
-        return price * (1 + factor) if side == "buy" else price * (1 - factor)
-
-    def match(self, order: Order, bar: Bar) -> tuple[float, Liquidity] | None:
-        """The price and liquidity at which a working ``order`` fills on ``bar``, or None."""
-        side, limit = order.side, order.price
-        if order.type == "market":
-            return self.slipped(bar.open, side), "taker"
-        if limit is None:
-            raise UsageError(f"a {order.type} order needs a price")  # the Context checks first
-        if order.type == "stop":
-            if side == "buy" and bar.high >= limit:
-                return self.slipped(max(bar.open, limit), side), "taker"
-            if side == "sell" and bar.low <= limit:
-                return self.slipped(min(bar.open, limit), side), "taker"
-            return None
-        marketable = bar.open < limit if side == "buy" else bar.open > limit
-        if marketable and order.tif != "post_only":
-            return self.slipped(bar.open, side), "taker"
-        if order.tif == "ioc":
-            return None
-        if side == "buy":
-            through = bar.low < limit or (self.limit_touch and bar.low == limit)
-        else:
-            through = bar.high > limit or (self.limit_touch and bar.high == limit)
-        return (limit, "maker") if through else None
 
     def size(self, size: float) -> float:
         """``size`` rounded down to the lot; 0.0 below the minimum size."""
@@ -126,3 +90,55 @@ class BarFills:
             return 0.0
         direction = 1.0 if wanted > 0 else -1.0
         return wanted / (price * (1 + direction * target * rate))
+
+
+@dataclass(frozen=True)
+class BarFills(Terms):
+    """Costs, the fill rule and the instrument's increments; every field documented above."""
+
+    taker_fee_bps: float = 0.0
+    maker_fee_bps: float = 0.0
+    slippage_bps: float = 0.0
+    fill_at: Literal["next_open", "close"] = "next_open"
+    limit_touch: bool = False
+    tick: float = 0.0
+    lot: float = 0.0
+    min_size: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._check("taker_fee_bps", "maker_fee_bps", "slippage_bps", "tick", "lot", "min_size")
+        if self.fill_at not in FILL_AT:
+            raise UsageError(f"fill_at must be one of {', '.join(FILL_AT)}, got {self.fill_at!r}")
+
+    @property
+    def look_ahead_prone(self) -> bool:
+        return self.fill_at == "close"
+
+    def slipped(self, price: float, side: str) -> float:
+        """``price`` moved against the trader by the slippage."""
+        factor = self.slippage_bps / 10_000
+        return price * (1 + factor) if side == "buy" else price * (1 - factor)
+
+    def match(self, order: Order, bar: Bar) -> tuple[float, Liquidity] | None:
+        """The price and liquidity at which a working ``order`` fills on ``bar``, or None."""
+        side, limit = order.side, order.price
+        if order.type == "market":
+            return self.slipped(bar.open, side), "taker"
+        if limit is None:
+            raise UsageError(f"a {order.type} order needs a price")  # the Context checks first
+        if order.type == "stop":
+            if side == "buy" and bar.high >= limit:
+                return self.slipped(max(bar.open, limit), side), "taker"
+            if side == "sell" and bar.low <= limit:
+                return self.slipped(min(bar.open, limit), side), "taker"
+            return None
+        marketable = bar.open < limit if side == "buy" else bar.open > limit
+        if marketable and order.tif != "post_only":
+            return self.slipped(bar.open, side), "taker"
+        if order.tif == "ioc":
+            return None
+        if side == "buy":
+            through = bar.low < limit or (self.limit_touch and bar.low == limit)
+        else:
+            through = bar.high > limit or (self.limit_touch and bar.high == limit)
+        return (limit, "maker") if through else None
