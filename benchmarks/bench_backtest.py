@@ -22,9 +22,8 @@ import pandas as pd
 from common import line, report
 
 from workbench.backtest import backtest
-from workbench.backtest.run import bar_events
 from workbench.core.fills import BarFills
-from workbench.engine import BarEngine
+from workbench.engine import BarData, BarEngine
 from workbench.strategy import SmaCross
 
 N = 1_000_000
@@ -81,8 +80,7 @@ def main() -> None:
     args = parser.parse_args()
     bars = random_bars(args.n)
     fills = BarFills(taker_fee_bps=FEE_BPS)
-    events = bar_events(bars, 60_000_000)
-    engine = BarEngine(SmaCross(), events, fills, cash=10_000.0)
+    engine = BarEngine(SmaCross(), BarData.from_frame(bars, 60_000_000), fills, cash=10_000.0)
     start = time.perf_counter()
     run = engine.run()
     engine_rate = args.n / (time.perf_counter() - start)

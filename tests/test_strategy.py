@@ -83,7 +83,7 @@ def test_strategies_are_found_by_name_file_or_class(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("sma_crosss", "unknown strategy 'sma_crosss': built-in are sma_cross"),
+        ("sma_crosss", "unknown strategy 'sma_crosss': built-in are sma_cross, vol_breakout"),
         ("nowhere.py:Mine", "no strategy file 'nowhere.py'"),
         ("{dir}/mine.py:Other", "defines no 'Other'"),
         ("{dir}/mine.py:NotAStrategy", "is not a subclass of workbench.strategy.Strategy"),

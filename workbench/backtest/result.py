@@ -87,14 +87,11 @@ def build_result(
     fills_model: BarFills,
 ) -> BacktestResult:
     """Tables and metrics from an engine run."""
-    ends = np.array([bar.end for bar in run.bars], dtype=np.int64)
-    symbol = run.bars[0].symbol
-    if (run.equity <= 0).any():
-        at = int(np.argmax(run.equity <= 0))
-        raise UsageError(
-            f"{strategy}: equity fell to {run.equity[at]:.6g} at {ends[at].astype(_TIME)}: "
-            "the account was wiped out, so its returns are undefined (trade smaller sizes)"
-        )
+    ends = run.data.end
+    symbol = run.data.symbol
+    ruin = wiped_out(run)
+    if ruin:
+        raise UsageError(f"{strategy}: {ruin}")
     equity = pd.DataFrame(
         {
             "ts": ends.astype(_TIME),
@@ -146,15 +143,7 @@ def build_result(
         },
         times=("entry", "exit"),
     )
-    metrics = performance(
-        run.equity,
-        ends,
-        trades["pnl"].to_numpy(dtype=np.float64),
-        periods_per_year=periods_per_year(interval_seconds),
-        fees_paid=run.fees_paid,
-        traded_notional=run.traded_notional,
-        exposure=float(np.count_nonzero(run.position) / len(run.position)),
-    )
+    metrics = run_metrics(run, interval_seconds)
     decisions = pd.DataFrame(
         {
             "ts": _times([t for t, _, _ in run.decisions]),
@@ -174,6 +163,31 @@ def build_result(
         equity=equity,
         metrics=metrics,
         decisions=decisions,
+    )
+
+
+def wiped_out(run: Run) -> str | None:
+    """Why the run's returns are undefined (its equity reached zero), or None."""
+    broke = run.equity <= 0
+    if not broke.any():
+        return None
+    at = int(np.argmax(broke))
+    return (
+        f"equity fell to {run.equity[at]:.6g} at {run.data.end[at].astype(_TIME)}: the account "
+        "was wiped out, so its returns are undefined (trade smaller sizes)"
+    )
+
+
+def run_metrics(run: Run, interval_seconds: float) -> dict[str, float]:
+    """The metrics of :mod:`workbench.core.metrics` for a run that was not wiped out."""
+    return performance(
+        run.equity,
+        run.data.end,
+        np.array([trip.pnl for trip in run.trips], dtype=np.float64),
+        periods_per_year=periods_per_year(interval_seconds),
+        fees_paid=run.fees_paid,
+        traded_notional=run.traded_notional,
+        exposure=float(np.count_nonzero(run.position) / len(run.position)),
     )
 
 

@@ -2,5 +2,7 @@
 
 from workbench.engine.bars import BarEngine, OrderRecord, Run
 from workbench.engine.context import Context, Series
+from workbench.engine.data import BarData
+from workbench.engine.modes import MODES, simulate
 
-__all__ = ["BarEngine", "Context", "OrderRecord", "Run", "Series"]
+__all__ = ["MODES", "BarData", "BarEngine", "Context", "OrderRecord", "Run", "Series", "simulate"]

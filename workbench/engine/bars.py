@@ -20,10 +20,14 @@ import numpy.typing as npt
 from workbench.clock import EventClock
 from workbench.core.fills import BarFills, Liquidity
 from workbench.core.portfolio import Portfolio, RoundTrip
-from workbench.engine.context import SOURCES, Context, Series
+from workbench.engine.context import Context, Series
+from workbench.engine.data import BarData
 from workbench.errors import StrategyError, UsageError
 from workbench.events import Bar, Fill, Order, OrderType, Side, TimeInForce
 from workbench.strategy.base import Strategy
+
+AT_TARGET = "the position was already at its target"
+BELOW_LOT = "size below the instrument's minimum or lot"
 
 
 @dataclass
@@ -42,7 +46,7 @@ class OrderRecord:
 class Run:
     """Everything one engine run produced, in the order it happened."""
 
-    bars: list[Bar]
+    data: BarData
     orders: list[OrderRecord]
     fills: list[Fill]
     trips: list[RoundTrip]
@@ -57,23 +61,20 @@ class Run:
 class BarEngine:
     """Runs ``strategy`` over ``bars`` (oldest first) from ``cash``; see the module docstring."""
 
-    def __init__(
-        self, strategy: Strategy, bars: list[Bar], fills: BarFills, *, cash: float
-    ) -> None:
-        if not bars:
+    def __init__(self, strategy: Strategy, data: BarData, fills: BarFills, *, cash: float) -> None:
+        if not len(data):
             raise UsageError("no bars to run on")
         self.strategy = strategy
-        self.bars = bars
+        self.data = data
         self.fills = fills
-        self.symbol = bars[0].symbol
-        self.length = len(bars)
-        self.clock = EventClock(bars[0].ts)
+        self.symbol = data.symbol
+        self.length = len(data)
+        self.clock = EventClock(int(data.ts[0]))
         self.portfolio = Portfolio(self.symbol, cash)
         self.index = -1  # the bar being processed
         self.seen = 0  # bars closed so far
         self._cash = cash
         self._changes: list[tuple[int, float, float]] = []  # (bar, position, cash) per fill
-        self._columns: dict[str, npt.NDArray[np.float64]] = {}
         self._records: dict[str, OrderRecord] = {}
         self._working: list[Order] = []
         self._fills: list[Fill] = []
@@ -82,11 +83,7 @@ class BarEngine:
 
     # -- what the Context asks ----------------------------------------------------------------
     def column(self, source: str) -> npt.NDArray[np.float64]:
-        if source not in SOURCES:
-            raise UsageError(f"unknown bar field {source!r}; choose from {', '.join(SOURCES)}")
-        if source not in self._columns:
-            self._columns[source] = np.array([getattr(b, source) for b in self.bars])
-        return self._columns[source]
+        return self.data.column(source)
 
     def feed(self, values: list[float], keep: int) -> Series:
         """A series of ``values`` that shows each one once its bar has closed."""
@@ -97,7 +94,8 @@ class BarEngine:
     @property
     def last_price(self) -> float:
         """The last close seen (before the first, the first bar's open)."""
-        return self.bars[self.seen - 1].close if self.seen else self.bars[0].open
+        data = self.data
+        return float(data.close[self.seen - 1] if self.seen else data.open[0])
 
     def working_orders(self) -> list[Order]:
         return list(self._working)
@@ -150,7 +148,7 @@ class BarEngine:
         at_close = fills.fill_at == "close"
         clock, feeds = self.clock, self._feeds
         self._call("on_start", None)
-        for i, bar in enumerate(self.bars):
+        for i, bar in enumerate(self.data.events()):
             self.index = i
             if self._working:
                 self._match(bar)
@@ -166,18 +164,20 @@ class BarEngine:
                 if at_close and self._working:
                     self._fill_at_close(bar)
         self._call("on_stop", None)
+        return self._result()
+
+    def _result(self) -> Run:
         position, cash = self._account()
-        close = self.column("close")
         portfolio = self.portfolio
         return Run(
-            bars=self.bars,
+            data=self.data,
             orders=list(self._records.values()),
             fills=self._fills,
             trips=portfolio.trips,
-            equity=cash + position * close,
+            equity=cash + position * self.data.close,
             position=position,
             cash=cash,
-            decisions=ctx.decisions,
+            decisions=self.context.decisions,
             fees_paid=portfolio.fees_paid,
             traded_notional=portfolio.traded_notional,
         )
@@ -185,11 +185,10 @@ class BarEngine:
     def _account(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """Position and cash at each bar's close, from the changes the fills made (the
         account moves only on a fill, so the bar loop records nothing)."""
-        at = np.array([i for i, _, _ in self._changes], dtype=np.int64)
-        last = np.searchsorted(at, np.arange(self.length), side="right")  # 0: no fill yet
-        position = np.array([0.0] + [p for _, p, _ in self._changes])[last]
-        cash = np.array([self._cash] + [c for _, _, c in self._changes])[last]
-        return position, cash
+        changes = np.array(self._changes, dtype=np.float64).reshape(-1, 3)
+        return at_closes(
+            changes[:, 0].astype(np.int64), changes[:, 1:], (0.0, self._cash), self.length
+        )
 
     def _match(self, bar: Bar) -> None:
         """Fill what ``bar`` fills. An ``on_fill`` may cancel orders or submit new ones: the
@@ -223,13 +222,13 @@ class BarEngine:
                 order.target, portfolio.equity(price), portfolio.position, price, liquidity
             )
             if (signed > 0) != (order.side == "buy") or not signed:
-                self._close(order, "cancelled", "the position was already at its target")
+                self._close(order, "cancelled", AT_TARGET)
                 return
             size = fills.size(abs(signed))
         else:
             size = fills.size(order.size or 0.0)
         if not size:
-            self._close(order, "rejected", "size below the instrument's minimum or lot")
+            self._close(order, "rejected", BELOW_LOT)
             return
         fill = Fill(
             order.client_order_id,
@@ -270,6 +269,21 @@ class BarEngine:
             f"strategy {self.strategy.name} raised {type(exc).__name__}: {exc} in {callback}"
             f"{about} at {when}"
         )
+
+
+def at_closes(
+    bars: npt.NDArray[np.int64],
+    after: npt.NDArray[np.float64],
+    before: tuple[float, float],
+    length: int,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Position and cash at each of ``length`` bar closes, given the bar of each fill (in
+    order) and the (position, cash) ``after`` it; ``before`` the first fill."""
+    # How many fills each bar has seen: a count per bar, summed; 0 means none yet.
+    seen = np.cumsum(np.bincount(bars, minlength=length)[:length])
+    position = np.concatenate(([before[0]], after[:, 0])).take(seen)
+    cash = np.concatenate(([before[1]], after[:, 1])).take(seen)
+    return position, cash
 
 
 def _iso(time_us: int) -> str:

@@ -32,7 +32,6 @@ INDICATORS: dict[str, Callable[..., Any]] = {
 """Indicators by name (see :mod:`workbench.core.indicators`); ``ctx.indicator`` also takes
 a function of a float array (and arguments) returning an array of the same length."""
 
-SOURCES = ("open", "high", "low", "close", "volume")
 _TYPES = ("market", "limit", "stop")
 _TIFS = ("gtc", "ioc", "post_only")
 

@@ -32,6 +32,9 @@ from workbench.errors import UsageError
 from workbench.strategy.params import Param
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
+    import pandas as pd
+
     from workbench.engine.context import Context
     from workbench.events import Bar, Fill
 
@@ -88,6 +91,17 @@ class Strategy:
     def warmup(self) -> int:
         """Bars seen before the first ``on_bar``: enough for the indicators it reads."""
         return 0
+
+    def signals(self, bars: pd.DataFrame) -> pd.Series | npt.ArrayLike:
+        """Optional, for ``mode="vectorized"``: the target position (a fraction of equity,
+        as ``ctx.target`` takes it) decided at each bar's close, NaN where it decides
+        nothing; one value per row of ``bars``, by position. It must decide what the
+        callbacks decide, bar for bar, and the value at bar t may use only bars up to t."""
+        raise NotImplementedError(f"{self.name} has no signals()")
+
+    @classmethod
+    def has_signals(cls) -> bool:
+        return cls.signals is not Strategy.signals
 
     # Callbacks: each a no-op unless overridden.
     def on_start(self, ctx: Context) -> None:

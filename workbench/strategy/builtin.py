@@ -1,12 +1,18 @@
-"""The built-in strategies, found by name (``sma_cross``)."""
+"""The built-in strategies, found by name: ``sma_cross`` here, ``vol_breakout`` in its module."""
 
 from __future__ import annotations
 
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from workbench.core.indicators import sma
 from workbench.engine.context import Context
 from workbench.errors import UsageError
 from workbench.events import Bar
 from workbench.strategy.base import Strategy
 from workbench.strategy.params import Param
+from workbench.strategy.vol_breakout import VolBreakout
 
 
 class SmaCross(Strategy):
@@ -43,5 +49,17 @@ class SmaCross(Strategy):
         elif was_fast >= was_slow and now_fast < now_slow:
             ctx.target(self._down)
 
+    def signals(self, bars: pd.DataFrame) -> npt.NDArray[np.float64]:
+        close = bars["close"].to_numpy(dtype=np.float64)
+        fast, slow = sma(close, self.fast), sma(close, self.slow)
+        # fast[t-1] <= slow[t-1] is "not above" at t-1 once both are defined, from bar
+        # slow - 1 on; the first bar with a defined previous pair is the warm-up, slow.
+        above, below = fast > slow, fast < slow
+        targets = np.full(len(close), np.nan)
+        targets[1:][below[1:] & ~below[:-1]] = -1.0 if self.short else 0.0
+        targets[1:][above[1:] & ~above[:-1]] = 1.0
+        targets[: self.slow] = np.nan
+        return targets
 
-BUILT_IN: dict[str, type[Strategy]] = {SmaCross.name: SmaCross}
+
+BUILT_IN: dict[str, type[Strategy]] = {cls.name: cls for cls in (SmaCross, VolBreakout)}
