@@ -21,10 +21,12 @@ from workbench import demo, replay_command
 from workbench.analysis import bars, csv_import
 from workbench.analysis import clean as clean_command
 from workbench.backtest import command as backtest_command
+from workbench.backtest import sweep_command
 from workbench.console import commit_printer, wait_until
 from workbench.errors import BadStoreError, SimulatorError, UsageError, WorkbenchError
 from workbench.feeds.feed import Feed
 from workbench.sim import command as sim_command
+from workbench.sim import synth_command
 from workbench.store import DEFAULT_DB, PeriodicExport, Store, export_parquet
 from workbench.venues import VENUES, VenueProtocol, get_venue
 from workbench.venues.vendor import load_mapping, vendor_protocol
@@ -356,6 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_migrate(sub)
     replay_command.add_parser(sub)
     backtest_command.add_parser(sub)
+    sweep_command.add_parser(sub)
+    synth_command.add_parser(sub)
     for command in sub.choices.values():
         command.formatter_class = DefaultsHelpFormatter
     return parser
@@ -375,6 +379,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "migrate": _migrate,
         "replay": replay_command.run,
         "backtest": backtest_command.run,
+        "sweep": sweep_command.run,
+        "synth": synth_command.run,
     }
     try:
         return handlers[args.command](args)

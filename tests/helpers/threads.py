@@ -14,6 +14,8 @@ PROCESS_WIDE = re.compile(
     # IPython's history writer: one per InteractiveShell, and the tests' shell is the
     # process-wide singleton (InteractiveShell.instance()), alive until exit.
     r"IPythonHistorySavingThread"
+    # distributed's offload executor: a module-level pool of one thread, made on first use.
+    r"|Dask-Offload_0"
 )
 """Threads a library starts once per process on first use and keeps for the process's life:
 whichever test uses it first did not leak them. Exact names only, each with its reason."""

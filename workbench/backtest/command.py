@@ -14,6 +14,8 @@ import json
 import math
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +25,7 @@ from workbench.backtest.result import BacktestResult
 from workbench.backtest.run import backtest
 from workbench.core.fills import FILL_AT, BarFills
 from workbench.core.intervals import parse_interval
+from workbench.engine.modes import MODES
 from workbench.errors import StrategyError, UsageError
 from workbench.replay import TimeLike, micros
 from workbench.store import DEFAULT_DB, Store
@@ -43,6 +46,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "(e.g. locked by another process); 2 a usage mistake or a strategy that raised "
         "(nothing written).",
     )
+    add_run_arguments(p)
+    p.add_argument(
+        "--param", action="append", default=[], metavar="K=V", help="a strategy parameter"
+    )
+    p.add_argument("--out", type=Path, required=True, help="output directory (must not exist)")
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """The strategy, the data and the costs: what ``backtest`` and ``sweep`` share."""
     p.add_argument(
         "strategy", help=f"a built-in name ({', '.join(BUILT_IN)}) or path/to/file.py:Class"
     )
@@ -50,9 +62,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--symbol", required=True)
     p.add_argument("--exchange", help="needed when several exchanges have the symbol")
     p.add_argument("--interval", required=True, help="bar length, e.g. 1m, 1h")
-    p.add_argument(
-        "--param", action="append", default=[], metavar="K=V", help="a strategy parameter"
-    )
     p.add_argument("--fees", type=float, default=0.0, metavar="BPS", help="taker fee")
     p.add_argument("--maker-fees", type=float, default=0.0, metavar="BPS", help="maker fee")
     p.add_argument("--slippage", type=float, default=0.0, metavar="BPS")
@@ -65,26 +74,46 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--cash", type=float, default=10_000.0)
     p.add_argument("--start", help="first bar time (inclusive), e.g. 2026-12-01T00:00")
     p.add_argument("--end", help="bars before this time")
-    p.add_argument("--out", type=Path, required=True, help="output directory (must not exist)")
+    p.add_argument(
+        "--mode",
+        choices=MODES,
+        default="event",
+        help="event: the strategy's callbacks; vectorized: its signals(), same results, faster",
+    )
 
 
-def run(args: argparse.Namespace) -> int:
-    params = dict(_pair(text) for text in args.param)
-    fills = BarFills(
+def fills_of(args: argparse.Namespace) -> BarFills:
+    return BarFills(
         taker_fee_bps=args.fees,
         maker_fee_bps=args.maker_fees,
         slippage_bps=args.slippage,
         fill_at=args.fill_at,
     )
+
+
+def bars_of(args: argparse.Namespace) -> pd.DataFrame:
+    """The bars ``--db`` holds for the arguments, after refusing an existing ``--out``."""
     if args.out.exists():
         raise UsageError(f"{args.out} exists; name a new --out directory (or remove it)")
     if not args.db.exists():
         raise UsageError(f"{args.db} does not exist")
     with Store.open(args.db, read_only=True, create=False) as store:
-        bars = load_bars(store, args.symbol, args.interval, args.exchange, args.start, args.end)
+        return load_bars(store, args.symbol, args.interval, args.exchange, args.start, args.end)
+
+
+def run(args: argparse.Namespace) -> int:
+    params = dict(parse_pair(text) for text in args.param)
+    fills = fills_of(args)
+    bars = bars_of(args)
     try:
         result = backtest(
-            args.strategy, bars, interval=args.interval, params=params, fills=fills, cash=args.cash
+            args.strategy,
+            bars,
+            interval=args.interval,
+            params=params,
+            fills=fills,
+            cash=args.cash,
+            mode=args.mode,
         )
     except StrategyError as exc:
         raise UsageError(str(exc)) from exc
@@ -152,9 +181,7 @@ def load_bars(
 
 def write(result: BacktestResult, out: Path) -> None:
     """Every output file, into ``out`` as a whole (see the module docstring)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with staged(out) as staging:
         result.orders.to_csv(staging / "orders.csv", index=False)
         result.fills.to_csv(staging / "fills.csv", index=False)
         result.trades.to_csv(staging / "trades.csv", index=False)
@@ -165,8 +192,7 @@ def write(result: BacktestResult, out: Path) -> None:
             "symbol": result.symbol,
             "interval": result.interval,
             "look_ahead_prone": result.look_ahead_prone,
-            # JSON has no NaN or infinity: an undefined metric is null, an infinite one a string
-            "metrics": {k: _json_number(v) for k, v in result.metrics.items()},
+            "metrics": {k: json_number(v) for k, v in result.metrics.items()},
         }
         (staging / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
         (staging / "report.html").write_text(
@@ -176,13 +202,24 @@ def write(result: BacktestResult, out: Path) -> None:
             + result.trades.to_html(index=False)
             + "\n"
         )
+
+
+@contextmanager
+def staged(out: Path) -> Iterator[Path]:
+    """A temporary sibling of ``out`` to write into, renamed to ``out`` when the block
+    ends without an error and removed when it does not."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        yield staging
         staging.rename(out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
 
-def _json_number(value: float) -> float | str | None:
+def json_number(value: float) -> float | str | None:
+    """JSON has no NaN or infinity: an undefined metric is null, an infinite one a string."""
     if math.isnan(value):
         return None
     if math.isinf(value):
@@ -190,7 +227,7 @@ def _json_number(value: float) -> float | str | None:
     return value
 
 
-def _pair(text: str) -> tuple[str, str]:
+def parse_pair(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise UsageError(f"--param takes KEY=VALUE, got {text!r}")
