@@ -15,6 +15,7 @@ import pandas as pd
 from workbench.core.fills import BarFills
 from workbench.core.metrics import drawdown, performance, periods_per_year
 from workbench.engine.bars import Run
+from workbench.engine.vectorized import Execution
 from workbench.errors import UsageError
 
 _TIME = "datetime64[us]"
@@ -166,7 +167,7 @@ def build_result(
     )
 
 
-def wiped_out(run: Run) -> str | None:
+def wiped_out(run: Run | Execution) -> str | None:
     """Why the run's returns are undefined (its equity reached zero), or None."""
     broke = run.equity <= 0
     if not broke.any():
@@ -178,12 +179,12 @@ def wiped_out(run: Run) -> str | None:
     )
 
 
-def run_metrics(run: Run, interval_seconds: float) -> dict[str, float]:
+def run_metrics(run: Run | Execution, interval_seconds: float) -> dict[str, float]:
     """The metrics of :mod:`workbench.core.metrics` for a run that was not wiped out."""
     return performance(
         run.equity,
         run.data.end,
-        np.array([trip.pnl for trip in run.trips], dtype=np.float64),
+        run.trip_pnl,
         periods_per_year=periods_per_year(interval_seconds),
         fees_paid=run.fees_paid,
         traded_notional=run.traded_notional,

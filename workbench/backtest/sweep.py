@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import itertools
 import math
 import os
 from collections.abc import Iterator, Mapping
@@ -31,13 +32,16 @@ from workbench.backtest.result import run_metrics, wiped_out
 from workbench.core.fills import BarFills
 from workbench.core.intervals import parse_interval
 from workbench.core.metrics import performance
+from workbench.engine.bars import Run
 from workbench.engine.data import BarData
-from workbench.engine.modes import MODES, simulate
+from workbench.engine.modes import MODES, simulate, vectorized
+from workbench.engine.vectorized import Execution
 from workbench.errors import UsageError
 from workbench.strategy.base import Strategy
 from workbench.strategy.registry import find_strategy
 
 BACKENDS = ("loky", "dask")
+BATCHES_PER_WORKER = 4
 METRICS = tuple(
     performance(
         np.ones(1),
@@ -213,12 +217,20 @@ Outcome = tuple[str | None, dict[str, float], Floats]
 def run_trial(trial: _Trial, data: BarData) -> Outcome:
     """One grid point: (why it was wiped out or None, its metrics, its per-bar returns)."""
     strategy = find_strategy(trial.spec)(**trial.params)
-    run = simulate(strategy, data, trial.fills, cash=trial.cash, mode=trial.mode)
+    run: Run | Execution
+    if trial.mode == "vectorized":  # the arrays are all a trial needs: no order objects
+        run = vectorized(strategy, data, trial.fills, cash=trial.cash)
+    else:
+        run = simulate(strategy, data, trial.fills, cash=trial.cash)
     ruin = wiped_out(run)
     if ruin:
         return ruin, dict.fromkeys(METRICS, math.nan), np.full(len(data) - 1, math.nan)
     equity = run.equity
     return None, run_metrics(run, trial.interval_seconds), equity[1:] / equity[:-1] - 1.0
+
+
+def run_batch(trials: list[_Trial], data: BarData) -> list[Outcome]:
+    return [run_trial(trial, data) for trial in trials]
 
 
 def _loky(
@@ -227,9 +239,15 @@ def _loky(
     from joblib import Parallel, delayed
     from joblib.externals.loky import get_reusable_executor
 
+    # Trials go in a few batches per worker, so the bars are shipped once per batch, not
+    # once per trial; more batches than workers keep them all busy to the end.
+    count = min(len(trials), workers * BATCHES_PER_WORKER)
+    cuts = [len(trials) * k // count for k in range(count + 1)]
+    batches = [trials[a:b] for a, b in itertools.pairwise(cuts)]
     parallel = Parallel(n_jobs=workers, backend="loky", return_as="generator")
     try:
-        yield from parallel(delayed(run_trial)(trial, data) for trial in trials)
+        for outcomes in parallel(delayed(run_batch)(batch, data) for batch in batches):
+            yield from outcomes
     finally:
         if workers > 1:  # the sweep's workers end with it, not minutes later when idle
             get_reusable_executor().shutdown(wait=True)

@@ -107,14 +107,14 @@ def performance(
 
     growth = float(curve[-1] / curve[0])
     cagr = _cagr(growth, periods_per_year, len(curve) - 1)
-    # 0.0 - : a curve that never falls has max drawdown 0.0, not -0.0.
-    max_drawdown = 0.0 - float(np.min(drawdown(curve)))
+    peak = np.maximum.accumulate(curve)
+    max_drawdown = 1.0 - float(np.min(curve / peak))  # = -min(drawdown), exactly
     return {
         "total_return": growth - 1.0,
         "cagr": cagr,
         **_return_stats(curve[1:] / curve[:-1] - 1.0, periods_per_year),
         "max_drawdown": max_drawdown,
-        "max_drawdown_duration_s": _max_drawdown_duration_s(curve, times),
+        "max_drawdown_duration_s": _max_drawdown_duration_s(curve, peak, times),
         "calmar": cagr / max_drawdown if max_drawdown > 0 else math.nan,
         **_trade_stats(pnl),
         "exposure": float(exposure),
@@ -160,11 +160,11 @@ def _return_stats(returns: Floats, periods_per_year: float) -> dict[str, float]:
     }
 
 
-def _max_drawdown_duration_s(curve: Floats, times: Ints) -> float:
+def _max_drawdown_duration_s(curve: Floats, peak: Floats, times: Ints) -> float:
     """Longest underwater spell in seconds: a spell of bars below the running peak starts at
     the bar before it (the peak) and ends at the bar after it (the first back at the peak),
     or at the last bar if it runs to the end."""
-    under = (curve < np.maximum.accumulate(curve)).astype(np.int8)
+    under = (curve < peak).astype(np.int8)
     edges = np.diff(under, prepend=0, append=0)
     first_under = np.flatnonzero(edges == 1)  # never 0: equity[0] is its own peak
     back = np.minimum(np.flatnonzero(edges == -1), len(curve) - 1)

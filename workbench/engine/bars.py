@@ -57,6 +57,10 @@ class Run:
     fees_paid: float
     traded_notional: float
 
+    @property
+    def trip_pnl(self) -> npt.NDArray[np.float64]:
+        return np.array([trip.pnl for trip in self.trips], dtype=np.float64)
+
 
 class BarEngine:
     """Runs ``strategy`` over ``bars`` (oldest first) from ``cash``; see the module docstring."""
