@@ -26,8 +26,8 @@ class BacktestResult:
     """What a backtest did and how it went. Times are naive UTC; money in the quote currency.
 
     ``orders``: one row per order, with what became of it. ``fills``: every execution.
-    ``trades``: round trips, flat to flat. ``equity``: per bar, at its close — equity,
-    drawdown, position and cash. ``metrics``: see :mod:`workbench.core.metrics`."""
+    ``trades``: round trips, flat to flat. ``equity``: per bar, at its close — the close
+    price, equity, drawdown, position and cash. ``metrics``: see :mod:`workbench.core.metrics`."""
 
     strategy: str
     params: dict[str, Any]
@@ -50,6 +50,13 @@ class BacktestResult:
         shown = ", ".join(f"{k}={_number(self.metrics[k])}" for k in _HEADLINE)
         about = " ".join(part for part in (self.strategy, self.symbol, self.interval) if part)
         return f"<BacktestResult {about}: {shown}>"
+
+    def plot(self, points: int = 2_000) -> Any:
+        """Price with entry and exit markers, equity and drawdown: three bqplot charts over
+        one time axis, in an ipywidgets box (see :mod:`workbench.backtest.plot`)."""
+        from workbench.backtest.plot import plot_result
+
+        return plot_result(self, points=points)
 
     def _repr_html_(self) -> str:
         warning = (
@@ -96,6 +103,7 @@ def build_result(
     equity = pd.DataFrame(
         {
             "ts": ends.astype(_TIME),
+            "close": run.data.close,
             "equity": run.equity,
             "drawdown": drawdown(run.equity),
             "position": run.position,
