@@ -98,6 +98,9 @@ def test_public_api_is_exactly_the_curated_list() -> None:
             "Order",
             "Param",
             "Strategy",
+            "SweepResult",
+            "sweep",
+            "synthesize",
         ]
     )
     for name in workbench.__all__:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from workbench.analysis.bars import mid_spread, resample
 from workbench.analysis.csv_import import read_ohlcv_csv
-from workbench.backtest import BacktestResult, backtest
+from workbench.backtest import BacktestResult, SweepResult, backtest, sweep
 from workbench.core.book import OrderBook
 from workbench.core.clean import CleanConfig, CleanReport, clean_frame
 from workbench.core.fills import BarFills
@@ -53,6 +53,7 @@ from workbench.feeds.status import FeedStatus
 from workbench.feeds.subscription import SubscriberStatus, Subscription
 from workbench.replay import Replay, replay
 from workbench.sim import SimConfig, SimServer
+from workbench.sim.synth_command import synthesize
 from workbench.store import DEFAULT_DB, Store
 from workbench.strategy import Param, Strategy
 from workbench.workbench import Workbench, open
@@ -99,6 +100,7 @@ __all__ = [
     "StreamingVol",
     "SubscriberStatus",
     "Subscription",
+    "SweepResult",
     "Trade",
     "UsageError",
     "Workbench",
@@ -115,6 +117,8 @@ __all__ = [
     "returns",
     "rolling_vol",
     "sma",
+    "sweep",
+    "synthesize",
 ]
 
 

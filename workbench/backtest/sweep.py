@@ -244,10 +244,11 @@ def _loky(
     count = min(len(trials), workers * BATCHES_PER_WORKER)
     cuts = [len(trials) * k // count for k in range(count + 1)]
     batches = [trials[a:b] for a, b in itertools.pairwise(cuts)]
-    parallel = Parallel(n_jobs=workers, backend="loky", return_as="generator")
     try:
-        for outcomes in parallel(delayed(run_batch)(batch, data) for batch in batches):
-            yield from outcomes
+        # Leaving the block removes the memory-mapped copy of the bars the workers read.
+        with Parallel(n_jobs=workers, backend="loky", return_as="generator") as parallel:
+            for outcomes in parallel(delayed(run_batch)(batch, data) for batch in batches):
+                yield from outcomes
     finally:
         if workers > 1:  # the sweep's workers end with it, not minutes later when idle
             get_reusable_executor().shutdown(wait=True)
