@@ -30,6 +30,10 @@ def test_demo_records_and_reports(tmp_path: Path) -> None:
         "cleaning (raw tables untouched",
         "1s bars (",
         "backtest sma_cross {'fast': 2, 'slow': 4} on BTC-USD 1s bars",
+        "synth: wrote ",
+        "sweep sma_cross over 12 points (12 trials, vectorized, 2 workers) on ",
+        "the event engine on the best point: sharpe ",
+        "identical to the sweep's",
         "BTC-USD",
         "ETH-USD",
     ):
