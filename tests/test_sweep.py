@@ -202,3 +202,14 @@ def test_sweep_mistakes_exit_2_and_write_nothing(
     assert sweep_cli(db, tmp_path / "out", *extra, "--n-jobs", "1") == 2
     assert message in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bars.duckdb"]
+
+
+def test_the_readme_sweep_example_runs() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = readme.index("import workbench\nswept = workbench.sweep(")
+    code = readme[start : readme.index("```", start)]
+    namespace: dict = {"bars": walk(1_000)}
+    exec(compile(code, "README.md", "exec"), namespace)
+    swept = namespace["swept"]
+    assert swept.trials == len(swept.table) == 30
+    assert swept.returns.shape == (999, 30)

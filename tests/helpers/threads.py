@@ -16,6 +16,9 @@ PROCESS_WIDE = re.compile(
     r"IPythonHistorySavingThread"
     # distributed's offload executor: a module-level pool of one thread, made on first use.
     r"|Dask-Offload_0"
+    # tqdm's monitor: one per process, started by the first progress bar; it ends on its own
+    # up to 10 s after the last bar closed.
+    r"|tqdm_monitor"
 )
 """Threads a library starts once per process on first use and keeps for the process's life:
 whichever test uses it first did not leak them. Exact names only, each with its reason."""
