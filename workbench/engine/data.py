@@ -63,19 +63,20 @@ class BarData:
         )
 
     def events(self) -> list[Bar]:
-        """Every bar as an event (built by ``map`` over the columns' lists: C all the way)."""
-        n = len(self)
-        values: list[Any] = [self.column(name).tolist() for name in BAR_FIELDS]
-        return list(
-            map(
-                Bar,
-                [self.exchange] * n,
-                [self.symbol] * n,
-                self.ts.tolist(),
-                self.end.tolist(),
-                *values,
-            )
-        )
+        """Every bar as an event, built once (by ``map`` over the columns' lists: C all the
+        way) and shared by every run on this data — a sweep's trials in one process."""
+        built: list[Bar] | None = self.__dict__.get("_events")
+        if built is None:
+            n = len(self)
+            values: list[Any] = [self.column(name).tolist() for name in BAR_FIELDS]
+            columns = (self.ts.tolist(), self.end.tolist(), *values)
+            built = list(map(Bar, [self.exchange] * n, [self.symbol] * n, *columns))
+            object.__setattr__(self, "_events", built)  # a cache: the data stays frozen
+        return built
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (to a sweep's workers) without the events: rebuilding them is cheaper."""
+        return {k: v for k, v in self.__dict__.items() if k != "_events"}
 
     @classmethod
     def from_frame(cls, bars: pd.DataFrame, interval_us: int) -> BarData:
