@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.core.bookfills import BookFills
 from workbench.core.fills import BarFills
 from workbench.core.metrics import drawdown, performance, periods_per_year
 from workbench.engine.bars import Run
@@ -27,13 +28,15 @@ class BacktestResult:
 
     ``orders``: one row per order, with what became of it. ``fills``: every execution.
     ``trades``: round trips, flat to flat. ``equity``: per bar, at its close — the close
-    price, equity, drawdown, position and cash. ``metrics``: see :mod:`workbench.core.metrics`."""
+    price, equity, drawdown, position and cash; a trade/book backtest's per mark, every
+    ``interval``, with the price it marked at as ``close``. ``metrics``: see
+    :mod:`workbench.core.metrics`."""
 
     strategy: str
     params: dict[str, Any]
     symbol: str
     interval: str
-    fills_model: BarFills
+    fills_model: BarFills | BookFills
     orders: pd.DataFrame
     fills: pd.DataFrame
     trades: pd.DataFrame
@@ -44,7 +47,7 @@ class BacktestResult:
     @property
     def look_ahead_prone(self) -> bool:
         """True when market orders filled at the close the strategy decided on."""
-        return self.fills_model.look_ahead_prone
+        return isinstance(self.fills_model, BarFills) and self.fills_model.look_ahead_prone
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={_number(self.metrics[k])}" for k in _HEADLINE)
@@ -92,7 +95,7 @@ def build_result(
     params: dict[str, Any],
     interval: str,
     interval_seconds: float,
-    fills_model: BarFills,
+    fills_model: BarFills | BookFills,
 ) -> BacktestResult:
     """Tables and metrics from an engine run."""
     ends = run.data.end

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +25,9 @@ from workbench.engine.data import BarData
 from workbench.errors import StrategyError, UsageError
 from workbench.events import Bar, Fill, Order, OrderType, Side, TimeInForce
 from workbench.strategy.base import Strategy
+
+if TYPE_CHECKING:
+    from workbench.core.book import OrderBook
 
 AT_TARGET = "the position was already at its target"
 BELOW_LOT = "size below the instrument's minimum or lot"
@@ -42,15 +45,29 @@ class OrderRecord:
     closed_us: int | None = None
 
 
+class Marks(Protocol):
+    """Where a run's account was marked: the symbol, each mark's time (``end``, µs) and the
+    price it was marked at (``close``). :class:`BarData` is one: the bars' closes."""
+
+    @property
+    def symbol(self) -> str: ...
+
+    @property
+    def end(self) -> npt.NDArray[np.int64]: ...
+
+    @property
+    def close(self) -> npt.NDArray[np.float64]: ...
+
+
 @dataclass
 class Run:
     """Everything one engine run produced, in the order it happened."""
 
-    data: BarData
+    data: Marks
     orders: list[OrderRecord]
     fills: list[Fill]
     trips: list[RoundTrip]
-    equity: npt.NDArray[np.float64]  # at each bar's close
+    equity: npt.NDArray[np.float64]  # at each mark (a bar engine's: each bar's close)
     position: npt.NDArray[np.float64]
     cash: npt.NDArray[np.float64]
     decisions: list[tuple[int, str, dict[str, Any]]]
@@ -103,6 +120,14 @@ class BarEngine:
 
     def working_orders(self) -> list[Order]:
         return list(self._working)
+
+    def order_book(self) -> OrderBook:
+        raise UsageError("bars carry no order book: ctx.book needs a trade/book backtest")
+
+    def timer(self, at_us: int) -> None:
+        raise UsageError(
+            "a bar strategy runs on each bar's close: timers need a trade/book backtest"
+        )
 
     def submit(
         self,

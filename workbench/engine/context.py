@@ -2,8 +2,11 @@
 
 Every callback gets it. It submits orders (checked here, so a mistake fails where it is
 made), answers for the account as of the current event, gives indicators over the data
-seen so far, and keeps the strategy's decision log. The engine behind it decides where
-orders go (the simulated broker in a backtest) and where time comes from.
+seen so far, and keeps the strategy's decision log. The engine behind it (an
+:class:`Engine`: the bar engine, or the trade/book engine of :mod:`workbench.engine.ticks`)
+decides where orders go (the simulated broker in a backtest) and where time comes from.
+What only one kind of engine has — bar columns for indicators, an order book and timers for
+the trade/book one — the other refuses with a UsageError that says what to use instead.
 """
 
 from __future__ import annotations
@@ -11,17 +14,19 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from workbench.core import indicators
 from workbench.errors import UsageError
 from workbench.events import Order, OrderType, Side, TimeInForce
 
 if TYPE_CHECKING:
+    from workbench.core.book import OrderBook
     from workbench.core.clock import Clock
-    from workbench.engine.bars import BarEngine
+    from workbench.core.portfolio import Portfolio
 
 INDICATORS: dict[str, Callable[..., Any]] = {
     "sma": indicators.sma,
@@ -53,10 +58,62 @@ class Series(deque[float]):
         super().__init__(padding + list(past[-keep:]), maxlen=keep)
 
 
+class Engine(Protocol):
+    """What a Context asks of the engine behind it."""
+
+    @property
+    def symbol(self) -> str: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def portfolio(self) -> Portfolio: ...
+
+    @property
+    def last_price(self) -> float:
+        """The price the account is marked at now."""
+        ...
+
+    def working_orders(self) -> list[Order]: ...
+
+    def submit(
+        self,
+        side: Side,
+        size: float | None,
+        target: float | None,
+        type: OrderType,
+        price: float | None,
+        tif: TimeInForce,
+    ) -> Order:
+        """Take an order the Context has checked."""
+        ...
+
+    def cancel(self, client_order_id: str, reason: str) -> bool:
+        """Cancel a working order; False if it was no longer working."""
+        ...
+
+    def column(self, source: str) -> npt.NDArray[np.float64]:
+        """A bar column, whole (UsageError from an engine without bars)."""
+        ...
+
+    def feed(self, values: list[float], keep: int) -> Series:
+        """A series that shows each of ``values`` (one per bar) once its bar has closed."""
+        ...
+
+    def order_book(self) -> OrderBook:
+        """The book as it stands now (UsageError from an engine without one)."""
+        ...
+
+    def timer(self, at_us: int) -> None:
+        """Call ``on_timer`` once the clock reaches ``at_us`` (UsageError without timers)."""
+        ...
+
+
 class Context:
     """See the module docstring. Amounts are in the quote currency, sizes in base units."""
 
-    def __init__(self, engine: BarEngine) -> None:
+    def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self.symbol = engine.symbol
         self.decisions: list[tuple[int, str, dict[str, Any]]] = []
@@ -88,6 +145,23 @@ class Context:
     def open_orders(self) -> list[Order]:
         return self._engine.working_orders()
 
+    @property
+    def book(self) -> OrderBook:
+        """The order book as it stands now, with every event up to now applied (trade/book
+        mode; read it, never change it)."""
+        return self._engine.order_book()
+
+    def timer(self, seconds: float) -> int:
+        """Call the strategy's ``on_timer(ctx, ts)`` once, at ``seconds`` from now: when the
+        clock passes that time, before the first event stamped later (trade/book mode).
+        Returns that time, µs. Call it again from ``on_timer`` to repeat: the clock then
+        reads the timer's own time, so the period does not drift."""
+        if not (_finite(seconds) and seconds > 0):
+            raise UsageError(f"a timer needs a positive number of seconds, got {seconds!r}")
+        at = self.now + max(1, round(seconds * 1e6))
+        self._engine.timer(at)
+        return at
+
     # -- data ---------------------------------------------------------------------------------
     def indicator(
         self,
@@ -104,12 +178,13 @@ class Context:
                 f"unknown indicator {name!r}; choose from {', '.join(INDICATORS)}, "
                 "or pass a function"
             )
-        values = np.asarray(function(self._engine.column(source), *args), dtype=np.float64)
-        if values.shape != (self._engine.length,):
+        column = self._engine.column(source)
+        values = np.asarray(function(column, *args), dtype=np.float64)
+        if values.shape != column.shape:
             raise UsageError(
                 f"indicator {getattr(function, '__name__', function)!r} returned "
                 f"{values.shape[0] if values.ndim else 'a scalar'} values for "
-                f"{self._engine.length} bars"
+                f"{len(column)} bars"
             )
         return self._engine.feed(values.tolist(), keep)
 

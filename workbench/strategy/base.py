@@ -20,6 +20,12 @@ the headless runner, where only the engine's source, clock and broker differ::
             if self.f[-2] <= self.s[-2] and self.f[-1] > self.s[-1]:
                 ctx.target(1.0)
 
+A bar backtest calls ``on_bar``. A trade/book backtest
+(:func:`~workbench.backtest.backtest_ticks`) calls ``on_trade`` for every print,
+``on_book`` for every book change and ``on_timer`` for each timer set with ``ctx.timer``,
+and ignores ``warmup`` (a tick strategy counts what it has seen itself). Both call
+``on_start``, ``on_fill`` and ``on_stop``.
+
 Framework methods (``params``, ``describe``) are not callbacks; callbacks start with
 ``on_``. An exception in a callback becomes a :class:`~workbench.errors.StrategyError`.
 """
@@ -36,7 +42,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from workbench.engine.context import Context
-    from workbench.events import Bar, Fill
+    from workbench.events import Bar, BookChange, Fill, Trade
 
 API_VERSION = 1
 
@@ -109,6 +115,15 @@ class Strategy:
 
     def on_bar(self, ctx: Context, bar: Bar) -> None:
         """A bar closed (once the warm-up has passed)."""
+
+    def on_trade(self, ctx: Context, trade: Trade) -> None:
+        """A print of the market (trade/book mode), after the fills it gave our orders."""
+
+    def on_book(self, ctx: Context, change: BookChange) -> None:
+        """The book changed (trade/book mode); ``ctx.book`` already shows the change."""
+
+    def on_timer(self, ctx: Context, ts: int) -> None:
+        """A timer set with ``ctx.timer`` is due; ``ts`` (= ``ctx.now``) is its time, µs."""
 
     def on_fill(self, ctx: Context, fill: Fill) -> None:
         """One of this strategy's orders (partly) filled."""
