@@ -121,3 +121,34 @@ def test_an_existing_output_directory_is_not_overwritten(db: Path, tmp_path: Pat
     (tmp_path / "out" / "keep.txt").write_text("mine")
     assert backtest_cli(db, tmp_path / "out", *SMA, "--param", "slow=3") == 2
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["keep.txt"]
+
+
+def test_exclude_quality_keeps_a_gap_until_its_resync_out_of_trading(
+    db: Path, tmp_path: Path
+) -> None:
+    """A gap at 05:30 on day 1, resynced at 20:00: bars 05:00..19:00 are halted."""
+    events = pd.DataFrame(
+        {
+            "exchange": "sim",
+            "symbol": ["BTC-USD", None],  # the resync is connection-wide: it counts too
+            "ts": pd.to_datetime(["2024-01-01 05:30", "2024-01-01 20:00"]),
+            "kind": ["gap", "resync"],
+            "detail": "{}",
+            "ingest_seq": [1_000, 1_001],
+        }
+    )
+    with Store.open(db) as store, store.cursor() as cursor:
+        cursor.register("q", events)
+        cursor.execute("INSERT INTO quality_events BY NAME SELECT * FROM q")
+    args = (*SMA, "--param", "slow=3")
+    assert backtest_cli(db, tmp_path / "all", *args) == 0
+    assert backtest_cli(db, tmp_path / "clean", *args, "--exclude-quality") == 0
+    everything = pd.read_csv(tmp_path / "all" / "orders.csv", parse_dates=["created"])
+    orders = pd.read_csv(tmp_path / "clean" / "orders.csv", parse_dates=["created"])
+    fills = pd.read_csv(tmp_path / "clean" / "fills.csv", parse_dates=["ts"])
+    start, end = pd.Timestamp("2024-01-01 05:00"), pd.Timestamp("2024-01-01 20:00")
+    inside = (orders["created"] > start) & (orders["created"] <= end)  # decided at a close
+    assert inside.any() and (orders.loc[inside, "status"] == "rejected").all()
+    assert ((fills["ts"] < start) | (fills["ts"] >= end)).all()
+    outside = (everything["created"] <= start) | (everything["created"] > end)
+    assert len(everything[outside]) <= len(orders[~inside])  # the rest trades on

@@ -292,3 +292,33 @@ def test_a_flat_target_leaves_no_dust() -> None:
 def test_an_account_wiped_out_is_a_clear_error() -> None:
     with pytest.raises(UsageError, match=r"equity fell to .* at 2024-01-01T00:0.*wiped out"):
         run({0: lambda ctx: ctx.sell(5000), 3: lambda ctx: ctx.close()})
+
+
+def test_bars_in_an_excluded_window_fill_nothing_and_take_no_orders() -> None:
+    """A window from 00:03:30 to 00:05:00 halts bars 3 (it overlaps) and 4 (inside).
+    Bar 2 buys 10 at market: bars 3 and 4 match nothing, so it fills at bar 5's open, 101.
+    Bar 3's buy is rejected, and bar 4 still sees its bar (the strategy's state goes on)."""
+    windows = pd.DataFrame(
+        {"start": [pd.Timestamp("2024-01-01 00:03:30")], "end": [pd.Timestamp("2024-01-01 00:05")]}
+    )
+    strategy = Scripted({2: lambda ctx: ctx.buy(10), 3: lambda ctx: ctx.buy(1)})
+    result = backtest(strategy, ten_bars(), interval="1m", exclude=windows)
+    assert len(strategy.seen) == 10
+    orders = result.orders
+    assert orders["status"].tolist() == ["filled", "rejected"]
+    assert (
+        orders.loc[1, "reason"] == "placed on a bar excluded from trading (a data-quality window)"
+    )
+    fill = result.fills.iloc[0]
+    assert (fill["price"], fill["ts"]) == (101.0, pd.Timestamp("2024-01-01 00:05"))
+    assert result.equity["position"].tolist() == [0, 0, 0, 0, 0, 10, 10, 10, 10, 10]
+
+
+def test_an_open_window_halts_every_bar_after_its_start() -> None:
+    windows = pd.DataFrame({"start": [pd.Timestamp("2024-01-01 00:06")], "end": [pd.NaT]})
+    result = backtest(
+        Scripted({5: lambda ctx: ctx.buy(1)}), ten_bars(), interval="1m", exclude=windows
+    )
+    assert result.orders["status"].tolist() == ["open"] and result.fills.empty
+    with pytest.raises(UsageError, match="windows to exclude need the columns start and end"):
+        backtest("sma_cross", ten_bars(), interval="1m", exclude=pd.DataFrame({"from": [1]}))

@@ -23,6 +23,7 @@ import pandas as pd
 from workbench.analysis.bars import resample
 from workbench.backtest.result import BacktestResult
 from workbench.backtest.run import backtest
+from workbench.core.clean import quality_windows
 from workbench.core.fills import FILL_AT, BarFills
 from workbench.core.intervals import parse_interval
 from workbench.engine.modes import MODES
@@ -75,6 +76,11 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--start", help="first bar time (inclusive), e.g. 2026-12-01T00:00")
     p.add_argument("--end", help="bars before this time")
     p.add_argument(
+        "--exclude-quality",
+        action="store_true",
+        help="keep the windows quality_events flag (a gap until its resync, …) out of trading",
+    )
+    p.add_argument(
         "--mode",
         choices=MODES,
         default="event",
@@ -91,20 +97,36 @@ def fills_of(args: argparse.Namespace) -> BarFills:
     )
 
 
-def bars_of(args: argparse.Namespace) -> pd.DataFrame:
-    """The bars ``--db`` holds for the arguments, after refusing an existing ``--out``."""
+def bars_of(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The bars ``--db`` holds for the arguments, and with ``--exclude-quality`` the windows
+    to keep out of trading; after refusing an existing ``--out``."""
     if args.out.exists():
         raise UsageError(f"{args.out} exists; name a new --out directory (or remove it)")
     if not args.db.exists():
         raise UsageError(f"{args.db} does not exist")
     with Store.open(args.db, read_only=True, create=False) as store:
-        return load_bars(store, args.symbol, args.interval, args.exchange, args.start, args.end)
+        bars = load_bars(store, args.symbol, args.interval, args.exchange, args.start, args.end)
+        if not args.exclude_quality:
+            return bars, None
+        return bars, quality_windows_of(store, str(bars["exchange"].iloc[0]), args.symbol)
+
+
+def quality_windows_of(store: Store, exchange: str, symbol: str) -> pd.DataFrame:
+    """The windows ``quality_events`` flag for one series (see
+    :func:`workbench.core.clean.quality_windows`): ``start``, ``end`` (NaT: still open)."""
+    events = store.sql(
+        "SELECT exchange, symbol, ts, kind FROM quality_events "
+        "WHERE exchange = ? AND (symbol = ? OR symbol IS NULL) ORDER BY ts",
+        [exchange, symbol],
+    )
+    series = pd.DataFrame({"exchange": [exchange], "symbol": [symbol]})
+    return quality_windows(events, series)
 
 
 def run(args: argparse.Namespace) -> int:
     params = dict(parse_pair(text) for text in args.param)
     fills = fills_of(args)
-    bars = bars_of(args)
+    bars, exclude = bars_of(args)
     try:
         result = backtest(
             args.strategy,
@@ -114,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
             fills=fills,
             cash=args.cash,
             mode=args.mode,
+            exclude=exclude,
         )
     except StrategyError as exc:
         raise UsageError(str(exc)) from exc

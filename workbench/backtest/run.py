@@ -26,19 +26,24 @@ def backtest(
     fills: BarFills | None = None,
     cash: float = 10_000.0,
     mode: str = "event",
+    exclude: pd.DataFrame | None = None,
 ) -> BacktestResult:
     """Run ``strategy`` (a name, ``file.py:Class``, a class or an instance) with ``params``
     over ``bars`` — columns ``ts`` (the bucket start, naive UTC or tz-aware) and
     ``open``/``high``/``low``/``close``/``volume``, one symbol, oldest first — of length
     ``interval``, from ``cash``, filled by ``fills`` (default: no costs, next-open fills).
     ``mode="vectorized"`` runs the strategy's ``signals()`` instead of its callbacks: the
-    same orders, fills and equity, many times faster (see :func:`~workbench.engine.simulate`)."""
+    same orders, fills and equity, many times faster (see :func:`~workbench.engine.simulate`).
+    ``exclude``: windows (``start``, ``end``) to keep out of trading, e.g. a series'
+    ``quality_events`` windows (:func:`~workbench.backtest.command.quality_windows_of`, what
+    ``--exclude-quality`` uses): no order fills on a bar that overlaps one, and an order
+    placed on such a bar is rejected."""
     chosen = make_strategy(strategy, params)
     every = parse_interval(interval)
     if not (isinstance(cash, (int, float)) and cash > 0 and np.isfinite(cash)):
         raise UsageError(f"cash must be a positive amount, got {cash!r}")
     model = fills or BarFills()
-    data = BarData.from_frame(bars, every.micros)
+    data = BarData.from_frame(bars, every.micros, exclude)
     return build_result(
         simulate(chosen, data, model, cash=float(cash), mode=mode),
         strategy=chosen.name,

@@ -124,12 +124,14 @@ def sweep(
     backend: str = "loky",
     scheduler: str | None = None,
     progress: bool = True,
+    exclude: pd.DataFrame | None = None,
 ) -> SweepResult:
     """Backtest ``strategy`` (a name, ``file.py:Class`` or a class) at every point of
     ``grid`` (see :mod:`workbench.backtest.grid`) over ``bars`` (as :func:`backtest` takes
     them), on ``n_jobs`` worker processes (-1: one per core; 1: in this process). ``backend``
     ``"dask"`` runs them on a local Dask cluster of ``n_jobs`` workers, or on ``scheduler``
-    (an address such as ``tcp://10.0.0.5:8786``) when given. ``progress`` shows a tqdm bar."""
+    (an address such as ``tcp://10.0.0.5:8786``) when given. ``progress`` shows a tqdm bar.
+    ``exclude``: windows kept out of trading, as :func:`backtest` takes them."""
     cls = find_strategy(strategy)
     every = parse_interval(interval)
     if mode not in MODES:
@@ -144,7 +146,7 @@ def sweep(
         raise UsageError(f"{cls.name} has no signals(), which mode='vectorized' runs")
     if not (isinstance(cash, (int, float)) and cash > 0 and math.isfinite(cash)):
         raise UsageError(f"cash must be a positive amount, got {cash!r}")
-    data = BarData.from_frame(bars, every.micros)
+    data = BarData.from_frame(bars, every.micros, exclude)
     declared = cls.declared()
     unknown = [name for name in grid if name not in declared]
     if unknown:

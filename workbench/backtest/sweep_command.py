@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{name} is both swept (--grid) and fixed (--param)")
         grid[name] = [value]
     fills = fills_of(args)
-    bars = bars_of(args)
+    bars, exclude = bars_of(args)
     try:
         result = sweep(
             args.strategy,
@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
             backend=args.backend,
             scheduler=args.scheduler,
             progress=sys.stderr.isatty(),
+            exclude=exclude,
         )
     except StrategyError as exc:
         raise UsageError(str(exc)) from exc

@@ -6,6 +6,10 @@ bar's close; once the warm-up has passed the strategy sees the bar in ``on_bar``
 ``fill_at="close"`` its market orders fill at that close; the account is marked at the
 close. Orders submitted during a bar work from the next one, so no decision can fill at a
 price it was made from (unless ``fill_at="close"`` asks for exactly that).
+
+A halted bar (one overlapping a window excluded from trading, ``BarData.halted``) matches no
+order — working orders wait for the next bar that is not halted — and an order placed while
+it is the current bar is rejected; the strategy still sees it, so its state stays current.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ if TYPE_CHECKING:
 
 AT_TARGET = "the position was already at its target"
 BELOW_LOT = "size below the instrument's minimum or lot"
+HALTED = "placed on a bar excluded from trading (a data-quality window)"
 
 
 @dataclass
@@ -152,6 +157,9 @@ class BarEngine:
             tif=tif,
         )
         self._records[order.client_order_id] = OrderRecord(order)
+        if self.index >= 0 and self.data.halted[self.index]:
+            self._close(order, "rejected", HALTED)
+            return order
         if tif == "post_only" and price is not None:
             takes = price >= self.last_price if side == "buy" else price <= self.last_price
             if takes:
@@ -177,9 +185,10 @@ class BarEngine:
         at_close = fills.fill_at == "close"
         clock, feeds = self.clock, self._feeds
         self._call("on_start", None)
+        halted = self.data.halted.tolist()
         for i, bar in enumerate(self.data.events()):
             self.index = i
-            if self._working:
+            if self._working and not halted[i]:
                 self._match(bar)
             clock.us = bar.end
             self.seen = i + 1

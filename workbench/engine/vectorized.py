@@ -26,15 +26,16 @@ from numba import njit
 from workbench.core.fills import BarFills
 from workbench.core.portfolio import RoundTrip
 from workbench.engine.bars import AT_TARGET, BELOW_LOT, OrderRecord, Run, at_closes
+from workbench.engine.bars import HALTED as HALTED_REASON
 from workbench.engine.data import BarData
 from workbench.events import Fill, Order
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 
-OPEN, FILLED, CANCELLED, REJECTED = 0, 1, 2, 3
-_STATUS = ("open", "filled", "cancelled", "rejected")
-_REASON = ("", "", AT_TARGET, BELOW_LOT)
+OPEN, FILLED, CANCELLED, REJECTED, HALTED = 0, 1, 2, 3, 4
+_STATUS = ("open", "filled", "cancelled", "rejected", "rejected")
+_REASON = ("", "", AT_TARGET, BELOW_LOT, HALTED_REASON)
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,8 @@ def execute(
         data.close,
         data.ts,
         data.end,
+        data.halted,
+        _next_clean(data.halted),
         fills.fill_at == "close",
         fills.taker_fee_bps,
         fills.slippage_bps,
@@ -180,6 +183,26 @@ def execute(
     )
 
 
+def _next_clean(halted: npt.NDArray[np.bool_]) -> Ints:
+    """For each bar, the first bar at or after it that is not halted (``len`` if none);
+    one more entry, for the bar after the last."""
+    n = len(halted)
+    clean = np.where(halted, n, np.arange(n))
+    following: Ints = np.minimum.accumulate(np.append(clean, n)[::-1])[::-1]
+    return following
+
+
+@njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+def _wanted(f: float, cash: float, position: float, last: float) -> float:
+    """What ``ctx.target(f)`` asks for at price ``last``: the value to buy (< 0: sell), or 0
+    when the position is already there."""
+    equity = cash + position * last
+    wanted = f * equity - position * last
+    if wanted == 0 or abs(wanted) <= 1e-9 * max(abs(equity), 1.0):
+        return 0.0
+    return wanted
+
+
 @njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
 def _execute(
     decide: Ints,
@@ -188,6 +211,8 @@ def _execute(
     close: Floats,
     ts: Ints,
     end: Ints,
+    halted: npt.NDArray[np.bool_],
+    next_clean: Ints,
     at_close: bool,
     taker_bps: float,
     slippage_bps: float,
@@ -213,26 +238,42 @@ def _execute(
     trip_start = 0
     direction_long = True
     entered = entered_notional = exited = exited_notional = trip_fees = realized = 0.0
-    for d in range(k_max):
+    d = 0
+    while d < k_max:
         i = decide[d]
-        f = targets[d]
-        # ctx.target(f) at bar i's close
-        last = close[i]
-        equity = cash + position * last
-        wanted = f * equity - position * last
-        if wanted == 0 or abs(wanted) <= 1e-9 * max(abs(equity), 1.0):
+        d += 1
+        wanted = _wanted(targets[d - 1], cash, position, close[i])  # ctx.target at i's close
+        if wanted == 0:
             continue
+        f = targets[d - 1]
         buy = wanted > 0
         k = n_orders
         orders[k, 0] = i
         orders[k, 1] = 1 if buy else -1
         n_orders += 1
+        if halted[i]:
+            orders[k, 2] = HALTED
+            closed[k] = end[i]
+            continue
         if at_close:
             j, price, fill_ts = i, close[i], end[i]
-        elif i + 1 < n:
-            j, price, fill_ts = i + 1, open_[i + 1], ts[i + 1]
         else:
-            continue  # decided on the last bar: it stays open
+            j = next_clean[i + 1]  # halted bars match no order: it waits for a clean one
+            # Decisions before it are on halted bars: placed against the account as it is
+            # (the order has not filled yet), and rejected.
+            while d < k_max and decide[d] < j:
+                waiting = _wanted(targets[d], cash, position, close[decide[d]])
+                if waiting != 0:
+                    orders[n_orders, 0] = decide[d]
+                    orders[n_orders, 1] = 1 if waiting > 0 else -1
+                    orders[n_orders, 2] = HALTED
+                    closed[n_orders] = end[decide[d]]
+                    n_orders += 1
+                d += 1
+            if j >= n:
+                continue  # no bar left to fill on: it stays open
+            price, fill_ts = open_[j], ts[j]
+        clock = end[i] if at_close else end[j - 1]  # the engine's clock when it matches
         price = price * (1 + factor) if buy else price * (1 - factor)
         # BarFills.target_size at the fill
         if f == 0:
@@ -246,14 +287,14 @@ def _execute(
                 signed = wanted / (price * (1 + direction * f * rate))
         if (signed > 0) != buy or not signed:
             orders[k, 2] = CANCELLED
-            closed[k] = end[i]
+            closed[k] = clock
             continue
         size = abs(signed)
         if lot:
             size = np.floor(size / lot + 1e-9) * lot
         if not (size >= min_size and size > 0):
             orders[k, 2] = REJECTED
-            closed[k] = end[i]
+            closed[k] = clock
             continue
         fee = abs(size * price) * taker_bps / 10_000
         orders[k, 2] = FILLED
