@@ -19,6 +19,8 @@ import html
 import itertools
 import math
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -231,8 +233,16 @@ def run_trial(trial: _Trial, data: BarData) -> Outcome:
     return None, run_metrics(run, trial.interval_seconds), equity[1:] / equity[:-1] - 1.0
 
 
-def run_batch(trials: list[_Trial], data: BarData) -> list[Outcome]:
-    return [run_trial(trial, data) for trial in trials]
+def run_batch(
+    trials: list[_Trial], data: BarData, returns: npt.NDArray[np.float64], first: int
+) -> list[tuple[str | None, dict[str, float]]]:
+    """Trials ``first``, ``first + 1``, … of a sweep: their returns go straight into the
+    sweep's shared ``returns`` (a memory map, one row per trial), the rest comes back."""
+    outcomes = []
+    for row, trial in enumerate(trials, first):
+        ruin, metrics, returns[row] = run_trial(trial, data)
+        outcomes.append((ruin, metrics))
+    return outcomes
 
 
 def _loky(
@@ -245,15 +255,28 @@ def _loky(
     # once per trial; more batches than workers keep them all busy to the end.
     count = min(len(trials), workers * BATCHES_PER_WORKER)
     cuts = [len(trials) * k // count for k in range(count + 1)]
-    batches = [trials[a:b] for a, b in itertools.pairwise(cuts)]
+    scratch = tempfile.mkdtemp(prefix="workbench-sweep-")
     try:
+        # Every trial's returns (8 MB a million bars) are written by its worker into one
+        # file both sides map, rather than pickled back through a pipe.
+        returns = np.lib.format.open_memmap(
+            os.path.join(scratch, "returns.npy"), mode="w+", shape=(len(trials), len(data) - 1)
+        )
+        batches = (
+            delayed(run_batch)(trials[a:b], data, returns, a) for a, b in itertools.pairwise(cuts)
+        )
         # Leaving the block removes the memory-mapped copy of the bars the workers read.
         with Parallel(n_jobs=workers, backend="loky", return_as="generator") as parallel:
-            for outcomes in parallel(delayed(run_batch)(batch, data) for batch in batches):
-                yield from outcomes
+            row = 0
+            for outcomes in parallel(batches):
+                for ruin, metrics in outcomes:
+                    yield ruin, metrics, np.array(returns[row])
+                    row += 1
+        del returns
     finally:
         if workers > 1:  # the sweep's workers end with it, not minutes later when idle
             get_reusable_executor().shutdown(wait=True)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _dask(

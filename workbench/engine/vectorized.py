@@ -142,21 +142,34 @@ def execute(
     """Execute ``targets`` (one per bar, NaN for none) as ``ctx.target`` orders would be."""
     decide = np.flatnonzero(~np.isnan(targets))
     decide = decide[decide >= warmup]
+    n = len(data)
+    # Where each decision's order would fill, gathered here so the kernel sees fresh arrays
+    # of the decisions only (a sweep worker's columns are read-only memory maps, a type the
+    # kernel would otherwise be compiled again for).
+    if fills.fill_at == "close":
+        fill_bar, fill_price = decide, data.close[decide]
+        fill_ts = clock = data.end[decide]
+    else:
+        fill_bar = _next_clean(data.halted)[decide + 1]  # halted bars match no order
+        on = np.minimum(fill_bar, n - 1)  # past the end: never read
+        fill_price, fill_ts, clock = data.open[on], data.ts[on], data.end[fill_bar - 1]
     out = _execute(
         decide,
         targets[decide],
-        data.open,
-        data.close,
-        data.ts,
-        data.end,
-        data.halted,
-        _next_clean(data.halted),
-        fills.fill_at == "close",
-        fills.taker_fee_bps,
-        fills.slippage_bps,
-        fills.lot,
-        fills.min_size,
-        cash,
+        data.close[decide],
+        data.end[decide],
+        data.halted[decide],
+        fill_bar,
+        fill_price,
+        fill_ts,
+        clock,
+        n,
+        # floats, always: an int fee would be another signature, compiled again
+        float(fills.taker_fee_bps),
+        float(fills.slippage_bps),
+        float(fills.lot),
+        float(fills.min_size),
+        float(cash),
     )
     (n_orders, n_fills, n_trips, orders, closed, fill_ints, fill_floats, trips, changes) = out[:9]
     fees_paid, traded = out[9], out[10]
@@ -207,22 +220,25 @@ def _wanted(f: float, cash: float, position: float, last: float) -> float:
 def _execute(
     decide: Ints,
     targets: Floats,
-    open_: Floats,
     close: Floats,
-    ts: Ints,
     end: Ints,
     halted: npt.NDArray[np.bool_],
-    next_clean: Ints,
-    at_close: bool,
+    fill_bar: Ints,
+    fill_price: Floats,
+    fill_time: Ints,
+    fill_clock: Ints,
+    n: int,
     taker_bps: float,
     slippage_bps: float,
     lot: float,
     min_size: float,
     cash: float,
 ) -> tuple[Any, ...]:
-    """The decisions' orders, fills and round trips, booked as the engine books them."""
+    """The decisions' orders, fills and round trips, booked as the engine books them. Every
+    array is per decision: its bar, target, close, end and whether it is halted; the bar its
+    order would fill on (``n``: none left), the raw price and time there, and the engine's
+    clock when it matches (the previous bar's end)."""
     k_max = len(decide)
-    n = len(close)
     orders = np.zeros((k_max, 3), dtype=np.int64)  # bar, side, status
     closed = np.full(k_max, -1, dtype=np.int64)
     fill_ints = np.zeros((k_max, 3), dtype=np.int64)  # order, bar booked at, ts
@@ -242,7 +258,7 @@ def _execute(
     while d < k_max:
         i = decide[d]
         d += 1
-        wanted = _wanted(targets[d - 1], cash, position, close[i])  # ctx.target at i's close
+        wanted = _wanted(targets[d - 1], cash, position, close[d - 1])  # ctx.target at i's close
         if wanted == 0:
             continue
         f = targets[d - 1]
@@ -251,29 +267,29 @@ def _execute(
         orders[k, 0] = i
         orders[k, 1] = 1 if buy else -1
         n_orders += 1
-        if halted[i]:
+        if halted[d - 1]:
             orders[k, 2] = HALTED
-            closed[k] = end[i]
+            closed[k] = end[d - 1]
             continue
-        if at_close:
-            j, price, fill_ts = i, close[i], end[i]
-        else:
-            j = next_clean[i + 1]  # halted bars match no order: it waits for a clean one
-            # Decisions before it are on halted bars: placed against the account as it is
-            # (the order has not filled yet), and rejected.
-            while d < k_max and decide[d] < j:
-                waiting = _wanted(targets[d], cash, position, close[decide[d]])
-                if waiting != 0:
-                    orders[n_orders, 0] = decide[d]
-                    orders[n_orders, 1] = 1 if waiting > 0 else -1
-                    orders[n_orders, 2] = HALTED
-                    closed[n_orders] = end[decide[d]]
-                    n_orders += 1
-                d += 1
-            if j >= n:
-                continue  # no bar left to fill on: it stays open
-            price, fill_ts = open_[j], ts[j]
-        clock = end[i] if at_close else end[j - 1]  # the engine's clock when it matches
+        j, price, fill_ts, clock = (
+            fill_bar[d - 1],
+            fill_price[d - 1],
+            fill_time[d - 1],
+            fill_clock[d - 1],
+        )
+        # Decisions before the fill are on halted bars (the fill waited for a clean one):
+        # placed against the account as it is, since the order has not filled yet; rejected.
+        while d < k_max and decide[d] < j:
+            waiting = _wanted(targets[d], cash, position, close[d])
+            if waiting != 0:
+                orders[n_orders, 0] = decide[d]
+                orders[n_orders, 1] = 1 if waiting > 0 else -1
+                orders[n_orders, 2] = HALTED
+                closed[n_orders] = end[d]
+                n_orders += 1
+            d += 1
+        if j >= n:
+            continue  # no bar left to fill on: it stays open
         price = price * (1 + factor) if buy else price * (1 - factor)
         # BarFills.target_size at the fill
         if f == 0:
