@@ -36,7 +36,7 @@ from workbench.core.intervals import parse_interval
 from workbench.core.metrics import performance
 from workbench.engine.bars import Run
 from workbench.engine.data import BarData
-from workbench.engine.modes import MODES, simulate, vectorized
+from workbench.engine.modes import check_mode, simulate, vectorized
 from workbench.engine.vectorized import Execution
 from workbench.errors import UsageError
 from workbench.strategy.base import Strategy
@@ -103,7 +103,7 @@ class SweepResult:
 
 @dataclass(frozen=True)
 class _Trial:
-    """What a worker needs for one grid point (shipped once per task; ``data`` is shared)."""
+    """What a worker needs for one grid point, besides the bars its batch shares."""
 
     spec: StrategySpec
     params: dict[str, object]
@@ -136,16 +136,13 @@ def sweep(
     ``exclude``: windows kept out of trading, as :func:`backtest` takes them."""
     cls = find_strategy(strategy)
     every = parse_interval(interval)
-    if mode not in MODES:
-        raise UsageError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    check_mode(mode, cls)
     if backend not in BACKENDS:
         raise UsageError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
         raise UsageError(f"n_jobs is a number of workers (or -1 for every core), got {n_jobs!r}")
     if scheduler is not None and backend != "dask":
         raise UsageError("a scheduler address is for backend='dask'")
-    if mode == "vectorized" and not cls.has_signals():
-        raise UsageError(f"{cls.name} has no signals(), which mode='vectorized' runs")
     if not (isinstance(cash, (int, float)) and cash > 0 and math.isfinite(cash)):
         raise UsageError(f"cash must be a positive amount, got {cash!r}")
     data = BarData.from_frame(bars, every.micros, exclude)

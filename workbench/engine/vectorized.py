@@ -4,7 +4,8 @@
 decision). Executing those targets is one pass over the decisions only, which
 :func:`_execute` does in machine code (numba): at each decision it does what
 ``ctx.target(f)`` does in the event engine, fills the order by the same bar fill model
-(next open or the same close, slippage, taker fee, lot and minimum size) and books the fill
+(next open or the same close, slippage, taker fee, lot and minimum size, no fill and no
+order on a halted bar) and books the fill
 as :class:`~workbench.core.portfolio.Portfolio` does, round trips included. Every float
 operation is the engine's, in the engine's order (numba compiles IEEE arithmetic without
 fast-math), so both paths give identical numbers, not merely close ones; the tests hold
