@@ -11,6 +11,7 @@ import pytest
 from workbench.backtest import backtest
 from workbench.core.fills import BarFills
 from workbench.engine import Context
+from workbench.engine.bars import FEED_BLOCK
 from workbench.errors import StrategyError, UsageError
 from workbench.events import Bar
 from workbench.strategy import Strategy
@@ -236,6 +237,44 @@ def test_series_hold_only_the_past() -> None:
                 (CLOSE[i - 2] + CLOSE[i - 1]) / 2,
             )
     assert list(strategy.late) == OPEN[-2:]
+
+
+def test_series_stay_exact_across_the_engine_s_feed_blocks() -> None:
+    """Indicator values reach the strategy a block of bars at a time: series declared at the
+    start, on a block's last bar and in a block's middle each show every bar's own value."""
+    n = 3 * FEED_BLOCK + 17
+    closes = [100.0 + (i % 97) * 0.25 for i in range(n)]
+    bars = pd.DataFrame(
+        {
+            "ts": pd.date_range("2024-01-01", periods=n, freq="1min"),
+            "open": closes,
+            "high": closes,
+            "low": closes,
+            "close": closes,
+            "volume": 1.0,
+        }
+    )
+    declared = {FEED_BLOCK - 1, FEED_BLOCK + 100}  # besides one at the start
+    wrong: list[tuple[int, int, float]] = []
+
+    class Reader(Strategy):
+        def on_start(self, ctx: Context) -> None:
+            self.seen = 0
+            self.series = [(0, ctx.history("close", keep=2))]
+
+        def on_bar(self, ctx: Context, bar: Bar) -> None:
+            i = self.seen
+            self.seen += 1
+            if i in declared:
+                self.series.append((i, ctx.history("close", keep=2)))
+            for since, series in self.series:
+                if series[-1] != closes[i] or (i > since and series[-2] != closes[i - 1]):
+                    wrong.append((since, i, series[-1]))
+
+    strategy = Reader()
+    backtest(strategy, bars, interval="1m")
+    assert strategy.seen == n and len(strategy.series) == 3
+    assert wrong == []
 
 
 def test_an_exception_in_the_strategy_names_it_the_callback_and_the_time() -> None:

@@ -15,6 +15,7 @@ and every trial's per-bar returns.
 from __future__ import annotations
 
 import contextlib
+import functools
 import html
 import itertools
 import math
@@ -25,6 +26,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import joblib
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -230,11 +232,22 @@ def run_trial(trial: _Trial, data: BarData) -> Outcome:
     return None, run_metrics(run, trial.interval_seconds), equity[1:] / equity[:-1] - 1.0
 
 
+@functools.lru_cache(maxsize=1)
+def _shared_bars(path: str) -> BarData:
+    """The sweep's bars in a worker: mapped from the file the sweep wrote, once per worker,
+    so its batches share one copy and one set of bar events (built by the first trial)."""
+    data: BarData = joblib.load(path, mmap_mode="r")
+    return data
+
+
 def run_batch(
-    trials: list[_Trial], data: BarData, returns: npt.NDArray[np.float64], first: int
+    trials: list[_Trial], data: BarData | str, returns: npt.NDArray[np.float64], first: int
 ) -> list[tuple[str | None, dict[str, float]]]:
-    """Trials ``first``, ``first + 1``, … of a sweep: their returns go straight into the
-    sweep's shared ``returns`` (a memory map, one row per trial), the rest comes back."""
+    """Trials ``first``, ``first + 1``, … of a sweep on ``data`` (or the file holding it):
+    their returns go straight into the sweep's shared ``returns`` (a memory map, one row per
+    trial), the rest comes back."""
+    if isinstance(data, str):
+        data = _shared_bars(data)
     outcomes = []
     for row, trial in enumerate(trials, first):
         ruin, metrics, returns[row] = run_trial(trial, data)
@@ -245,25 +258,31 @@ def run_batch(
 def _loky(
     trials: list[_Trial], data: BarData, workers: int, scheduler: str | None
 ) -> Iterator[Outcome]:
-    from joblib import Parallel, delayed
     from joblib.externals.loky import get_reusable_executor
 
-    # Trials go in a few batches per worker, so the bars are shipped once per batch, not
-    # once per trial; more batches than workers keep them all busy to the end.
+    # Trials go in a few batches per worker (more batches than workers keep them all busy to
+    # the end); the bars are written once to a file each worker maps once.
     count = min(len(trials), workers * BATCHES_PER_WORKER)
     cuts = [len(trials) * k // count for k in range(count + 1)]
-    scratch = tempfile.mkdtemp(prefix="workbench-sweep-")
+    # In memory where the system has a RAM disk (as joblib does): the returns written there
+    # are never flushed to a disk.
+    shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    scratch = tempfile.mkdtemp(prefix="workbench-sweep-", dir=shm)
     try:
         # Every trial's returns (8 MB a million bars) are written by its worker into one
         # file both sides map, rather than pickled back through a pipe.
         returns = np.lib.format.open_memmap(
             os.path.join(scratch, "returns.npy"), mode="w+", shape=(len(trials), len(data) - 1)
         )
+        source: BarData | str = data
+        if workers > 1:
+            source = os.path.join(scratch, "bars.pkl")
+            joblib.dump(data, source)
         batches = (
-            delayed(run_batch)(trials[a:b], data, returns, a) for a, b in itertools.pairwise(cuts)
+            joblib.delayed(run_batch)(trials[a:b], source, returns, a)
+            for a, b in itertools.pairwise(cuts)
         )
-        # Leaving the block removes the memory-mapped copy of the bars the workers read.
-        with Parallel(n_jobs=workers, backend="loky", return_as="generator") as parallel:
+        with joblib.Parallel(n_jobs=workers, backend="loky", return_as="generator") as parallel:
             row = 0
             for outcomes in parallel(batches):
                 for ruin, metrics in outcomes:

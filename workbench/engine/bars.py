@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 AT_TARGET = "the position was already at its target"
 BELOW_LOT = "size below the instrument's minimum or lot"
 HALTED = "placed on a bar excluded from trading (a data-quality window)"
+FEED_BLOCK = 4096
+"""Bars at a time whose indicator values become Python floats. A whole column at once would
+allocate and free tens of MB a run: page faults that cost little alone, but that a sweep's
+workers contend on (a 2-core VM scaled 1.93x on pure compute, 1.67x allocating)."""
 
 
 @dataclass
@@ -104,17 +108,21 @@ class BarEngine:
         self._records: dict[str, OrderRecord] = {}
         self._working: list[Order] = []
         self._fills: list[Fill] = []
-        self._feeds: list[tuple[Callable[[float], None], list[float]]] = []
+        self._feeds: list[tuple[Callable[[float], None], npt.NDArray[np.float64]]] = []
+        # The current block of bars [start, stop) and each feed's values for it.
+        self._block: list[tuple[Callable[[float], None], list[float]]] = []
+        self._block_start = self._block_stop = 0
         self.context = Context(self)
 
     # -- what the Context asks ----------------------------------------------------------------
     def column(self, source: str) -> npt.NDArray[np.float64]:
         return self.data.column(source)
 
-    def feed(self, values: list[float], keep: int) -> Series:
+    def feed(self, values: npt.NDArray[np.float64], keep: int) -> Series:
         """A series of ``values`` that shows each one once its bar has closed."""
-        series = Series(values[: self.seen], keep)
+        series = Series(values[max(0, self.seen - keep) : self.seen].tolist(), keep)
         self._feeds.append((series.append, values))
+        self._block.append((series.append, values[self._block_start : self._block_stop].tolist()))
         return series
 
     @property
@@ -183,24 +191,33 @@ class BarEngine:
         first = strategy.warmup()
         on_bar = strategy.on_bar
         at_close = fills.fill_at == "close"
-        clock, feeds = self.clock, self._feeds
+        clock = self.clock
         self._call("on_start", None)
         halted = self.data.halted.tolist()
-        for i, bar in enumerate(self.data.events()):
-            self.index = i
-            if self._working and not halted[i]:
-                self._match(bar)
-            clock.us = bar.end
-            self.seen = i + 1
-            for append, values in feeds:
-                append(values[i])
-            if i >= first:
-                try:
-                    on_bar(ctx, bar)
-                except Exception as exc:
-                    raise self._error("on_bar", bar, exc) from exc
-                if at_close and self._working:
-                    self._fill_at_close(bar)
+        events = self.data.events()
+        for start in range(0, len(events), FEED_BLOCK):
+            stop = min(start + FEED_BLOCK, len(events))
+            self._block_start, self._block_stop = start, stop
+            block = self._block = [
+                (add, values[start:stop].tolist()) for add, values in self._feeds
+            ]
+            for i in range(start, stop):
+                bar = events[i]
+                self.index = i
+                if self._working and not halted[i]:
+                    self._match(bar)
+                clock.us = bar.end
+                self.seen = i + 1
+                at = i - start
+                for append, values in block:
+                    append(values[at])
+                if i >= first:
+                    try:
+                        on_bar(ctx, bar)
+                    except Exception as exc:
+                        raise self._error("on_bar", bar, exc) from exc
+                    if at_close and self._working:
+                        self._fill_at_close(bar)
         self._call("on_stop", None)
         return self._result()
 

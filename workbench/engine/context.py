@@ -97,7 +97,7 @@ class Engine(Protocol):
         """A bar column, whole (UsageError from an engine without bars)."""
         ...
 
-    def feed(self, values: list[float], keep: int) -> Series:
+    def feed(self, values: npt.NDArray[np.float64], keep: int) -> Series:
         """A series that shows each of ``values`` (one per bar) once its bar has closed."""
         ...
 
@@ -186,11 +186,11 @@ class Context:
                 f"{values.shape[0] if values.ndim else 'a scalar'} values for "
                 f"{len(column)} bars"
             )
-        return self._engine.feed(values.tolist(), keep)
+        return self._engine.feed(values, keep)
 
     def history(self, source: str = "close", keep: int = KEEP) -> Series:
         """The bars' ``source`` column up to now."""
-        return self._engine.feed(self._engine.column(source).tolist(), keep)
+        return self._engine.feed(self._engine.column(source), keep)
 
     # -- orders -------------------------------------------------------------------------------
     def submit(

@@ -163,7 +163,7 @@ class TickEngine:
     def column(self, source: str) -> npt.NDArray[np.float64]:
         raise UsageError(NO_BARS)
 
-    def feed(self, values: list[float], keep: int) -> Series:
+    def feed(self, values: npt.NDArray[np.float64], keep: int) -> Series:
         raise UsageError(NO_BARS)
 
     def timer(self, at_us: int) -> None:
