@@ -44,9 +44,9 @@ from workbench.errors import UsageError
 Values = TypeVar("Values", bound="npt.NDArray[np.float64] | pd.Series")
 """A float array or a Series: every vectorized function returns the kind it was given."""
 
-_CHUNK = 65_536
+_CHUNK = 8_192
 """Windows per block in :func:`sma` (bounding a running sum's drift) and :func:`rolling_vol`
-(bounding its temporary to ~window × 0.5 MB)."""
+(bounding its temporary to ~window × 64 kB)."""
 
 _COLLAPSE = 1e-4
 """StreamingVol re-sums early when the variance falls below this fraction of its recent peak.
@@ -65,7 +65,7 @@ def sma(values: Values, window: int) -> Values:
     out = np.full(len(x), np.nan)
     # A running sum in C (scipy's centred window, shifted to end at each index): O(n)
     # whatever the window. It restarts every block, so its rounding cannot build up over a
-    # long history: within ~1e-14 (relative) of summing every window afresh.
+    # long history: within ~2e-14 (relative) of summing every window afresh.
     origin = (window - 1) // 2
     for start in range(0, len(x) - window + 1, _CHUNK):
         block = x[start : start + _CHUNK + window - 1]

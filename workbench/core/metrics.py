@@ -112,7 +112,7 @@ def performance(
     return {
         "total_return": growth - 1.0,
         "cagr": cagr,
-        **_return_stats(curve[1:] / curve[:-1] - 1.0, periods_per_year),
+        **return_stats(curve[1:] / curve[:-1] - 1.0, periods_per_year),
         "max_drawdown": max_drawdown,
         "max_drawdown_duration_s": _max_drawdown_duration_s(curve, peak, times),
         "calmar": cagr / max_drawdown if max_drawdown > 0 else math.nan,
@@ -146,7 +146,7 @@ def _cagr(growth: float, periods_per_year: float, returns: int) -> float:
         return float(np.power(growth, periods_per_year / returns)) - 1.0
 
 
-def _return_stats(returns: Floats, periods_per_year: float) -> dict[str, float]:
+def return_stats(returns: Floats, periods_per_year: float) -> dict[str, float]:
     """annual_volatility, sharpe and sortino of the per-period returns."""
     scale = math.sqrt(periods_per_year)
     count = len(returns)
