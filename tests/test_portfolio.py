@@ -1,10 +1,15 @@
-"""The account: cash, position and round trips from fills, by hand."""
+"""The account: cash, position and round trips from fills, by hand; its starting cash."""
 
 from __future__ import annotations
 
+import math
+
+import pandas as pd
 import pytest
 
+from workbench.backtest import backtest, sweep
 from workbench.core.portfolio import Portfolio
+from workbench.errors import UsageError
 from workbench.events import Fill
 
 
@@ -51,3 +56,19 @@ def test_rounding_dust_neither_keeps_a_trip_open_nor_opens_one() -> None:
     book.apply(fill("buy", 0.3, 10))
     assert book.apply(fill("sell", 0.30000000000000004, 10)) is not None
     assert book.position == 0.0 and len(book.trips) == 2
+
+
+@pytest.mark.parametrize("cash", [0, -1.0, math.nan, math.inf, True, "10000", None])
+def test_backtest_and_sweep_refuse_the_same_bad_starting_cash(cash: object) -> None:
+    bars = pd.DataFrame(
+        {
+            "ts": pd.date_range("2024-01-01", periods=3, freq="1min"),
+            **dict.fromkeys(("open", "high", "low", "close", "volume"), 1.0),
+        }
+    )
+    message = f"cash must be a positive amount, got {cash!r}"
+    with pytest.raises(UsageError) as by_backtest:
+        backtest("sma_cross", bars, interval="1m", cash=cash)  # type: ignore[arg-type]
+    with pytest.raises(UsageError) as by_sweep:
+        sweep("sma_cross", {"fast": [2]}, bars, interval="1m", cash=cash)  # type: ignore[arg-type]
+    assert str(by_backtest.value) == str(by_sweep.value) == message

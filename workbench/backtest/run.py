@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
 import pandas as pd
 
 from workbench.backtest.result import BacktestResult, build_result
 from workbench.core.fills import BarFills
 from workbench.core.intervals import parse_interval
+from workbench.core.portfolio import starting_cash
 from workbench.engine.data import BarData
 from workbench.engine.modes import simulate
-from workbench.errors import UsageError
 from workbench.strategy.base import Strategy
 from workbench.strategy.registry import make_strategy
 
@@ -40,12 +39,11 @@ def backtest(
     placed on such a bar is rejected."""
     chosen = make_strategy(strategy, params)
     every = parse_interval(interval)
-    if not (isinstance(cash, (int, float)) and cash > 0 and np.isfinite(cash)):
-        raise UsageError(f"cash must be a positive amount, got {cash!r}")
+    cash = starting_cash(cash)
     model = fills or BarFills()
     data = BarData.from_frame(bars, every.micros, exclude)
     return build_result(
-        simulate(chosen, data, model, cash=float(cash), mode=mode),
+        simulate(chosen, data, model, cash=cash, mode=mode),
         strategy=chosen.name,
         params=dict(chosen.params),
         interval=every.name,

@@ -36,6 +36,7 @@ from workbench.backtest.result import run_metrics, wiped_out
 from workbench.core.fills import BarFills
 from workbench.core.intervals import parse_interval
 from workbench.core.metrics import performance
+from workbench.core.portfolio import starting_cash
 from workbench.engine.bars import Run
 from workbench.engine.data import BarData
 from workbench.engine.modes import check_mode, simulate, vectorized
@@ -145,8 +146,7 @@ def sweep(
         raise UsageError(f"n_jobs is a number of workers (or -1 for every core), got {n_jobs!r}")
     if scheduler is not None and backend != "dask":
         raise UsageError("a scheduler address is for backend='dask'")
-    if not (isinstance(cash, (int, float)) and cash > 0 and math.isfinite(cash)):
-        raise UsageError(f"cash must be a positive amount, got {cash!r}")
+    cash = starting_cash(cash)
     data = BarData.from_frame(bars, every.micros, exclude)
     declared = cls.declared()
     unknown = [name for name in grid if name not in declared]
@@ -168,9 +168,7 @@ def sweep(
             rows.append(_row(number, _typed(cls, point), "invalid", str(exc)))
             continue
         rows.append(_row(number, made.params, "ok", ""))
-        trials.append(
-            _Trial(ship, made.params, fills or BarFills(), float(cash), mode, every.seconds)
-        )
+        trials.append(_Trial(ship, made.params, fills or BarFills(), cash, mode, every.seconds))
     if not trials:
         raise UsageError(f"no point of the grid is valid for {cls.name}: {rows[0]['reason']}")
     workers = (os.cpu_count() or 1) if n_jobs == -1 else n_jobs

@@ -6,11 +6,10 @@ from collections.abc import Mapping
 from operator import attrgetter
 from pathlib import Path
 
-import numpy as np
-
 from workbench.backtest.result import BacktestResult, build_result
 from workbench.core.bookfills import BookFills
 from workbench.core.intervals import Interval, parse_interval
+from workbench.core.portfolio import starting_cash
 from workbench.engine.ticks import TickEngine
 from workbench.errors import UsageError
 from workbench.replay import TimeLike, recorded_markets, replay
@@ -41,8 +40,7 @@ def backtest_ticks(
     :mod:`workbench.engine.ticks`."""
     chosen = make_strategy(strategy, params)
     every = parse_interval(mark_interval)
-    if not (isinstance(cash, (int, float)) and cash > 0 and np.isfinite(cash)):
-        raise UsageError(f"cash must be a positive amount, got {cash!r}")
+    cash = starting_cash(cash)
     model = fills or BookFills()
     venue = _exchange(db, symbol, exchange)
     replayed = replay(
@@ -54,7 +52,7 @@ def backtest_ticks(
             map(attrgetter("event"), replayed),
             model,
             symbol=symbol,
-            cash=float(cash),
+            cash=cash,
             mark_interval_us=every.micros,
         )
         run = engine.run()

@@ -8,8 +8,10 @@ remainder, its fee split between them by size. A trip's ``pnl`` is net of all it
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+from workbench.errors import UsageError
 from workbench.events import Fill
 
 
@@ -29,6 +31,15 @@ class RoundTrip:
     def return_pct(self) -> float:
         """PnL over the entry notional."""
         return self.pnl / (self.size * self.entry_price)
+
+
+def starting_cash(cash: object) -> float:
+    """``cash`` as the amount an account starts from, refused unless positive and finite."""
+    if isinstance(cash, bool) or not isinstance(cash, (int, float)):
+        raise UsageError(f"cash must be a positive amount, got {cash!r}")
+    if not (cash > 0 and math.isfinite(cash)):
+        raise UsageError(f"cash must be a positive amount, got {cash!r}")
+    return float(cash)
 
 
 class Portfolio:

@@ -24,7 +24,7 @@ import numpy.typing as npt
 from workbench.clock import EventClock
 from workbench.core.fills import BarFills, Liquidity
 from workbench.core.portfolio import Portfolio, RoundTrip
-from workbench.engine.context import Context, Series
+from workbench.engine.context import Context, Series, client_order_id
 from workbench.engine.data import BarData
 from workbench.errors import StrategyError, UsageError
 from workbench.events import Bar, Fill, Order, OrderType, Side, TimeInForce
@@ -154,7 +154,7 @@ class BarEngine:
         if price is not None:
             price = self.fills.price(price, side, type)
         order = Order(
-            f"{self.strategy.name}-{len(self._records) + 1}",
+            client_order_id(self.strategy.name, len(self._records) + 1),
             self.symbol,
             side,
             type,

@@ -110,6 +110,12 @@ class Engine(Protocol):
         ...
 
 
+def client_order_id(strategy: str, number: int) -> str:
+    """The id of a run's ``number``-th order (from 1): the same decisions give the same ids
+    in every mode and on every rerun, what a restart or a parity report matches orders by."""
+    return f"{strategy}-{number}"
+
+
 class Context:
     """See the module docstring. Amounts are in the quote currency, sizes in base units."""
 

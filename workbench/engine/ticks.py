@@ -73,7 +73,7 @@ from workbench.core.bookfills import (
 from workbench.core.fills import Liquidity
 from workbench.core.portfolio import Portfolio
 from workbench.engine.bars import AT_TARGET, BELOW_LOT, OrderRecord, Run
-from workbench.engine.context import Context, Series
+from workbench.engine.context import Context, Series, client_order_id
 from workbench.errors import StrategyError, UsageError
 from workbench.events import BookChange, Fill, Order, OrderType, Side, TimeInForce, Trade
 from workbench.strategy.base import Strategy
@@ -185,7 +185,7 @@ class TickEngine:
         if price is not None:
             price = self.fills.price(price, side, type)
         order = Order(
-            f"{self.strategy.name}-{len(self._records) + 1}",
+            client_order_id(self.strategy.name, len(self._records) + 1),
             self.symbol,
             side,
             type,

@@ -26,6 +26,7 @@ from workbench.core.fills import BarFills
 from workbench.core.portfolio import RoundTrip
 from workbench.engine.bars import AT_TARGET, BELOW_LOT, OrderRecord, Run, at_closes
 from workbench.engine.bars import HALTED as HALTED_REASON
+from workbench.engine.context import client_order_id
 from workbench.engine.data import BarData
 from workbench.events import Fill, Order
 
@@ -81,7 +82,7 @@ class Execution:
             )
         ):
             order = Order(
-                f"{name}-{k + 1}",
+                client_order_id(name, k + 1),
                 data.symbol,
                 "buy" if side > 0 else "sell",
                 "market",
