@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.helpers.bars import walk_bars
 from workbench.backtest import backtest
 from workbench.backtest.plot import MAX_MARKERS, buckets
 from workbench.core.fills import BarFills
@@ -14,19 +15,7 @@ from workbench.errors import UsageError
 
 
 def walk(n: int) -> pd.DataFrame:
-    rng = np.random.default_rng(4)
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
-    open_ = np.concatenate(([100.0], close[:-1]))
-    return pd.DataFrame(
-        {
-            "ts": pd.date_range("2024-01-01", periods=n, freq="1min"),
-            "open": open_,
-            "high": np.maximum(open_, close),
-            "low": np.minimum(open_, close),
-            "close": close,
-            "volume": 1.0,
-        }
-    )
+    return walk_bars(n, 4)
 
 
 def test_buckets_cover_the_run_and_end_on_its_last_bar() -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.helpers.bars import walk_bars
 from workbench.backtest import backtest, sweep
 from workbench.backtest.grid import expand, values
 from workbench.cli import main
@@ -19,21 +20,8 @@ from workbench.store import Store
 
 
 def walk(n: int, seed: int = 1) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.003, n)))
-    open_ = np.concatenate(([100.0], close[:-1]))
-    return pd.DataFrame(
-        {
-            "exchange": "sim",
-            "symbol": "BTC-USD",
-            "interval": "1m",
-            "ts": pd.date_range("2024-01-01", periods=n, freq="1min"),
-            "open": open_,
-            "high": np.maximum(open_, close) * 1.001,
-            "low": np.minimum(open_, close) * 0.999,
-            "close": close,
-            "volume": 1.0,
-        }
+    return walk_bars(
+        n, seed, sigma=0.003, wick=0.001, exchange="sim", symbol="BTC-USD", interval="1m"
     )
 
 

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.helpers.bars import walk_bars
 from workbench.backtest import BacktestResult, backtest
 from workbench.core.fills import BarFills
 from workbench.engine import Context
@@ -22,20 +23,7 @@ from workbench.strategy import SmaCross, Strategy
 
 
 def walk(n: int, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
-    open_ = np.concatenate(([100.0], close[:-1])) * np.exp(rng.normal(0, 0.0005, n))
-    return pd.DataFrame(
-        {
-            "ts": pd.date_range("2024-01-01", periods=n, freq="1min"),
-            "open": open_,
-            "high": np.maximum(open_, close) * 1.001,
-            "low": np.minimum(open_, close) * 0.999,
-            "close": close,
-            "volume": 1.0,
-            "symbol": "BTC-USD",
-        }
-    )
+    return walk_bars(n, seed, gap=0.0005, wick=0.001, symbol="BTC-USD")
 
 
 def assert_same(event: BacktestResult, vectorized: BacktestResult) -> None:

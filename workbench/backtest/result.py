@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.backtest.recipe import Recipe
 from workbench.core.bookfills import BookFills
 from workbench.core.fills import BarFills
 from workbench.core.metrics import drawdown, performance, periods_per_year
@@ -43,6 +44,8 @@ class BacktestResult:
     equity: pd.DataFrame
     metrics: dict[str, float]
     decisions: pd.DataFrame = field(repr=False)
+    recipe: Recipe | None = field(default=None, repr=False)
+    """What ran, to run it again changed (a bar backtest's; None for a trade/book one)."""
 
     @property
     def look_ahead_prone(self) -> bool:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from workbench.backtest.recipe import Recipe
 from workbench.backtest.result import BacktestResult, build_result
 from workbench.core.fills import BarFills
 from workbench.core.intervals import parse_interval
@@ -42,7 +43,7 @@ def backtest(
     cash = starting_cash(cash)
     model = fills or BarFills()
     data = BarData.from_frame(bars, every.micros, exclude)
-    return build_result(
+    result = build_result(
         simulate(chosen, data, model, cash=cash, mode=mode),
         strategy=chosen.name,
         params=dict(chosen.params),
@@ -50,3 +51,14 @@ def backtest(
         interval_seconds=every.seconds,
         fills_model=model,
     )
+    result.recipe = Recipe(
+        type(chosen) if isinstance(strategy, Strategy) else strategy,  # made again, fresh
+        params=dict(chosen.params),
+        bars=bars,
+        interval=every.name,
+        fills=model,
+        cash=cash,
+        mode=mode,
+        exclude=exclude,
+    )
+    return result

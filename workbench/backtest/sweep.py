@@ -32,6 +32,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from workbench.backtest.grid import axes, expand
+from workbench.backtest.recipe import Recipe, StrategySpec
 from workbench.backtest.result import run_metrics, wiped_out
 from workbench.core.fills import BarFills
 from workbench.core.intervals import parse_interval
@@ -61,7 +62,6 @@ METRICS = tuple(
 """Every metric a trial row carries, in :func:`~workbench.core.metrics.performance`'s order."""
 
 Floats = npt.NDArray[np.float64]
-StrategySpec = str | type[Strategy]
 
 
 @dataclass
@@ -77,6 +77,8 @@ class SweepResult:
     mode: str
     table: pd.DataFrame
     returns: pd.DataFrame = field(repr=False)
+    recipe: Recipe | None = field(default=None, repr=False)
+    """What each trial ran (its ``params`` empty: the grid's), to sweep again changed."""
 
     @property
     def trials(self) -> int:
@@ -189,6 +191,16 @@ def sweep(
         mode=mode,
         table=pd.DataFrame(rows),
         returns=pd.DataFrame(returns, index=closes),
+        recipe=Recipe(
+            strategy,
+            params={},
+            bars=bars,
+            interval=every.name,
+            fills=fills or BarFills(),
+            cash=cash,
+            mode=mode,
+            exclude=exclude,
+        ),
     )
 
 
