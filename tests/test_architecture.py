@@ -101,6 +101,9 @@ def test_public_api_is_exactly_the_curated_list() -> None:
             "SweepResult",
             "sweep",
             "synthesize",
+            "Thresholds",
+            "ValidationReport",
+            "validate",
         ]
     )
     for name in workbench.__all__:

@@ -2,12 +2,15 @@
 
 The public API is exactly ``__all__`` (a test guards it); everything else is internal.
 ``load_ipython_extension``/``unload_ipython_extension`` are here for ``%load_ext workbench``
-and import IPython only when called, so headless imports stay light.
+and import IPython only when called, so headless imports stay light; ``validate``,
+``ValidationReport`` and ``Thresholds`` import the validation gate (and statsmodels, half a
+second) when first used.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from workbench.analysis.bars import mid_spread, resample
 from workbench.analysis.csv_import import read_ohlcv_csv
@@ -61,6 +64,9 @@ from workbench.workbench import Workbench, open
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
+    from workbench.validation.config import Thresholds
+    from workbench.validation.report import ValidationReport, validate
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -101,8 +107,10 @@ __all__ = [
     "SubscriberStatus",
     "Subscription",
     "SweepResult",
+    "Thresholds",
     "Trade",
     "UsageError",
+    "ValidationReport",
     "Workbench",
     "WorkbenchError",
     "__version__",
@@ -119,7 +127,20 @@ __all__ = [
     "sma",
     "sweep",
     "synthesize",
+    "validate",
 ]
+
+_LAZY = {
+    "Thresholds": "workbench.validation.config",
+    "ValidationReport": "workbench.validation.report",
+    "validate": "workbench.validation.report",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'workbench' has no attribute {name!r}")
 
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:

@@ -1,7 +1,11 @@
-"""Validation statistics: HAC mean tests, Sharpe standard errors, PSR, DSR and Holm."""
+"""The validation gate (``validate``) and what it is made of: thresholds, the statistics
+(HAC mean tests, Sharpe standard errors, PSR, DSR, Holm) and the out-of-sample splits."""
 
 from __future__ import annotations
 
+from workbench.validation.config import Thresholds, load_thresholds
+from workbench.validation.gate import Gate
+from workbench.validation.report import ValidationReport, validate
 from workbench.validation.stats import (
     MIN_RETURNS,
     DeflatedSharpe,
@@ -19,21 +23,40 @@ from workbench.validation.stats import (
     sharpe_moments,
     sharpe_standard_error,
 )
+from workbench.validation.walkforward import (
+    Fold,
+    HoldoutResult,
+    WalkForwardResult,
+    fold_ranges,
+    holdout,
+    walk_forward,
+)
 
 __all__ = [
     "MIN_RETURNS",
     "DeflatedSharpe",
+    "Fold",
+    "Gate",
+    "HoldoutResult",
     "HolmCorrection",
     "MeanTest",
     "SharpeEstimate",
+    "Thresholds",
+    "ValidationReport",
+    "WalkForwardResult",
     "default_hac_lags",
     "deflated_sharpe_of_returns",
     "deflated_sharpe_ratio",
     "expected_max_sharpe",
+    "fold_ranges",
     "hac_mean_test",
+    "holdout",
     "holm",
+    "load_thresholds",
     "probabilistic_sharpe_ratio",
     "sharpe_estimate",
     "sharpe_moments",
     "sharpe_standard_error",
+    "validate",
+    "walk_forward",
 ]
