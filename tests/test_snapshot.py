@@ -18,8 +18,9 @@ from IPython.core.interactiveshell import InteractiveShell
 from tests.e2e import wait_for
 from tests.test_extension import execute, workbench_kernel
 from tests.test_widgets import SYM, Replay
+from workbench.core import axes
 from workbench.events import Trade
-from workbench.notebook.widgets import OrderBookWidget, axes
+from workbench.notebook.widgets import OrderBookWidget
 from workbench.notebook.widgets.snapshot import (
     BookFrame,
     PriceFrame,

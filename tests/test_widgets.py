@@ -23,11 +23,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.e2e import wait_for
+from workbench.core import axes
 from workbench.core.indicators import sma
 from workbench.core.tradewindow import TradeWindow, bucket_width, volume_buckets
 from workbench.errors import UsageError
 from workbench.feeds.feed import Feed
-from workbench.notebook.widgets import FeedStatusWidget, OrderBookWidget, PriceWidget, axes
+from workbench.notebook.widgets import FeedStatusWidget, OrderBookWidget, PriceWidget
 from workbench.notebook.widgets.orderbook import decimals
 from workbench.notebook.widgets.status import COLUMNS, status_html
 from workbench.sim.market import Market

@@ -17,11 +17,12 @@ import ipywidgets  # type: ignore[import-untyped, unused-ignore]
 import numpy as np
 import numpy.typing as npt
 
+from workbench.core import axes
+from workbench.core.axes import decimals, depth_curve
 from workbench.errors import UsageError
 from workbench.events import Level
 from workbench.feeds.protocol import AnyFeed
-from workbench.notebook.widgets import axes, snapshot
-from workbench.notebook.widgets.axes import decimals, depth_curve
+from workbench.notebook.widgets import snapshot
 from workbench.notebook.widgets.base import FeedWidget, assign, escape, held
 
 BID_COLOR = "#2e7d32"

@@ -16,11 +16,12 @@ import bqplot  # type: ignore[import-untyped, unused-ignore]
 import ipywidgets  # type: ignore[import-untyped, unused-ignore]
 import numpy as np
 
+from workbench.core import axes
+from workbench.core.axes import decimals
 from workbench.core.tradewindow import Floats, Ints, TradeWindow, volume_buckets
 from workbench.events import Trade
 from workbench.feeds.protocol import AnyFeed
-from workbench.notebook.widgets import axes, snapshot
-from workbench.notebook.widgets.axes import decimals
+from workbench.notebook.widgets import snapshot
 from workbench.notebook.widgets.base import FeedWidget, assign, escape, held
 from workbench.notebook.widgets.orderbook import SIZE_FORMAT
 

@@ -23,20 +23,16 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from workbench.core import axes
+from workbench.core.axes import FONT, GRID, INK, SVG_NS, WIDTH, plain, tick_labels
 from workbench.core.tradewindow import volume_buckets
 from workbench.events import Level, Trade
-from workbench.notebook.widgets import axes
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 Bundle = dict[str, str]
 
-SVG_NS = "http://www.w3.org/2000/svg"
-WIDTH = 720
 HEADER_PX = 24
-FONT = 'font-family="sans-serif" font-size="11"'
-GRID = "#e0e0e0"
-INK = "#37474f"
 BID_COLOR = "#2e7d32"
 ASK_COLOR = "#c62828"
 
@@ -82,17 +78,6 @@ def _esc(value: object) -> str:
 
 def _utc(us: int) -> str:
     return dt.datetime.fromtimestamp(us / 1e6, dt.UTC).strftime(axes.DATE_TIME_FORMAT) + " UTC"
-
-
-def plain(value: float, digits: int) -> str:
-    """A number with thousands separators and ``digits`` decimals: never an exponent."""
-    return f"{value:,.{digits}f}"
-
-
-def tick_labels(ticks: Sequence[float], digits: int = 0) -> list[str]:
-    """Labels for round ticks: as many decimals as the step needs (at least ``digits``)."""
-    places = max(digits, axes.decimals(np.array(ticks, dtype=np.float64)))
-    return [plain(t, places) for t in ticks]
 
 
 @dataclass(frozen=True)

@@ -3,17 +3,25 @@ wide enough for the tick labels, time formats, the digits a price needs and dept
 
 Pure functions of the data on screen, so the kernel decides every tick, label width and format
 (and a test can check them) instead of the browser guessing from a domain it may not have yet.
+The static charts (the widgets' snapshots, the validation report's) also share their look here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
 from workbench.events import Level
+
+SVG_NS = "http://www.w3.org/2000/svg"
+WIDTH = 720
+FONT = 'font-family="sans-serif" font-size="11"'
+GRID = "#e0e0e0"
+INK = "#37474f"
 
 Floats = npt.NDArray[np.float64]
 
@@ -138,3 +146,14 @@ def time_ticks(first_us: int, last_us: int, count: int = 8, clear: float = 0.0) 
             label += f".{moment.microsecond // 1000:03d}"
         ticks[us] = label
     return ticks
+
+
+def plain(value: float, digits: int) -> str:
+    """A number with thousands separators and ``digits`` decimals: never an exponent."""
+    return f"{value:,.{digits}f}"
+
+
+def tick_labels(ticks: Sequence[float], digits: int = 0) -> list[str]:
+    """Labels for round ticks: as many decimals as the step needs (at least ``digits``)."""
+    places = max(digits, decimals(np.array(ticks, dtype=np.float64)))
+    return [plain(t, places) for t in ticks]
