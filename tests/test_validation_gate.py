@@ -3,8 +3,10 @@ real edge, and clear about inputs it cannot judge."""
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -103,7 +105,12 @@ def test_sma_cross_on_a_trending_series_passes_every_gate(tmp_path: Path) -> Non
     names = [gate["name"] for gate in document["gates"]]
     assert names == [gate.name for gate in report.gates]
     assert len(document["walk_forward_folds"]) == 5
-    assert "passed every gate" in (written / "report.html").read_text()
+    page = (written / "report.html").read_text()
+    assert "passed every gate" in page
+    charts = [base64.b64decode(src).decode() for src in re.findall(r"base64,([^\"]+)", page)]
+    assert len(charts) == 2  # equity and drawdown, the returns' distribution
+    segments = re.findall(r'class="segment-label"[^>]*>([^<]+)<', charts[0])
+    assert segments == [f"fold {k}" for k in range(5)] + ["holdout"]
 
 
 def test_what_cannot_be_judged_fails_with_the_reason_never_a_silent_pass() -> None:
@@ -137,3 +144,27 @@ def test_a_subject_or_config_it_cannot_use_is_a_usage_error() -> None:
     result.recipe = None  # as a trade/book backtest's
     with pytest.raises(UsageError, match="only a bar backtest can be validated"):
         validate(result)
+
+
+class NextClose(Strategy):
+    """Long when the next bar closes higher: the look-ahead the gate exists to catch."""
+
+    name = "next_close"
+
+    def signals(self, bars: pd.DataFrame) -> npt.NDArray[np.float64]:
+        rises = bars["close"].shift(-1) > bars["close"]
+        return np.where(rises, 1.0, 0.0)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_strategy_reading_the_next_close_fails_the_look_ahead_gates_every_time(
+    seed: int,
+) -> None:
+    result = backtest(NextClose(), walk_bars(2_000, seed), interval="1m", mode="vectorized")
+    report = validate(result)
+    assert report.gate("sharpe").passed  # a perfect foresight looks superb…
+    for name in ("look-ahead (prefix)", "look-ahead (perturbation)"):
+        gate = report.gate(name)
+        assert not gate.passed and gate.value and gate.value > 0
+        assert "the full run decided" in gate.detail
+    assert not report.passed

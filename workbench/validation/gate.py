@@ -13,6 +13,9 @@ trial by Sharpe is the candidate, deflated for the search that found it), and ru
 - **out of sample**: the parameters chosen (by a sweep of the grid, or the fixed ones of a
   single backtest) on a holdout's first part and on each walk-forward fold's in-sample part,
   scored on the bars after it: the out-of-sample Sharpe and its ratio to the in-sample one;
+- **no look-ahead**: re-run on the bars truncated at several cuts, the strategy makes exactly
+  the decisions it made before each cut; with the bars after a cut changed, none before it
+  changes (:mod:`workbench.validation.lookahead`);
 - **cost stress**: still profitable with fees and slippage multiplied.
 
 Per-bar returns are the equity's from one bar's close to the next, flat bars included: what a
@@ -39,6 +42,7 @@ from workbench.core.intervals import parse_interval
 from workbench.core.metrics import periods_per_year
 from workbench.errors import UsageError
 from workbench.validation.config import Thresholds, load_thresholds
+from workbench.validation.lookahead import check_lookahead
 from workbench.validation.stats import (
     deflated_sharpe_of_returns,
     hac_mean_test,
@@ -313,6 +317,41 @@ def out_of_sample_gates(
         ),
     ]
     return gates, split, folds
+
+
+def lookahead_gates(candidate: Candidate, limits: Thresholds) -> list[Gate]:
+    recipe = candidate.recipe
+    checks = check_lookahead(
+        recipe.make(),
+        recipe.bars,
+        interval=recipe.interval,
+        fills=recipe.fills,
+        mode=recipe.mode,
+        cuts=limits.lookahead_cuts,
+        seed=limits.seed,
+        cash=recipe.cash,
+        exclude=recipe.exclude,
+    )
+    gates = []
+    for check in checks:
+        first = check.first
+        gates.append(
+            Gate(
+                f"look-ahead ({check.test})",
+                check.passed,
+                float(len(check.differences)),
+                "0 changed decisions",
+                {
+                    "cuts": list(check.cuts),
+                    "cut_times": [time.isoformat() for time in check.cut_times],
+                    "decisions_compared": check.compared,
+                    "seed": check.seed,
+                    "first_difference": None if first is None else first.description,
+                },
+                check.description,
+            )
+        )
+    return gates
 
 
 def cost_stress_gate(candidate: Candidate, limits: Thresholds) -> Gate:

@@ -16,10 +16,12 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from workbench.backtest.result import BacktestResult
 from workbench.backtest.sweep import SweepResult
 from workbench.errors import UsageError
+from workbench.validation.charts import as_img, equity_svg, returns_histogram_svg
 from workbench.validation.config import Thresholds
 from workbench.validation.gate import (
     Gate,
@@ -27,13 +29,14 @@ from workbench.validation.gate import (
     cost_stress_gate,
     evidence_gates,
     guarded,
+    lookahead_gates,
     out_of_sample_gates,
     sharpe_gate,
     significance_gate,
     sweep_gates,
     thresholds_of,
 )
-from workbench.validation.walkforward import HoldoutResult, WalkForwardResult
+from workbench.validation.walkforward import Fold, HoldoutResult, WalkForwardResult
 
 Floats = npt.NDArray[np.float64]
 FILES = ("report.json", "report.html")
@@ -125,8 +128,28 @@ class ValidationReport:
             f"<div><h4>Validation of {html.escape(self.strategy)} ({params}) on "
             f"{html.escape(self.symbol)} {html.escape(self.interval)} bars{trials}: {verdict}"
             "</h4><table><tr><th>gate</th><th>verdict</th><th>value</th><th>threshold</th>"
-            f"<th>how</th></tr>{rows}</table>{folds}</div>"
+            f"<th>how</th></tr>{rows}</table>{self._charts()}{folds}</div>"
         )
+
+    def _charts(self) -> str:
+        """Equity and drawdown with the out-of-sample segments shaded; the returns' spread."""
+        equity = self.result.equity
+        times = equity["ts"].to_numpy(dtype="datetime64[us]").astype(np.int64)
+        segments = [_segment(fold.oos_time, f"fold {fold.number}") for fold in self._folds()]
+        if self.holdout is not None:
+            segments.append(_segment(self.holdout.fold.oos_time, "holdout"))
+        curve = equity_svg(
+            times,
+            equity["equity"].to_numpy(dtype=np.float64),
+            equity["drawdown"].to_numpy(dtype=np.float64),
+            segments,
+        )
+        return as_img(curve, "equity and drawdown, out-of-sample segments shaded") + as_img(
+            returns_histogram_svg(self.returns), "distribution of per-bar returns"
+        )
+
+    def _folds(self) -> tuple[Fold, ...]:
+        return () if self.walk_forward is None else self.walk_forward.folds
 
     def write(self, out: str | Path) -> Path:
         """``report.json`` and ``report.html`` into the new directory ``out``, complete or not
@@ -174,6 +197,9 @@ def validate(
         gates += oos
     except UsageError as exc:
         gates.append(Gate("out of sample", False, None, "computable", {}, f"not computable: {exc}"))
+    gates += guarded(
+        "look-ahead", "0 changed decisions", lambda: lookahead_gates(candidate, limits)
+    )
     gates += guarded("cost stress", "> 0", lambda: cost_stress_gate(candidate, limits))
     result = candidate.result
     return ValidationReport(
@@ -190,6 +216,11 @@ def validate(
         holdout=split,
         walk_forward=folds,
     )
+
+
+def _segment(span: tuple[pd.Timestamp, pd.Timestamp], label: str) -> tuple[int, int, str]:
+    start, end = (int(time.value // 1_000) for time in span)  # ns to µs
+    return start, end, label
 
 
 def _shown(value: float | None) -> str:
