@@ -15,7 +15,7 @@ from statsmodels.regression.linear_model import OLS  # type: ignore[import-untyp
 
 from workbench.core.metrics import performance
 from workbench.errors import UsageError
-from workbench.validation import (
+from workbench.validation.stats import (
     default_hac_lags,
     deflated_sharpe_of_returns,
     deflated_sharpe_ratio,

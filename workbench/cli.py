@@ -28,6 +28,7 @@ from workbench.feeds.feed import Feed
 from workbench.sim import command as sim_command
 from workbench.sim import synth_command
 from workbench.store import DEFAULT_DB, PeriodicExport, Store, export_parquet
+from workbench.validation import command as validate_command
 from workbench.venues import VENUES, VenueProtocol, get_venue
 from workbench.venues.vendor import load_mapping, vendor_protocol
 from workbench.workbench import Workbench
@@ -360,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     backtest_command.add_parser(sub)
     sweep_command.add_parser(sub)
     synth_command.add_parser(sub)
+    validate_command.add_parser(sub)
     for command in sub.choices.values():
         command.formatter_class = DefaultsHelpFormatter
     return parser
@@ -381,6 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "backtest": backtest_command.run,
         "sweep": sweep_command.run,
         "synth": synth_command.run,
+        "validate": validate_command.run,
     }
     try:
         return handlers[args.command](args)

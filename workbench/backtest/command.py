@@ -54,15 +54,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--out", type=Path, required=True, help="output directory (must not exist)")
 
 
-def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    """The strategy, the data and the costs: what ``backtest`` and ``sweep`` share."""
+def add_run_arguments(p: argparse.ArgumentParser, *, required: bool = True) -> None:
+    """The strategy, the data and the costs: what ``backtest``, ``sweep`` and ``validate``
+    share (``required=False``: the strategy, symbol and interval may come from elsewhere)."""
     p.add_argument(
-        "strategy", help=f"a built-in name ({', '.join(BUILT_IN)}) or path/to/file.py:Class"
+        "strategy",
+        nargs=None if required else "?",
+        help=f"a built-in name ({', '.join(BUILT_IN)}) or path/to/file.py:Class",
     )
     p.add_argument("--db", type=Path, default=DEFAULT_DB, help="DuckDB file with bars or trades")
-    p.add_argument("--symbol", required=True)
+    p.add_argument("--symbol", required=required)
     p.add_argument("--exchange", help="needed when several exchanges have the symbol")
-    p.add_argument("--interval", required=True, help="bar length, e.g. 1m, 1h")
+    p.add_argument("--interval", required=required, help="bar length, e.g. 1m, 1h")
     p.add_argument("--fees", type=float, default=0.0, metavar="BPS", help="taker fee")
     p.add_argument("--maker-fees", type=float, default=0.0, metavar="BPS", help="maker fee")
     p.add_argument("--slippage", type=float, default=0.0, metavar="BPS")

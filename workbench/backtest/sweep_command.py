@@ -4,8 +4,9 @@ The data, cost and mode flags are ``workbench backtest``'s; ``--grid NAME=SPEC``
 gives each swept parameter its values and ``--param`` fixes the others. The directory holds
 ``results.csv`` (one row per grid point, in grid order), ``returns.parquet`` (every trial's
 per-bar returns, a column per trial number) and ``sweep.json`` (what was run, how many
-trials). It is written whole or not at all, and the same inputs give the same bytes with any
-number of workers.
+trials, and the data and cost flags ``workbench validate --sweep`` runs it again with). It is
+written whole or not at all, and the same inputs give the same bytes with any number of
+workers.
 """
 
 from __future__ import annotations
@@ -97,6 +98,32 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+RUN_ARGUMENTS = (
+    "strategy",
+    "db",
+    "symbol",
+    "exchange",
+    "interval",
+    "fees",
+    "maker_fees",
+    "slippage",
+    "fill_at",
+    "cash",
+    "start",
+    "end",
+    "exclude_quality",
+    "mode",
+)
+"""The flags that made a sweep's data and costs: kept in sweep.json so that ``workbench
+validate --sweep DIR`` runs its best trial again on the same bars."""
+
+
+def run_arguments(args: argparse.Namespace) -> dict[str, object]:
+    recorded = {name: getattr(args, name) for name in RUN_ARGUMENTS}
+    recorded["db"] = str(Path(args.db).resolve())
+    return recorded
+
+
 def write(result: SweepResult, args: argparse.Namespace) -> None:
     with staged(args.out) as staging:
         result.table.to_csv(staging / "results.csv", index=False)
@@ -111,5 +138,6 @@ def write(result: SweepResult, args: argparse.Namespace) -> None:
             "points": len(result.table),
             "trials": result.trials,
             "best_sharpe": json_number(float(result.table["sharpe"].max())),
+            "run": run_arguments(args),
         }
         (staging / "sweep.json").write_text(json.dumps(summary, indent=2) + "\n")

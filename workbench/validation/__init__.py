@@ -1,79 +1,12 @@
-"""The validation gate (``validate``) and what it is made of: thresholds, the statistics
-(HAC mean tests, Sharpe standard errors, PSR, DSR, Holm), the out-of-sample splits and the
-look-ahead tests."""
+"""The validation gate (``workbench.validate``) and what it is made of, one module each:
 
-from __future__ import annotations
+- :mod:`~workbench.validation.config`: the thresholds, their defaults, a TOML file;
+- :mod:`~workbench.validation.stats`: HAC mean tests, Sharpe standard errors, PSR, DSR, Holm;
+- :mod:`~workbench.validation.walkforward`: holdout and walk-forward splits;
+- :mod:`~workbench.validation.lookahead`: the prefix and perturbation tests;
+- :mod:`~workbench.validation.gate` and :mod:`~workbench.validation.report`: the gates,
+  ``validate()`` and its report; :mod:`~workbench.validation.charts`: the report's charts;
+- :mod:`~workbench.validation.command`: ``workbench validate``.
 
-from workbench.validation.config import Thresholds, load_thresholds
-from workbench.validation.gate import Gate
-from workbench.validation.lookahead import (
-    Decision,
-    Difference,
-    LookaheadCheck,
-    LookaheadChecks,
-    check_lookahead,
-    check_perturbation,
-    check_prefix,
-)
-from workbench.validation.report import ValidationReport, validate
-from workbench.validation.stats import (
-    MIN_RETURNS,
-    DeflatedSharpe,
-    HolmCorrection,
-    MeanTest,
-    SharpeEstimate,
-    default_hac_lags,
-    deflated_sharpe_of_returns,
-    deflated_sharpe_ratio,
-    expected_max_sharpe,
-    hac_mean_test,
-    holm,
-    probabilistic_sharpe_ratio,
-    sharpe_estimate,
-    sharpe_moments,
-    sharpe_standard_error,
-)
-from workbench.validation.walkforward import (
-    Fold,
-    HoldoutResult,
-    WalkForwardResult,
-    fold_ranges,
-    holdout,
-    walk_forward,
-)
-
-__all__ = [
-    "MIN_RETURNS",
-    "Decision",
-    "DeflatedSharpe",
-    "Difference",
-    "Fold",
-    "Gate",
-    "HoldoutResult",
-    "HolmCorrection",
-    "LookaheadCheck",
-    "LookaheadChecks",
-    "MeanTest",
-    "SharpeEstimate",
-    "Thresholds",
-    "ValidationReport",
-    "WalkForwardResult",
-    "check_lookahead",
-    "check_perturbation",
-    "check_prefix",
-    "default_hac_lags",
-    "deflated_sharpe_of_returns",
-    "deflated_sharpe_ratio",
-    "expected_max_sharpe",
-    "fold_ranges",
-    "hac_mean_test",
-    "holdout",
-    "holm",
-    "load_thresholds",
-    "probabilistic_sharpe_ratio",
-    "sharpe_estimate",
-    "sharpe_moments",
-    "sharpe_standard_error",
-    "validate",
-    "walk_forward",
-]
+Nothing is imported here: the CLI loads the command without statsmodels until it runs.
+"""
