@@ -34,6 +34,9 @@ def test_demo_records_and_reports(tmp_path: Path) -> None:
         "sweep sma_cross over 12 points (12 trials, vectorized, 2 workers) on ",
         "the event engine on the best point: sharpe ",
         "identical to the sweep's",
+        "validation of the sweep's best (workbench validate):",
+        "  pass  round trips: ",
+        "look-ahead (prefix): prefix test (vectorized) passed",
         "BTC-USD",
         "ETH-USD",
     ):

@@ -25,6 +25,7 @@ FINAL_OUTPUT = {
     "01_live_market_data.ipynb": "tour complete",
     "02_clean_and_resample.ipynb": "clean and resample complete",
     "03_strategy_research.ipynb": "strategy research complete",
+    "04_validation.ipynb": "validation complete",
 }
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 

@@ -44,7 +44,6 @@ def test_grids_expand_in_order_with_both_ends_and_exact_decimal_steps() -> None:
 @pytest.mark.parametrize(
     ("grid", "message"),
     [
-        ({}, "a sweep needs a grid"),
         ({"fast": "5:1:1"}, "is not START:STOP:STEP"),
         ({"fast": "1:5:0"}, "is not START:STOP:STEP"),
         ({"fast": "1:x:1"}, "is not START:STOP:STEP"),
@@ -201,3 +200,10 @@ def test_the_readme_sweep_example_runs() -> None:
     swept = namespace["swept"]
     assert swept.trials == len(swept.table) == 30
     assert swept.returns.shape == (999, 30)
+
+
+def test_an_empty_grid_is_one_trial_of_the_defaults() -> None:
+    bars = walk(1_000)
+    swept = sweep("sma_cross", {}, bars, interval="1m", fills=FILLS, n_jobs=1, progress=False)
+    alone = backtest("sma_cross", bars, interval="1m", fills=FILLS)
+    assert swept.trials == 1 and swept.table.loc[0, "sharpe"] == alone.metrics["sharpe"]

@@ -167,4 +167,6 @@ def test_a_strategy_reading_the_next_close_fails_the_look_ahead_gates_every_time
         gate = report.gate(name)
         assert not gate.passed and gate.value and gate.value > 0
         assert "the full run decided" in gate.detail
+    # No parameters: its out-of-sample parts run it as it is (a grid of one point).
+    assert report.gate("holdout sharpe").inputs["params"] == {}
     assert not report.passed

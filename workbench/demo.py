@@ -2,9 +2,9 @@
 
 Today: simulator (with a few injected faults) → record into DuckDB → clean → resample to
 bars → backtest sma_cross on them → a short report; then research on a week of synthetic
-history (``workbench synth``): a sweep of sma_cross through the vectorized path, and its best
-point backtested again on the event engine. Later stages (validate, promote, run) extend
-this script.
+history (``workbench synth``): a sweep of sma_cross through the vectorized path, its best
+point backtested again on the event engine, and the validation gate's verdict on it. Later
+stages (promote, run) extend this script.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from workbench.core.fills import BarFills
 from workbench.errors import WorkbenchError
 from workbench.sim import SimConfig, SimServer
 from workbench.sim.synth_command import synthesize
+from workbench.validation.command import summary
+from workbench.validation.report import validate
 from workbench.workbench import Workbench
 
 DEMO_DB = Path("data") / "demo.duckdb"
@@ -106,6 +108,8 @@ def _research(db: Path) -> str:
             f"{int(best['trades'])} round trips",
             f"the event engine on the best point: sharpe {again.metrics['sharpe']:.2f}, "
             "identical to the sweep's",
+            "validation of the sweep's best (workbench validate):",
+            summary(validate(swept)),
         ]
     )
 

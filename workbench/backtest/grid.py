@@ -20,9 +20,8 @@ MAX_POINTS = 100_000
 
 
 def axes(grid: Mapping[str, object]) -> dict[str, list[object]]:
-    """Each parameter's values, in the grid's order."""
-    if not grid:
-        raise UsageError("a sweep needs a grid: at least one parameter with its values")
+    """Each parameter's values, in the grid's order (an empty grid: one point, the
+    strategy's defaults)."""
     found = {name: values(name, spec) for name, spec in grid.items()}
     size = math.prod(len(v) for v in found.values())
     if size > MAX_POINTS:

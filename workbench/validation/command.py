@@ -76,13 +76,14 @@ def run(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
-def summary(report: ValidationReport, out: Path) -> str:
+def summary(report: ValidationReport, out: Path | None = None) -> str:
     lines = [
         f"{report.strategy} {report.params} on {report.symbol} {report.interval}: "
         + ("PASSED every gate" if report.passed else f"FAILED {', '.join(report.failed)}")
     ]
     lines += [f"  {'pass' if g.passed else 'FAIL'}  {g.name}: {g.detail}" for g in report.gates]
-    lines.append(f"→ {out}")
+    if out is not None:
+        lines.append(f"→ {out}")
     return "\n".join(lines)
 
 

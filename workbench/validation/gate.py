@@ -296,7 +296,7 @@ def out_of_sample_gates(
             fold.ratio,
             f">= {limits.min_oos_is_ratio:g}",
             {"oos_sharpe": fold.oos_sharpe, "is_sharpe": fold.is_sharpe},
-            f"out-of-sample / in-sample Sharpe = {fold.oos_sharpe:.3f} / {fold.is_sharpe:.3f}",
+            _ratio_text(fold.oos_sharpe, fold.is_sharpe),
         ),
         Gate(
             "walk-forward sharpe",
@@ -407,6 +407,11 @@ def _p_or_one(curve: Floats, limits: Thresholds) -> float:
         return hac_mean_test(curve, lags=limits.hac_lags).p_value
     except UsageError:  # nothing to test: counts as no evidence at all
         return 1.0
+
+
+def _ratio_text(oos: float, in_sample: float) -> str:
+    said = f"out-of-sample / in-sample Sharpe = {oos:.3f} / {in_sample:.3f}"
+    return said if in_sample > 0 else f"{said}: no ratio, the in-sample Sharpe is not positive"
 
 
 def _params_text(params: dict[str, Any]) -> str:
