@@ -11,6 +11,7 @@ import numpy.typing as npt
 import pandas as pd
 import pytest
 
+from tests.helpers.bars import walk_bars
 from workbench.backtest import backtest, sweep
 from workbench.core.fills import BarFills
 from workbench.core.metrics import periods_per_year, return_stats
@@ -33,19 +34,7 @@ FAST = {"interval": "1m", "n_jobs": 1, "progress": False}
 
 def walk(n: int, seed: int = 1, drift: float = 0.0) -> pd.DataFrame:
     """A seeded random walk of one-minute bars; ``drift`` per bar in log price."""
-    rng = np.random.default_rng(seed)
-    close = 100 * np.exp(np.cumsum(rng.normal(drift, 0.003, n)))
-    open_ = np.concatenate(([100.0], close[:-1]))
-    return pd.DataFrame(
-        {
-            "ts": pd.date_range("2024-01-01", periods=n, freq="1min"),
-            "open": open_,
-            "high": np.maximum(open_, close) * 1.001,
-            "low": np.minimum(open_, close) * 0.999,
-            "close": close,
-            "volume": 1.0,
-        }
-    )
+    return walk_bars(n, seed, sigma=0.003, drift=drift, wick=0.001)
 
 
 class Hold(Strategy):
@@ -342,3 +331,23 @@ def test_grids_without_a_usable_point_are_usage_errors() -> None:
         walk_forward(
             "sma_cross", {"fast": [2], "slow": [20]}, flat, folds=2, mode="vectorized", **FAST
         )
+
+
+def test_windows_kept_out_of_trading_stay_out_in_every_fold() -> None:
+    bars = walk(1200, seed=3, drift=0.0002)
+    window = pd.DataFrame({"start": [bars["ts"][950]], "end": [bars["ts"][1050]]})
+    kept = walk_forward(
+        "sma_cross", GRID, bars, folds=3, fills=FILLS, mode="vectorized", exclude=window, **FAST
+    )
+    plain = walk_forward("sma_cross", GRID, bars, folds=3, fills=FILLS, mode="vectorized", **FAST)
+    last = kept.folds[-1]
+    (s, e), w = last.oos_bars, last.warmup
+    assert s < 950 < 1050 < e
+    run = backtest(
+        "sma_cross", bars.iloc[s - w : e], params=last.params, fills=FILLS, interval="1m",
+        mode="vectorized", exclude=window,
+    )  # fmt: skip
+    np.testing.assert_array_equal(
+        last.returns.to_numpy(), segment_returns(run.equity["equity"].to_numpy(), w)
+    )
+    assert not last.returns.equals(plain.folds[-1].returns)

@@ -274,6 +274,7 @@ def out_of_sample_gates(
         "mode": recipe.mode,
         "n_jobs": n_jobs,
         "progress": False,
+        "exclude": recipe.exclude,
     }
     split = holdout(recipe.strategy, grid, recipe.bars, fraction=limits.holdout, **common)
     folds = walk_forward(

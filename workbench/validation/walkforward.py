@@ -242,15 +242,17 @@ def holdout(
     mode: str = "event",
     n_jobs: int = -1,
     progress: bool = True,
+    exclude: pd.DataFrame | None = None,
 ) -> HoldoutResult:
     """Choose ``strategy``'s parameters by the best ``metric`` of a :func:`sweep` of ``grid``
     on the first ``floor(len(bars) * fraction)`` bars, then score them on the rest (with the
-    warm-up rule of the module docstring). The other arguments are :func:`sweep`'s."""
+    warm-up rule of the module docstring). The other arguments (``exclude``: windows kept
+    out of trading) are :func:`sweep`'s."""
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
         raise UsageError(
             f"fraction is the in-sample share of the bars, in (0, 1), got {fraction!r}"
         )
-    split = _Split.make(strategy, grid, bars, interval, metric, mode, fills, cash)
+    split = _Split.make(strategy, grid, bars, interval, metric, mode, fills, cash, exclude)
     cut = math.floor(len(bars) * fraction)
     if len(bars) - cut < MIN_BARS:
         raise UsageError(
@@ -286,13 +288,14 @@ def walk_forward(
     mode: str = "event",
     n_jobs: int = -1,
     progress: bool = True,
+    exclude: pd.DataFrame | None = None,
 ) -> WalkForwardResult:
     """On each fold of :func:`fold_ranges`, choose ``strategy``'s parameters by the best
     ``metric`` of a :func:`sweep` of ``grid`` on its in-sample bars and score them on its
     out-of-sample segment (with the warm-up rule of the module docstring). The other
-    arguments are :func:`sweep`'s."""
+    arguments (``exclude``: windows kept out of trading) are :func:`sweep`'s."""
     spans = fold_ranges(len(bars), folds, scheme, in_sample)
-    split = _Split.make(strategy, grid, bars, interval, metric, mode, fills, cash)
+    split = _Split.make(strategy, grid, bars, interval, metric, mode, fills, cash, exclude)
     split.check_warmups(spans)
     done = tuple(
         split.fold(number, is_span, oos_span, n_jobs=n_jobs, progress=progress)
@@ -332,6 +335,7 @@ class _Split:
     fills: BarFills
     cash: float
     warmups: list[tuple[int, dict[str, object]]]
+    exclude: pd.DataFrame | None
 
     @classmethod
     def make(
@@ -344,13 +348,14 @@ class _Split:
         mode: str,
         fills: BarFills | None,
         cash: float,
+        exclude: pd.DataFrame | None,
     ) -> _Split:
         found = find_strategy(strategy)
         every = parse_interval(interval)
         check_mode(mode, found)
         if metric not in METRICS:
             raise UsageError(f"unknown metric {metric!r}; choose from {', '.join(METRICS)}")
-        data = BarData.from_frame(bars, every.micros)
+        data = BarData.from_frame(bars, every.micros, exclude)
         declared = found.declared()
         unknown = [name for name in grid if name not in declared]
         if unknown:
@@ -380,6 +385,7 @@ class _Split:
             fills=fills or BarFills(),
             cash=starting_cash(cash),
             warmups=warmups,
+            exclude=exclude,
         )
 
     def check_warmups(self, spans: list[tuple[Span, Span]]) -> None:
@@ -406,6 +412,7 @@ class _Split:
             mode=self.mode,
             n_jobs=n_jobs,
             progress=progress,
+            exclude=self.exclude,
         )
         try:
             best = searched.best(self.metric)
@@ -460,7 +467,7 @@ class _Split:
         return self.bars.iloc[start:stop].reset_index(drop=True)
 
     def _data(self, start: int, stop: int) -> BarData:
-        return BarData.from_frame(self._frame(start, stop), self.micros)
+        return BarData.from_frame(self._frame(start, stop), self.micros, self.exclude)
 
     def _times(self, start: int, stop: int) -> tuple[pd.Timestamp, pd.Timestamp]:
         return (
