@@ -3,7 +3,7 @@ wide enough for the tick labels, time formats, the digits a price needs and dept
 
 Pure functions of the data on screen, so the kernel decides every tick, label width and format
 (and a test can check them) instead of the browser guessing from a domain it may not have yet.
-The static charts (the widgets' snapshots, the validation report's) also share their look here.
+The static charts' look and SVG building blocks are in :mod:`workbench.core.svg`.
 """
 
 from __future__ import annotations
@@ -16,12 +16,6 @@ import numpy as np
 import numpy.typing as npt
 
 from workbench.events import Level
-
-SVG_NS = "http://www.w3.org/2000/svg"
-WIDTH = 720
-FONT = 'font-family="sans-serif" font-size="11"'
-GRID = "#e0e0e0"
-INK = "#37474f"
 
 Floats = npt.NDArray[np.float64]
 

@@ -2,8 +2,9 @@
 out-of-sample segments shaded, and the distribution of per-bar returns.
 
 Drawn in Python with no plotting library, like the widgets' snapshots
-(:mod:`workbench.notebook.widgets.snapshot`) and with their tick rules
-(:mod:`workbench.core.axes`): pure functions from arrays to SVG text, so
+(:mod:`workbench.notebook.widgets.snapshot`), with their tick rules
+(:mod:`workbench.core.axes`) and SVG building blocks (:mod:`workbench.core.svg`: the
+document, header, plot panel and ``<img>``): pure functions from arrays to SVG text, so
 ``report.html`` needs no JavaScript and a test can parse and check every element. Elements
 carry classes (``line``, ``segment``, ``bar``, ``tick``, ...) for exactly that. In a notebook,
 show a chart with :func:`as_img`: JupyterLab renders a ``data:`` URI image in an untrusted
@@ -16,9 +17,7 @@ extreme: the deepest drawdown is on the chart whatever the series' length.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import html
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,8 +26,9 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from workbench.core import axes
-from workbench.core.axes import FONT, GRID, INK, SVG_NS, WIDTH, tick_labels
+from workbench.core import axes, svg
+from workbench.core.axes import tick_labels
+from workbench.core.svg import INK, MUTED, WIDTH, Panel, document, esc, header, no_data
 from workbench.errors import UsageError
 
 Floats = npt.NDArray[np.float64]
@@ -40,10 +40,9 @@ MAX_POINTS: Final = 2_000
 HEADER_PX: Final = 24
 LINE_COLOR: Final = "#1f4e79"
 DRAWDOWN_COLOR: Final = "#c62828"
-BAR_COLOR: Final = "#78909c"
+BAR_COLOR: Final = MUTED
 MEAN_COLOR: Final = "#ef6c00"
 SEGMENT_FILLS: Final = ("#fff3e0", "#e3f2fd", "#f3e5f5", "#e8f5e9")
-MUTED: Final = "#78909c"
 
 _DAY_US: Final = 86_400_000_000
 _HOUR_US: Final = 3_600_000_000
@@ -52,121 +51,14 @@ _DAY_STEPS: Final = (1, 2, 7, 14)
 _MONTH_STEPS: Final = (1, 2, 3, 6, 12, 24, 60, 120, 240, 600)
 
 
-@dataclass(frozen=True)
-class Panel:
-    """A plot area in pixels and the data domain it maps (SVG y grows downwards)."""
-
-    left: float
-    top: float
-    width: float
-    height: float
-    x0: float
-    x1: float
-    y0: float
-    y1: float
-
-    @property
-    def bottom(self) -> float:
-        return self.top + self.height
-
-    @property
-    def right(self) -> float:
-        return self.left + self.width
-
-    def x(self, value: float) -> float:
-        return self.left + (value - self.x0) / ((self.x1 - self.x0) or 1.0) * self.width
-
-    def y(self, value: float) -> float:
-        share = (value - self.y0) / ((self.y1 - self.y0) or 1.0)
-        return self.bottom - share * self.height
-
-    def xs(self, values: Floats) -> Floats:
-        return self.left + (values - self.x0) / ((self.x1 - self.x0) or 1.0) * self.width
-
-    def ys(self, values: Floats) -> Floats:
-        return self.bottom - (values - self.y0) / ((self.y1 - self.y0) or 1.0) * self.height
-
-    def frame(self) -> str:
-        return (
-            f'<rect class="frame" x="{self.left:.1f}" y="{self.top:.1f}" '
-            f'width="{self.width:.1f}" height="{self.height:.1f}" fill="none" stroke="#b0bec5"/>'
-        )
-
-    def y_ticks(self, ticks: Sequence[float], labels: Sequence[str], title: str) -> str:
-        parts = []
-        for value, label in zip(ticks, labels, strict=True):
-            y = self.y(value)
-            parts.append(
-                f'<line class="grid" x1="{self.left:.1f}" x2="{self.right:.1f}" y1="{y:.1f}" '
-                f'y2="{y:.1f}" stroke="{GRID}"/><text class="tick y-tick" '
-                f'x="{self.left - 6:.1f}" y="{y + 4:.1f}" text-anchor="end" fill="{INK}">'
-                f"{_esc(label)}</text>"
-            )
-        widest = max((axes.label_px(label) for label in labels), default=0)
-        cx, cy = self.left - widest - 18, self.top + self.height / 2
-        parts.append(
-            f'<text class="axis-title" x="{cx:.1f}" y="{cy:.1f}" text-anchor="middle" '
-            f'transform="rotate(-90 {cx:.1f} {cy:.1f})" fill="{INK}">{_esc(title)}</text>'
-        )
-        return "".join(parts)
-
-    def x_grid(self, ticks: Sequence[float]) -> str:
-        return "".join(
-            f'<line class="grid" x1="{self.x(v):.1f}" x2="{self.x(v):.1f}" y1="{self.top:.1f}" '
-            f'y2="{self.bottom:.1f}" stroke="{GRID}"/>'
-            for v in ticks
-        )
-
-    def x_ticks(self, ticks: Sequence[float], labels: Sequence[str]) -> str:
-        return "".join(
-            f'<line x1="{self.x(v):.1f}" x2="{self.x(v):.1f}" y1="{self.bottom:.1f}" '
-            f'y2="{self.bottom + 5:.1f}" stroke="{INK}"/><text class="tick x-tick" '
-            f'x="{self.x(v):.1f}" y="{self.bottom + 17:.1f}" text-anchor="middle" '
-            f'fill="{INK}">{_esc(label)}</text>'
-            for v, label in zip(ticks, labels, strict=True)
-        )
-
-
-def _esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _svg(height: int, body: str, title: str) -> str:
-    return (
-        f'<svg xmlns="{SVG_NS}" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" '
-        f'{FONT}><title>{_esc(title)}</title><rect class="background" width="100%" '
-        f'height="100%" fill="#fff"/>{body}</svg>'
-    )
-
-
-def _header(text: str, note: str) -> str:
-    return (
-        f'<text class="header" x="8" y="16" font-size="12" fill="{INK}">{_esc(text)}</text>'
-        f'<text class="note" x="{WIDTH - 8}" y="16" text-anchor="end" fill="{MUTED}">'
-        f"{_esc(note)}</text>"
-    )
-
-
-def _no_data(height: int, title: str, header: str, message: str) -> str:
-    body = _header(header, "") + (
-        f'<text class="no-data" x="{WIDTH / 2}" y="{height / 2 + 6}" text-anchor="middle" '
-        f'font-size="14" fill="{MUTED}">{_esc(message)}</text>'
-    )
-    return _svg(height, body, title)
-
-
 def _points(xs: Floats, ys: Floats) -> str:
     return " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs.tolist(), ys.tolist(), strict=True))
 
 
-def as_img(svg: str, alt: str) -> str:
-    """``svg`` as an ``<img>`` with a base64 ``data:image/svg+xml`` URI, which JupyterLab's
-    sanitizer keeps in an untrusted notebook (an inline ``<svg>`` is not rendered there)."""
-    data = base64.b64encode(svg.encode()).decode("ascii")
-    return (
-        f'<img class="wb-validation-chart" src="data:image/svg+xml;base64,{data}" '
-        f'alt="{_esc(alt)}"/>'
-    )
+def as_img(chart: str, alt: str) -> str:
+    """``chart`` as a report's ``<img>`` (class ``wb-validation-chart``): see
+    :func:`workbench.core.svg.as_img`."""
+    return svg.as_img(chart, alt, "wb-validation-chart")
 
 
 def percent_labels(values: Sequence[float]) -> list[str]:
@@ -354,13 +246,13 @@ def equity_svg(
     times, values, depth = _equity_inputs(times_us, equity, drawdown)
     title = "equity and drawdown"
     if len(times) < 2 or not np.isfinite(values).any():
-        return _no_data(300, title, "equity", "no equity to show")
+        return no_data(300, title, "equity", "no equity to show")
     layout = equity_layout(times, values, depth)
     eq, dd = layout.equity, layout.drawdown
     deepest = float(np.nanmax(depth)) if np.isfinite(depth).any() else 0.0
     note = f"{len(times):,} bars · max drawdown {_percent(deepest)}"
 
-    parts = [_header("equity", note)]
+    parts = [header("equity", note)]
     parts += [
         _segment(panel, segment, i) for panel in (eq, dd) for i, segment in enumerate(segments)
     ]
@@ -371,7 +263,7 @@ def equity_svg(
     parts += [dd.y_ticks(layout.drawdown_ticks, layout.drawdown_labels, "drawdown")]
     parts += [dd.x_grid(tick_us), _drawdown(dd, times, depth), dd.frame()]
     parts.append(dd.x_ticks(tick_us, list(layout.times.values())))
-    return _svg(int(dd.bottom + 26), "".join(parts), title)
+    return document(int(dd.bottom + 26), "".join(parts), title)
 
 
 def _runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
@@ -425,7 +317,7 @@ def _segment(panel: Panel, segment: tuple[int, int, str], index: int) -> str:
     return (
         f'<rect class="segment" x="{span[0]:.2f}" y="{panel.top:.1f}" '
         f'width="{span[1] - span[0]:.2f}" height="{panel.height:.1f}" fill="{fill}">'
-        f"<title>{_esc(segment[2])}</title></rect>"
+        f"<title>{esc(segment[2])}</title></rect>"
     )
 
 
@@ -435,7 +327,7 @@ def _segment_label(panel: Panel, segment: tuple[int, int, str]) -> str:
         return ""
     return (
         f'<text class="segment-label" x="{span[0] + 3:.1f}" y="{panel.top + 12:.1f}" '
-        f'font-size="10" fill="{MUTED}">{_esc(segment[2])}</text>'
+        f'font-size="10" fill="{MUTED}">{esc(segment[2])}</text>'
     )
 
 
@@ -518,13 +410,13 @@ def returns_histogram_svg(returns: Floats, bins: int = 50) -> str:
         else:
             noun = "return" if summary.count == 1 else "returns"
             message = f"all returns equal {_percent(summary.mean)} ({summary.count:,} {noun})"
-        return _no_data(280, title, "per-bar returns", message)
+        return no_data(280, title, "per-bar returns", message)
     panel = layout.panel
     note = (
         f"n {summary.count:,} · mean {_percent(summary.mean)} · std {_percent(summary.std)}"
         f" · skewness {_two_places(summary.skewness)} · kurtosis {_two_places(summary.kurtosis)}"
     )
-    parts = [_header("per-bar returns", note)]
+    parts = [header("per-bar returns", note)]
     parts.append(panel.y_ticks(layout.y_ticks, tick_labels(layout.y_ticks), "bars"))
     lefts = panel.xs(layout.edges[:-1])
     rights = panel.xs(layout.edges[1:])
@@ -548,7 +440,7 @@ def returns_histogram_svg(returns: Floats, bins: int = 50) -> str:
         f'<text class="axis-title" x="{cx:.1f}" y="{panel.bottom + 32:.1f}" '
         f'text-anchor="middle" fill="{INK}">return per bar</text>'
     )
-    return _svg(int(panel.bottom + 42), "".join(parts), title)
+    return document(int(panel.bottom + 42), "".join(parts), title)
 
 
 def _vertical(
@@ -562,5 +454,5 @@ def _vertical(
         f'<line class="{name}" x1="{x:.2f}" x2="{x:.2f}" y1="{panel.top:.1f}" '
         f'y2="{panel.bottom:.1f}" stroke="{color}" stroke-width="1.2"{style}/>'
         f'<text class="{name}-label" x="{label_x:.1f}" y="{panel.top - 4:.1f}" '
-        f'text-anchor="{anchor}" font-size="10" fill="{color}">{_esc(label)}</text>'
+        f'text-anchor="{anchor}" font-size="10" fill="{color}">{esc(label)}</text>'
     )

@@ -4,7 +4,9 @@ A live widget's output is a view of a model in the kernel; once the widget is cl
 kernel is gone) a saved notebook can only say "model not found". On close the widget replaces
 its output with one of these bundles (``LiveWidget.close`` in ``base.py``), so the notebook
 keeps what the user saw. Pure functions of frame data, with the live charts' tick rules
-(``axes.py``), so a test can parse and check every label.
+(:mod:`workbench.core.axes`) and the static charts' SVG building blocks
+(:mod:`workbench.core.svg`, shared with the validation report's charts), so a test can parse
+and check every label.
 
 Each bundle carries ``text/html`` (what JupyterLab shows: the chart as an ``<img>`` with a
 ``data:`` URI, which its sanitizer lets through in an untrusted notebook, where inline SVG and
@@ -14,9 +16,7 @@ viewers and for tools) and a ``text/plain`` summary.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,7 +24,8 @@ import numpy as np
 import numpy.typing as npt
 
 from workbench.core import axes
-from workbench.core.axes import FONT, GRID, INK, SVG_NS, WIDTH, plain, tick_labels
+from workbench.core.axes import plain, tick_labels
+from workbench.core.svg import INK, MUTED, WIDTH, Panel, as_img, document, esc, header, no_data
 from workbench.core.tradewindow import volume_buckets
 from workbench.events import Level, Trade
 
@@ -35,6 +36,8 @@ Bundle = dict[str, str]
 HEADER_PX = 24
 BID_COLOR = "#2e7d32"
 ASK_COLOR = "#c62828"
+CHART_CLASS = "wb-snapshot-chart"
+"""The class of a snapshot's chart ``<img>`` (the browser tests find the charts by it)."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class PriceFrame:
     sizes: Floats
     last: Trade | None
     running: bool
-    volume_color: str = "#78909c"
+    volume_color: str = MUTED
     volume_bars: int = 60
 
 
@@ -72,96 +75,8 @@ class BookFrame:
     """The book's time (µs UTC), 0 if unknown."""
 
 
-def _esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
 def _utc(us: int) -> str:
     return dt.datetime.fromtimestamp(us / 1e6, dt.UTC).strftime(axes.DATE_TIME_FORMAT) + " UTC"
-
-
-@dataclass(frozen=True)
-class _Panel:
-    """A plot area in pixels and the data domain it maps."""
-
-    left: float
-    top: float
-    width: float
-    height: float
-    x0: float
-    x1: float
-    y0: float
-    y1: float
-
-    def x(self, value: float) -> float:
-        return self.left + (value - self.x0) / ((self.x1 - self.x0) or 1.0) * self.width
-
-    def y(self, value: float) -> float:
-        share = (value - self.y0) / ((self.y1 - self.y0) or 1.0)
-        return self.top + self.height - share * self.height
-
-    def frame(self) -> str:
-        return (
-            f'<rect x="{self.left:.1f}" y="{self.top:.1f}" width="{self.width:.1f}" '
-            f'height="{self.height:.1f}" fill="none" stroke="#b0bec5"/>'
-        )
-
-    def y_ticks(self, ticks: Sequence[float], labels: Sequence[str], title: str) -> str:
-        parts = []
-        for value, label in zip(ticks, labels, strict=True):
-            y = self.y(value)
-            parts.append(
-                f'<line x1="{self.left:.1f}" x2="{self.left + self.width:.1f}" y1="{y:.1f}" '
-                f'y2="{y:.1f}" stroke="{GRID}"/><text class="tick y-tick" x="{self.left - 6:.1f}" '
-                f'y="{y + 4:.1f}" text-anchor="end" fill="{INK}">{_esc(label)}</text>'
-            )
-        widest = max((axes.label_px(label) for label in labels), default=0)
-        cx, cy = self.left - widest - 18, self.top + self.height / 2
-        parts.append(
-            f'<text class="axis-title" x="{cx:.1f}" y="{cy:.1f}" text-anchor="middle" '
-            f'transform="rotate(-90 {cx:.1f} {cy:.1f})" fill="{INK}">{_esc(title)}</text>'
-        )
-        return "".join(parts)
-
-    def x_ticks(self, ticks: Sequence[float], labels: Sequence[str]) -> str:
-        bottom = self.top + self.height
-        return "".join(
-            f'<line x1="{self.x(v):.1f}" x2="{self.x(v):.1f}" y1="{bottom:.1f}" '
-            f'y2="{bottom + 5:.1f}" stroke="{INK}"/><text class="tick x-tick" x="{self.x(v):.1f}" '
-            f'y="{bottom + 17:.1f}" text-anchor="middle" fill="{INK}">{_esc(label)}</text>'
-            for v, label in zip(ticks, labels, strict=True)
-        )
-
-
-def _svg(height: int, body: str, title: str) -> str:
-    return (
-        f'<svg xmlns="{SVG_NS}" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" '
-        f'{FONT}><title>{_esc(title)}</title><rect width="100%" height="100%" fill="#fff"/>'
-        f"{body}</svg>"
-    )
-
-
-def _header(text: str, note: str) -> str:
-    """The chart's title line, and its status on the right (e.g. "feed stopped")."""
-    return (
-        f'<text class="header" x="8" y="16" font-size="12" fill="{INK}">{_esc(text)}</text>'
-        f'<text class="note" x="{WIDTH - 8}" y="16" text-anchor="end" fill="#78909c">'
-        f"{_esc(note)}</text>"
-    )
-
-
-def _no_data(height: int, title: str, header: str, what: str) -> str:
-    body = _header(header, "snapshot") + (
-        f'<text class="no-data" x="{WIDTH / 2}" y="{height / 2 + 6}" text-anchor="middle" '
-        f'font-size="14" fill="#78909c">no data yet: {_esc(what)}</text>'
-    )
-    return _svg(height, body, title)
-
-
-def _as_img(svg: str, alt: str) -> str:
-    data = base64.b64encode(svg.encode()).decode("ascii")
-    src = f"data:image/svg+xml;base64,{data}"
-    return f'<img class="wb-snapshot-chart" src="{src}" alt="{_esc(alt)}"/>'
 
 
 def _state(running: bool) -> str:
@@ -175,9 +90,10 @@ def price_svg(frame: PriceFrame) -> str:
     """Last price and legend, the price and SMA lines, and the volume bars beneath them on the
     same time axis: the live chart's layout and tick rules."""
     title = f"{frame.symbol} · {frame.feed}: price"
-    header = f"{frame.symbol} · {frame.feed}"
+    heading = f"{frame.symbol} · {frame.feed}"
     if len(frame.times) < 2:
-        return _no_data(380, title, header, f"no trades of {frame.symbol} had arrived")
+        message = f"no data yet: no trades of {frame.symbol} had arrived"
+        return no_data(380, title, heading, message, "snapshot")
     times, lines = frame.times, frame.lines
     ready = [0, *(i for i in range(1, len(lines)) if np.isfinite(lines[i, -1]))]
     digits = axes.decimals(lines[0])
@@ -198,11 +114,11 @@ def price_svg(frame: PriceFrame) -> str:
     sample = axes.time_format(first, last).replace("%Y", "0000").replace("%", "")
     left = axes.label_px(widest) + 36
     width = WIDTH - left - (axes.label_px(sample) // 2 + 8)
-    price = _Panel(left, HEADER_PX + 26, width, 220, first, last, low - pad, high + pad)
-    vol = _Panel(left, price.top + price.height + 30, width, 80, first, last, 0.0, top)
+    price = Panel(left, HEADER_PX + 26, width, 220, first, last, low - pad, high + pad)
+    vol = Panel(left, price.bottom + 30, width, 80, first, last, 0.0, top)
     time_ticks = axes.time_ticks(first, last, clear=axes.CLEAR)
 
-    parts = [_header(header, _state(frame.running)), _legend(frame, ready, digits)]
+    parts = [header(heading, _state(frame.running)), _legend(frame, ready, digits)]
     parts += [price.y_ticks(price_ticks, price_labels, "price"), price.frame()]
     for row in ready[::-1]:  # the price line on top
         values = lines[row]
@@ -223,11 +139,11 @@ def price_svg(frame: PriceFrame) -> str:
         y = vol.y(float(v))
         parts.append(
             f'<rect class="bar" x="{vol.x(float(x)) - bar / 2:.1f}" y="{y:.1f}" '
-            f'width="{bar:.1f}" height="{vol.top + vol.height - y:.1f}" '
+            f'width="{bar:.1f}" height="{vol.bottom - y:.1f}" '
             f'fill="{frame.volume_color}"/>'
         )
     parts.append(vol.x_ticks(list(time_ticks), list(time_ticks.values())))
-    return _svg(int(vol.top + vol.height + 26), "".join(parts), title)
+    return document(int(vol.bottom + 26), "".join(parts), title)
 
 
 def _legend(frame: PriceFrame, ready: list[int], digits: int) -> str:
@@ -239,14 +155,14 @@ def _legend(frame: PriceFrame, ready: list[int], digits: int) -> str:
         items.append(f"last {plain(last.price, shown)} ({last.side} {last.size:,.6g})")
     x, parts = 8.0, []
     for text in items:
-        parts.append(f'<text class="last" x="{x:.0f}" y="34" fill="{INK}">{_esc(text)}</text>')
+        parts.append(f'<text class="last" x="{x:.0f}" y="34" fill="{INK}">{esc(text)}</text>')
         x += axes.label_px(text) + 12
     for row in ready:
         name, color = frame.names[row], frame.colors[row]
         parts.append(
             f'<line x1="{x:.0f}" x2="{x + 16:.0f}" y1="30" y2="30" stroke="{color}" '
             f'stroke-width="3"/><text class="legend" x="{x + 20:.0f}" y="34" fill="{INK}">'
-            f"{_esc(name)}</text>"
+            f"{esc(name)}</text>"
         )
         x += 28 + axes.label_px(name)
     return "".join(parts)
@@ -271,8 +187,9 @@ def price_text(frame: PriceFrame) -> str:
 def price_snapshot(frame: PriceFrame) -> Bundle:
     svg = price_svg(frame)
     text = price_text(frame)
+    body = as_img(svg, text, CHART_CLASS)
     return {
-        "text/html": f'<div class="wb-snapshot wb-price-snapshot">{_as_img(svg, text)}</div>',
+        "text/html": f'<div class="wb-snapshot wb-price-snapshot">{body}</div>',
         "image/svg+xml": svg,
         "text/plain": text,
     }
@@ -284,10 +201,11 @@ def price_snapshot(frame: PriceFrame) -> Bundle:
 def book_svg(frame: BookFrame) -> str:
     """The depth chart: cumulative bids and asks as filled steps, depth from 0."""
     title = f"{frame.symbol} · {frame.feed}: order book depth"
-    header = f"{frame.symbol} · {frame.feed} · {'book valid' if frame.valid else 'BOOK INVALID'}"
+    heading = f"{frame.symbol} · {frame.feed} · {'book valid' if frame.valid else 'BOOK INVALID'}"
     bids, asks = frame.bids[: frame.depth], frame.asks[: frame.depth]
     if not bids and not asks:
-        return _no_data(300, title, header, f"no book levels of {frame.symbol} had arrived")
+        message = f"no data yet: no book levels of {frame.symbol} had arrived"
+        return no_data(300, title, heading, message, "snapshot")
     bid_x, bid_y = axes.depth_curve(bids)
     ask_x, ask_y = axes.depth_curve(asks)
     prices, sizes = np.concatenate((bid_x, ask_x)), np.concatenate((bid_y, ask_y))
@@ -302,20 +220,20 @@ def book_svg(frame: BookFrame) -> str:
     widest_price = max([plain(v, digits) for v in (low, high)], key=len)
     half = axes.label_px(widest_price) // 2 + 4
     left = max(axes.label_px(max(size_labels, key=len)) + 36, half)
-    panel = _Panel(left, HEADER_PX + 10, WIDTH - left - half, 230, low, high, 0.0, top)
-    parts = [_header(header, _state(frame.running) + _as_of(frame.ts))]
+    panel = Panel(left, HEADER_PX + 10, WIDTH - left - half, 230, low, high, 0.0, top)
+    parts = [header(heading, _state(frame.running) + _as_of(frame.ts))]
     parts += [panel.y_ticks(size_ticks, size_labels, "cumulative size"), panel.frame()]
     for side_x, side_y, color in ((bid_x, bid_y, BID_COLOR), (ask_x, ask_y, ASK_COLOR)):
         if len(side_x):
             parts.append(_step_area(panel, side_x, side_y, color))
     parts.append(panel.x_ticks(price_ticks, price_labels))
-    base = panel.top + panel.height
+    base = panel.bottom
     cx = panel.left + panel.width / 2
     parts.append(
         f'<text class="axis-title" x="{cx:.1f}" y="{base + 32:.1f}" text-anchor="middle" '
         f'fill="{INK}">price</text>'
     )
-    return _svg(int(base + 42), "".join(parts), title)
+    return document(int(base + 42), "".join(parts), title)
 
 
 def _as_of(ts: int) -> str:
@@ -324,7 +242,7 @@ def _as_of(ts: int) -> str:
     return " · " + dt.datetime.fromtimestamp(ts / 1e6, dt.UTC).strftime(axes.TIME_FORMAT) + " UTC"
 
 
-def _step_area(panel: _Panel, prices: Floats, totals: Floats, color: str) -> str:
+def _step_area(panel: Panel, prices: Floats, totals: Floats, color: str) -> str:
     """One side as the live chart draws it (step-after from the best price out), filled to 0."""
     points = [(float(prices[0]), 0.0)]
     for i, (price, total) in enumerate(zip(prices, totals, strict=True)):
@@ -390,7 +308,7 @@ def book_text(frame: BookFrame) -> str:
 def book_snapshot(frame: BookFrame) -> Bundle:
     svg = book_svg(frame)
     text = book_text(frame)
-    body = _as_img(svg, text)
+    body = as_img(svg, text, CHART_CLASS)
     if frame.bids or frame.asks:
         body = (
             f'<div style="display:flex;align-items:flex-start">{body}'
@@ -411,6 +329,6 @@ def status_snapshot(table_html: str, summaries: Sequence[str]) -> Bundle:
     text = "\n".join(summaries) or "no feeds started"
     return {
         "text/html": f'<div class="wb-snapshot wb-feed-status-snapshot">{table_html}'
-        '<div style="color:#78909c"><small>snapshot</small></div></div>',
+        f'<div style="color:{MUTED}"><small>snapshot</small></div></div>',
         "text/plain": f"feed status (snapshot):\n{text}",
     }
