@@ -30,16 +30,19 @@ def backtest_ticks(
     fills: BookFills | None = None,
     cash: float = 10_000.0,
     mark_interval: str | Interval = "1s",
+    bar_interval: str | Interval | None = None,
 ) -> BacktestResult:
     """Run ``strategy`` (a name, ``file.py:Class``, a class or an instance) with ``params``
     over the trades and book changes ``db`` (a recording's path, or its open Store) holds
     for ``symbol`` — on ``exchange``, needed when several have it — with receipt times from
     ``start`` (inclusive) to ``end`` (exclusive), from ``cash``, filled by ``fills`` (default:
     no fees, no latency). The account is marked every ``mark_interval`` (``"1s"`` to
-    ``"1d"``): the result's ``equity`` rows and the metrics' periods. The rules are those of
-    :mod:`workbench.engine.ticks`."""
+    ``"1d"``): the result's ``equity`` rows and the metrics' periods. A bar strategy (one with
+    ``on_bar``) gets bars of ``bar_interval`` built from the prints, closed on the clock. The
+    rules are those of :mod:`workbench.engine.ticks`."""
     chosen = make_strategy(strategy, params)
     every = parse_interval(mark_interval)
+    bar_us = None if bar_interval is None else parse_interval(bar_interval).micros
     cash = starting_cash(cash)
     model = fills or BookFills()
     venue = _exchange(db, symbol, exchange)
@@ -54,6 +57,7 @@ def backtest_ticks(
             symbol=symbol,
             cash=cash,
             mark_interval_us=every.micros,
+            bar_interval_us=bar_us,
         )
         run = engine.run()
     finally:

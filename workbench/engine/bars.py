@@ -24,7 +24,7 @@ import numpy.typing as npt
 from workbench.clock import EventClock
 from workbench.core.fills import BarFills, Liquidity
 from workbench.core.portfolio import Portfolio, RoundTrip
-from workbench.engine.context import Context, Series, client_order_id
+from workbench.engine.context import Context, Series, client_order_id, computed
 from workbench.engine.data import BarData
 from workbench.errors import StrategyError, UsageError
 from workbench.events import Bar, Fill, Order, OrderType, Side, TimeInForce
@@ -115,10 +115,17 @@ class BarEngine:
         self.context = Context(self)
 
     # -- what the Context asks ----------------------------------------------------------------
-    def column(self, source: str) -> npt.NDArray[np.float64]:
-        return self.data.column(source)
+    def indicator(
+        self, function: Callable[..., Any], args: tuple[Any, ...], source: str, keep: int
+    ) -> Series:
+        """The indicator over the whole column at once (it is all known), each value shown
+        once its bar has closed."""
+        return self._feed(computed(function, self.data.column(source), args), keep)
 
-    def feed(self, values: npt.NDArray[np.float64], keep: int) -> Series:
+    def history(self, source: str, keep: int) -> Series:
+        return self._feed(self.data.column(source), keep)
+
+    def _feed(self, values: npt.NDArray[np.float64], keep: int) -> Series:
         """A series of ``values`` that shows each one once its bar has closed."""
         series = Series(values[max(0, self.seen - keep) : self.seen].tolist(), keep)
         self._feeds.append((series.append, values))

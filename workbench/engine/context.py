@@ -93,12 +93,15 @@ class Engine(Protocol):
         """Cancel a working order; False if it was no longer working."""
         ...
 
-    def column(self, source: str) -> npt.NDArray[np.float64]:
-        """A bar column, whole (UsageError from an engine without bars)."""
+    def indicator(
+        self, function: Callable[..., Any], args: tuple[Any, ...], source: str, keep: int
+    ) -> Series:
+        """A series of ``function(column, *args)`` over the bars' ``source`` column, each
+        value shown once its bar has closed (UsageError from an engine without bars)."""
         ...
 
-    def feed(self, values: npt.NDArray[np.float64], keep: int) -> Series:
-        """A series that shows each of ``values`` (one per bar) once its bar has closed."""
+    def history(self, source: str, keep: int) -> Series:
+        """The bars' ``source`` column as a series (UsageError from an engine without bars)."""
         ...
 
     def order_book(self) -> OrderBook:
@@ -108,6 +111,19 @@ class Engine(Protocol):
     def timer(self, at_us: int) -> None:
         """Call ``on_timer`` once the clock reaches ``at_us`` (UsageError without timers)."""
         ...
+
+
+def computed(
+    function: Callable[..., Any], column: npt.NDArray[np.float64], args: tuple[Any, ...]
+) -> npt.NDArray[np.float64]:
+    """``function(column, *args)`` as float64, refused unless one value per bar."""
+    values = np.asarray(function(column, *args), dtype=np.float64)
+    if values.shape != column.shape:
+        raise UsageError(
+            f"indicator {getattr(function, '__name__', function)!r} returned "
+            f"{values.shape[0] if values.ndim else 'a scalar'} values for {len(column)} bars"
+        )
+    return values
 
 
 def client_order_id(strategy: str, number: int) -> str:
@@ -184,19 +200,11 @@ class Context:
                 f"unknown indicator {name!r}; choose from {', '.join(INDICATORS)}, "
                 "or pass a function"
             )
-        column = self._engine.column(source)
-        values = np.asarray(function(column, *args), dtype=np.float64)
-        if values.shape != column.shape:
-            raise UsageError(
-                f"indicator {getattr(function, '__name__', function)!r} returned "
-                f"{values.shape[0] if values.ndim else 'a scalar'} values for "
-                f"{len(column)} bars"
-            )
-        return self._engine.feed(values, keep)
+        return self._engine.indicator(function, args, source, keep)
 
     def history(self, source: str = "close", keep: int = KEEP) -> Series:
         """The bars' ``source`` column up to now."""
-        return self._engine.feed(self._engine.column(source), keep)
+        return self._engine.history(source, keep)
 
     # -- orders -------------------------------------------------------------------------------
     def submit(

@@ -13,6 +13,12 @@ decided), the strategy's timers (``ctx.timer``; ``on_timer`` with the clock at t
 time), the account's marks. So an order due at ``t`` meets the book with every event up to
 and including ``t`` applied, and a timer at ``t`` has seen all of them.
 
+With a bar interval, the prints also make bars (:mod:`workbench.engine.livebars`): a bar
+closes when the clock reaches its end, before anything else due then and before the events
+stamped at that time (they belong to the next bar), and — once the strategy's warm-up has
+passed — the strategy sees it in ``on_bar``, where ``ctx.indicator`` and ``ctx.history``
+read the bars closed so far. A bar still open when the run ends is not closed.
+
 Then the event. A trade gives the resting limit orders their maker fills, triggers the stop
 orders it reaches, and then the strategy hears each fill (``on_fill``) and the print
 (``on_trade``). A book change is applied to the book, caps the resting orders' queues, and
@@ -53,8 +59,9 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -74,18 +81,17 @@ from workbench.core.fills import Liquidity
 from workbench.core.portfolio import Portfolio
 from workbench.engine.bars import AT_TARGET, BELOW_LOT, OrderRecord, Run
 from workbench.engine.context import Context, Series, client_order_id
+from workbench.engine.livebars import LOOKBACK, NEVER, LiveBars
 from workbench.errors import StrategyError, UsageError
 from workbench.events import BookChange, Fill, Order, OrderType, Side, TimeInForce, Trade
 from workbench.strategy.base import Strategy
 
 NO_BARS = (
-    "ctx.indicator and ctx.history read bar columns, and a trade/book backtest has none: keep "
-    "a streaming indicator (workbench.StreamingSMA, StreamingEMA, StreamingVol or "
-    "StreamingReturns) and update it in on_trade"
+    "ctx.indicator and ctx.history read bar columns, and this trade/book run builds no bars: "
+    "give it a bar interval, or keep a streaming indicator (workbench.StreamingSMA, "
+    "StreamingEMA, StreamingVol or StreamingReturns) and update it in on_trade"
 )
 REMAINDER = "the rest is below the instrument's minimum or lot"
-_NEVER = 1 << 62
-"""A time after every event (µs): what is due when nothing is."""
 
 
 @dataclass(frozen=True)
@@ -110,11 +116,17 @@ class TickEngine:
         symbol: str,
         cash: float,
         mark_interval_us: int = 1_000_000,
+        bar_interval_us: int | None = None,
     ) -> None:
         if isinstance(mark_interval_us, bool) or not isinstance(mark_interval_us, int):
             raise UsageError(f"mark_interval_us must be an integer, got {mark_interval_us!r}")
         if mark_interval_us < 1:
             raise UsageError(f"mark_interval_us must be >= 1 µs, got {mark_interval_us}")
+        if bar_interval_us is None and _overrides(strategy, "on_bar"):
+            raise UsageError(
+                f"strategy {strategy.name} decides on bars (on_bar): give the bar interval "
+                "to build them from the trades at"
+            )
         self.strategy = strategy
         self.fills = fills
         self.symbol = symbol
@@ -124,9 +136,9 @@ class TickEngine:
         self._events = events
         self._cash = cash
         self._mark_us = mark_interval_us
-        self._next_mark = _NEVER
-        self._wake = _NEVER  # the earliest time something is due: an order, a timer, a mark
-        self._order_due = _NEVER  # when the first order or cancel in flight reaches the book
+        self._next_mark = NEVER
+        self._wake = NEVER  # the earliest time something is due: an order, a timer, a mark
+        self._order_due = NEVER  # when the first order or cancel in flight reaches the book
         self._pending: Pending[Order | str] = Pending(fills.latency_us)
         self._resting = RestingOrders(fills)
         self._live: dict[str, RestingLimit] = {}  # resting limit orders by client id
@@ -141,6 +153,12 @@ class TickEngine:
         self._fills: list[Fill] = []
         self._marks: list[float] = []  # flat: time, price, position, cash of each mark
         self._last_trade = math.nan
+        self._bars = (
+            None
+            if bar_interval_us is None
+            else LiveBars(symbol, bar_interval_us, lookback=max(LOOKBACK, 2 * strategy.warmup()))
+        )
+        self._warmup = strategy.warmup()
         self.context = Context(self)
 
     # -- what the Context asks ----------------------------------------------------------------
@@ -160,11 +178,17 @@ class TickEngine:
     def order_book(self) -> OrderBook:
         return self.book
 
-    def column(self, source: str) -> npt.NDArray[np.float64]:
-        raise UsageError(NO_BARS)
+    def indicator(
+        self, function: Callable[..., Any], args: tuple[Any, ...], source: str, keep: int
+    ) -> Series:
+        if self._bars is None:
+            raise UsageError(NO_BARS)
+        return self._bars.indicator(function, args, source, keep)
 
-    def feed(self, values: npt.NDArray[np.float64], keep: int) -> Series:
-        raise UsageError(NO_BARS)
+    def history(self, source: str, keep: int) -> Series:
+        if self._bars is None:
+            raise UsageError(NO_BARS)
+        return self._bars.history(source, keep)
 
     def timer(self, at_us: int) -> None:
         if at_us < self.clock.us:
@@ -230,7 +254,7 @@ class TickEngine:
         self._call("on_start", None)
         self._loop(itertools.chain((first,), events))
         last = self.clock.us
-        self._advance(last + 1)
+        self._advance(last + 1, bars_until=last)
         self._call("on_stop", None)
         self._mark_until(self._next_mark + 1)
         return self._result()
@@ -239,6 +263,7 @@ class TickEngine:
         """The hot loop: what every event costs, so the rare work is in methods."""
         strategy, ctx, clock, book = self.strategy, self.context, self.clock, self.book
         resting, live, stops, symbol = self._resting, self._live, self._stops, self.symbol
+        bars = self._bars
         on_trade = strategy.on_trade if _overrides(strategy, "on_trade") else None
         on_book = strategy.on_book if _overrides(strategy, "on_book") else None
         now = clock.us
@@ -257,6 +282,11 @@ class TickEngine:
                 if stops and (price >= self._buy_stop or price <= self._sell_stop):
                     self._trigger(price)
                 self._last_trade = price
+                if bars is not None:
+                    opening = bars.end == NEVER
+                    bars.add(event.exchange, now, price, event.size)
+                    if opening and bars.end - 1 < self._wake:  # it closes at end: see _advance
+                        self._wake = bars.end - 1
                 if on_trade is not None:
                     try:
                         on_trade(ctx, event)
@@ -279,13 +309,22 @@ class TickEngine:
             else:
                 raise self._foreign(event)
 
-    def _advance(self, until: int) -> None:
-        """Everything due before ``until``, in time order (see the module docstring)."""
-        pending, timers, clock = self._pending, self._timers, self.clock
+    def _advance(self, until: int, *, bars_until: int | None = None) -> None:
+        """Everything due before ``until``, in time order (see the module docstring); and the
+        bars that close at or before ``bars_until`` (default ``until``: an event at a bar's
+        close belongs to the next bar, so the bar closes first)."""
+        pending, timers, clock, bars = self._pending, self._timers, self.clock, self._bars
+        last_close = until if bars_until is None else bars_until
         while True:
             order_due = self._order_due
-            timer_due = timers[0][0] if timers else _NEVER
+            timer_due = timers[0][0] if timers else NEVER
             due = order_due if order_due < timer_due else timer_due
+            if bars is not None and bars.end <= due and bars.end <= last_close:
+                if self._next_mark < bars.end:  # marks at a bar's close come after it
+                    self._mark_until(bars.end)
+                clock.us = bars.end
+                self._close_bar(bars)
+                continue
             if due > until:
                 due = until
             if self._next_mark < due:  # marks at an order's or a timer's time come after it
@@ -296,7 +335,7 @@ class TickEngine:
             if due == order_due:
                 arriving = pending.release(due + 1)
                 following = pending.next_due
-                self._order_due = _NEVER if following is None else following
+                self._order_due = NEVER if following is None else following
                 for item in arriving:
                     self._arrive(item)
             else:
@@ -305,7 +344,16 @@ class TickEngine:
                     self.strategy.on_timer(self.context, due)
                 except Exception as exc:
                     raise self._error("on_timer", None, exc) from exc
-        self._wake = min(order_due, timer_due, self._next_mark)
+        bar_due = NEVER if bars is None else bars.end - 1
+        self._wake = min(order_due, timer_due, self._next_mark, bar_due)
+
+    def _close_bar(self, bars: LiveBars) -> None:
+        bar = bars.close()
+        if bars.count > self._warmup:
+            try:
+                self.strategy.on_bar(self.context, bar)
+            except Exception as exc:
+                raise self._error("on_bar", bar, exc) from exc
 
     def _mark_until(self, stop: int) -> None:
         """The marks before ``stop``: nothing changes between them."""
