@@ -14,7 +14,7 @@ from workbench.core.bookfills import BookFills
 from workbench.core.indicators import sma
 from workbench.engine import Context
 from workbench.engine.livebars import LiveBars
-from workbench.engine.ticks import TickEngine
+from workbench.engine.ticks import ClockTick, TickEngine
 from workbench.errors import UsageError
 from workbench.events import Bar, BookChange, Trade
 from workbench.strategy import Strategy
@@ -229,3 +229,24 @@ def test_backtest_ticks_builds_the_bars_a_bar_strategy_asks_for(tmp_path: Path) 
     assert result.fills["price"].tolist() == [f.price for f in direct.fills]
     with pytest.raises(UsageError, match="decides on bars"):
         backtest_ticks("sma_cross", db, symbol="BTC-USD", params=params)
+
+
+def test_a_clock_tick_closes_a_bar_on_a_quiet_market_at_its_end_time() -> None:
+    strategy = Watcher()
+    events = [trade(T0 + 5 * S, 100.0), ClockTick(T0 + 30 * S), ClockTick(T0 + MINUTE + 250_000)]
+    engine(strategy, events).run()
+    [(bar, now)] = strategy.seen
+    assert (bar.end, now, bar.close) == (T0 + MINUTE, T0 + MINUTE, 100.0)
+
+
+def test_ticks_that_keep_their_word_change_no_decision() -> None:
+    bars = bursty_bars(300, seed=5)
+    events = prints_of(bars)
+    ticked: list[Trade | BookChange | ClockTick] = []
+    for event in events:  # a tick 1 ms before each print: nothing is due that early
+        ticked += [ClockTick(event.recv_ts - 1_000), event]
+    params = BUILT_IN_PARAMS["sma_cross"]
+    plain = engine(make_strategy("sma_cross", params), events).run()
+    with_ticks = engine(make_strategy("sma_cross", params), ticked).run()
+    assert [r.order for r in with_ticks.orders] == [r.order for r in plain.orders]
+    assert with_ticks.fills == plain.fills

@@ -3,7 +3,8 @@ the book fill model (:mod:`workbench.core.bookfills`, whose rules this engine ap
 
 Events are one symbol's :class:`~workbench.events.Trade` and
 :class:`~workbench.events.BookChange`, in the order the feed applied them (what
-:func:`workbench.replay` reads back). The clock runs on their receipt time ``recv_ts``; an
+:func:`workbench.replay` reads back), and from a live source the :class:`ClockTick` that
+moves the clock on a quiet market. The clock runs on their receipt time ``recv_ts``; an
 event stamped before the clock (a live feed's receipt times can step back a little) is
 taken at the clock's time, so time never runs back.
 
@@ -92,6 +93,17 @@ NO_BARS = (
     "StreamingEMA, StreamingVol or StreamingReturns) and update it in on_trade"
 )
 REMAINDER = "the rest is below the instrument's minimum or lot"
+
+
+class ClockTick(msgspec.Struct, frozen=True, gc=False):
+    """A live source's word that nothing received before ``recv_ts`` is still to come: on a
+    quiet market too, bars close, orders arrive and timers fire on time. A recording needs
+    none (its next event moves the clock), and a tick that keeps its word changes when
+    things happen in real time, never what happens or the times it is stamped with. So a
+    source ticks a little behind its clock, never past an event it has yet to deliver (one
+    stamped earlier would be taken at the tick's time)."""
+
+    recv_ts: int
 
 
 @dataclass(frozen=True)
@@ -244,7 +256,7 @@ class TickEngine:
         first = next(events, None)
         if first is None:
             raise UsageError("no trades or book changes to run on (an empty range?)")
-        if not isinstance(first, (Trade, BookChange)):
+        if not isinstance(first, (Trade, BookChange, ClockTick)):
             raise self._foreign(first)
         start = first.recv_ts
         self.clock.us = start
@@ -306,6 +318,12 @@ class TickEngine:
                         on_book(ctx, event)
                     except Exception as exc:
                         raise self._error("on_book", event, exc) from exc
+            elif isinstance(event, ClockTick):
+                t = event.recv_ts
+                if t > now:
+                    if t > self._wake:
+                        self._advance(t)
+                    now = clock.us = t
             else:
                 raise self._foreign(event)
 
@@ -568,8 +586,8 @@ class TickEngine:
 
     def _foreign(self, event: object) -> UsageError:
         return UsageError(
-            f"the trade/book engine runs on {self.symbol}'s Trade and BookChange events, "
-            f"got {event!r}"
+            f"the trade/book engine runs on {self.symbol}'s Trade and BookChange events and "
+            f"ClockTicks, got {event!r}"
         )
 
 
