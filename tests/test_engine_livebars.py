@@ -13,10 +13,11 @@ from workbench.backtest import backtest, backtest_ticks
 from workbench.core.bookfills import BookFills
 from workbench.core.indicators import sma
 from workbench.engine import Context
+from workbench.engine.bars import OrderRecord
 from workbench.engine.livebars import LiveBars
 from workbench.engine.ticks import ClockTick, TickEngine
 from workbench.errors import UsageError
-from workbench.events import Bar, BookChange, Trade
+from workbench.events import Bar, BookChange, Fill, Order, Trade
 from workbench.strategy import Strategy
 from workbench.strategy.registry import make_strategy
 
@@ -250,3 +251,65 @@ def test_ticks_that_keep_their_word_change_no_decision() -> None:
     with_ticks = engine(make_strategy("sma_cross", params), ticked).run()
     assert [r.order for r in with_ticks.orders] == [r.order for r in plain.orders]
     assert with_ticks.fills == plain.fills
+
+
+class Limit:
+    """A supervisor that refuses orders above ``most`` and flattens once the price falls to
+    ``floor``; it keeps everything it is told."""
+
+    def __init__(self, run: TickEngine, most: float, floor: float) -> None:
+        self.run, self.most, self.floor = run, most, floor
+        self.admitted: list[str] = []
+        self.told: list[tuple[str, str]] = []
+        self.marks: list[tuple[int, float, float]] = []
+
+    def admit(self, order: Order) -> str | None:
+        if order.size is not None and order.size > self.most:
+            return f"size {order.size} above {self.most}"
+        self.admitted.append(order.client_order_id)
+        return None
+
+    def filled(self, fill: Fill, record: OrderRecord) -> None:
+        self.told.append(("fill", fill.client_order_id))
+
+    def closed(self, record: OrderRecord) -> None:
+        self.told.append((record.status, record.order.client_order_id))
+
+    def marked(self, time_us: int, price: float, position: float, cash: float) -> None:
+        self.marks.append((time_us, price, position))
+        if position and price <= self.floor:
+            self.run.context.close()
+
+
+class Buyer(Strategy):
+    name = "buyer"
+
+    def on_trade(self, ctx: Context, trade: Trade) -> None:
+        if trade.price == 100.0:
+            ctx.buy(5.0)  # refused
+            ctx.buy(1.0)
+
+
+def test_a_supervisor_refuses_orders_sees_what_becomes_of_them_and_can_close_the_position() -> None:
+    events: list[Trade | BookChange] = [around(T0, 100.0), trade(T0, 100.0)]
+    for k, price in enumerate((99.0, 97.0, 96.0), start=1):
+        events += [around(T0 + k * S + 1, price), trade(T0 + k * S + 1, price)]
+    run = TickEngine(Buyer(), events, BookFills(), symbol="BTC-USD", cash=10_000.0)
+    watch = run.supervisor = Limit(run, most=2.0, floor=97.0)
+    result = run.run()
+    status = {r.order.client_order_id: (r.status, r.reason) for r in result.orders}
+    assert status == {
+        "buyer-1": ("rejected", "size 5.0 above 2.0"),
+        "buyer-2": ("filled", ""),
+        "buyer-3": ("filled", ""),  # the supervisor's close, after the mark at 97
+    }
+    assert watch.admitted == ["buyer-2", "buyer-3"]
+    assert watch.told == [
+        ("rejected", "buyer-1"), ("fill", "buyer-2"), ("filled", "buyer-2"),
+        ("fill", "buyer-3"), ("filled", "buyer-3"),
+    ]  # fmt: skip
+    assert [t - T0 for t, _, _ in watch.marks] == [S, 2 * S, 3 * S, 4 * S]  # after the opening
+    assert result.fills[-1].side == "sell" and result.fills[-1].size == 1.0
+    # Decided at the mark of T0 + 3 s, the close meets the book as it stood then (97 - 0.01).
+    assert result.fills[-1].ts == T0 + 3 * S
+    assert result.trips[0].exit_price == pytest.approx(96.99)

@@ -62,7 +62,7 @@ import itertools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 import numpy as np
@@ -93,6 +93,31 @@ NO_BARS = (
     "StreamingEMA, StreamingVol or StreamingReturns) and update it in on_trade"
 )
 REMAINDER = "the rest is below the instrument's minimum or lot"
+
+
+class Supervisor(Protocol):
+    """What stands between the strategy and the broker in the runner — the risk manager, the
+    intent log, the metrics — set on :attr:`TickEngine.supervisor`; a backtest has none. The
+    engine asks it about each order before the order travels and tells it what became of
+    it. It sees the engine it supervises (the book, the account), and may submit orders of
+    its own through the engine's Context (a stop-loss closing the position)."""
+
+    def admit(self, order: Order) -> str | None:
+        """Before ``order`` travels to the book: None to let it go (the runner commits its
+        intent first), or the reason it is refused (it closes ``rejected`` with it)."""
+        ...
+
+    def filled(self, fill: Fill, record: OrderRecord) -> None:
+        """``fill`` was booked; ``record`` is its order after it."""
+        ...
+
+    def closed(self, record: OrderRecord) -> None:
+        """An order closed: filled, cancelled or rejected (``record.status``)."""
+        ...
+
+    def marked(self, time_us: int, price: float, position: float, cash: float) -> None:
+        """The account was marked at ``time_us`` (a point of the mark grid)."""
+        ...
 
 
 class ClockTick(msgspec.Struct, frozen=True, gc=False):
@@ -171,6 +196,7 @@ class TickEngine:
             else LiveBars(symbol, bar_interval_us, lookback=max(LOOKBACK, 2 * strategy.warmup()))
         )
         self._warmup = strategy.warmup()
+        self.supervisor: Supervisor | None = None
         self.context = Context(self)
 
     # -- what the Context asks ----------------------------------------------------------------
@@ -233,7 +259,11 @@ class TickEngine:
         )
         self._records[order.client_order_id] = OrderRecord(order)
         self._open[order.client_order_id] = order
-        self._send(order)
+        refused = None if self.supervisor is None else self.supervisor.admit(order)
+        if refused is not None:
+            self._close(order, "rejected", refused)
+        else:
+            self._send(order)
         return order
 
     def cancel(self, client_order_id: str, reason: str) -> bool:
@@ -347,6 +377,8 @@ class TickEngine:
                 due = until
             if self._next_mark < due:  # marks at an order's or a timer's time come after it
                 self._mark_until(due)
+                if self._next_mark < due or self._order_due < due:
+                    continue  # the supervisor decided at a mark: what is due now?
             if due == until:
                 break
             clock.us = due
@@ -374,15 +406,23 @@ class TickEngine:
                 raise self._error("on_bar", bar, exc) from exc
 
     def _mark_until(self, stop: int) -> None:
-        """The marks before ``stop``: nothing changes between them."""
+        """The marks before ``stop``: nothing changes between them, unless the supervisor
+        sends an order at one (then the marks stop after it, with the clock at its time)."""
         at, step, marks, portfolio = self._next_mark, self._mark_us, self._marks, self.portfolio
         price = self._last_trade
         if price != price:  # NaN: no print yet
             price = self.last_price
         position, cash = portfolio.position, portfolio.cash
+        supervisor = self.supervisor
         while at < stop:
             marks += (at, price, position, cash)
             at += step
+            if supervisor is not None:
+                self.clock.us = at - step
+                sent = self._order_due
+                supervisor.marked(at - step, price, position, cash)
+                if self._order_due != sent:  # it decided: the marks after wait for the order
+                    break
         self._next_mark = at
 
     # -- orders reaching the book -------------------------------------------------------------
@@ -474,6 +514,8 @@ class TickEngine:
             if not before
             else (record.average_price * before + fill.price * fill.size) / record.filled
         )
+        if self.supervisor is not None:
+            self.supervisor.filled(fill, record)
 
     def _cancel_now(self, client_order_id: str) -> None:
         reason = self._cancelling.pop(client_order_id)
@@ -547,6 +589,8 @@ class TickEngine:
         record.status, record.reason = status, reason
         record.closed_us = self.clock.us if ts is None else ts
         del self._open[order.client_order_id]
+        if self.supervisor is not None:
+            self.supervisor.closed(record)
 
     def _result(self) -> Run:
         # Times as float64 are exact: µs since the epoch stay below 2**53 until 2255.
