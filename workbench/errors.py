@@ -6,7 +6,9 @@
     ├── ProtocolError     a message did not follow its venue protocol (it gets quarantined)
     ├── FeedError         a feed cannot reach or keep its source (network, HTTP status)
     ├── StoreError        the database cannot be opened, written or read
-    │   └── BadStoreError the file is not a store this version can use; it was left as it was
+    │   ├── BadStoreError the file is not a store this version can use; it was left as it was
+    │   ├── JournalLockedError  another runner holds the runner's journal (runner/journal.py)
+    │   └── DuplicateOrderError an order id already journaled: sending it would send it twice
     ├── SimulatorError    the embedded exchange simulator was misconfigured
     └── StrategyError     a strategy's own code raised; the run stopped cleanly
 
