@@ -172,7 +172,7 @@ def test_gap_counter_follows_the_feeds_cumulative_count_across_a_feed_restart(
 def test_risk_states_map_to_codes_by_severity(
     server: MetricsServer, metrics: RunnerMetrics
 ) -> None:
-    for state, code in (("ok", 0), ("killed", 2)):
+    for state, code in (("active", 0), ("killed", 2)):
         metrics.risk_state(state)  # type: ignore[arg-type]
         assert scrape(server)[("workbench_risk_state", ())] == code
     with pytest.raises(UsageError, match="unknown risk state 'halted'"):

@@ -23,7 +23,7 @@ prometheus object. Every metric is named ``workbench_<thing>_<unit>``:
     workbench_pnl_quote                             gauge    in the quote currency
     workbench_equity_quote                          gauge
     workbench_position_base{symbol}                 gauge    in the base currency
-    workbench_risk_state                            gauge    0 ok, 1 paused, 2 killed
+    workbench_risk_state                            gauge    0 active, 1 paused, 2 killed
 
 ``workbench_risk_state`` is one numeric gauge rather than an Enum (one series per state):
 ``workbench_risk_state > 0`` is the whole alert rule, and the codes order by severity.
@@ -45,7 +45,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from prometheus_client import (
     CollectorRegistry,
@@ -57,6 +57,7 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import choose_encoder
 
+from workbench.core.risk import RiskState
 from workbench.errors import UsageError
 from workbench.threads import SupervisedThread, join_all
 
@@ -82,8 +83,7 @@ LATENCY_BUCKETS = (
     10e-3,
 )
 """Decision latency bounds in seconds: a strategy's ``on_*`` costs tens of µs to a few ms."""
-RiskState = Literal["ok", "paused", "killed"]
-RISK_STATES: dict[str, int] = {"ok": 0, "paused": 1, "killed": 2}
+RISK_STATES: dict[str, int] = {"active": 0, "paused": 1, "killed": 2}
 """The value of ``workbench_risk_state`` for each state, ordered by severity."""
 POLL = 0.1
 """Seconds the HTTP thread waits for a request before it looks at its stop event again."""
@@ -167,7 +167,7 @@ class RunnerMetrics:
         )
         self._position.labels(symbol=symbol).set(0.0)
         self._risk = Gauge(
-            "workbench_risk_state", "Risk state: 0 ok, 1 paused, 2 killed.", registry=reg
+            "workbench_risk_state", "Risk state: 0 active, 1 paused, 2 killed.", registry=reg
         )
         self._clock = clock
         self._lock = threading.Lock()
