@@ -118,6 +118,7 @@ Rule = Literal[
     "take_profit",
     "resume",
     "kill_switch_reset",
+    "no_price",  # the runner's: nothing to value an order at yet (no print, an empty book)
 ]
 Action = Literal["", "close"]
 RiskState = Literal["active", "paused", "killed"]
