@@ -142,11 +142,11 @@ class RunnerMetrics:
             registry=reg,
         )
         self._decisions = Counter(
-            "workbench_decisions_total", "Strategy decisions (callbacks run).", registry=reg
+            "workbench_decisions_total", "Orders the strategy decided on.", registry=reg
         )
         self._latency = Histogram(
             "workbench_decision_latency_seconds",
-            "Time the strategy took per decision.",
+            "From the receipt of the event a decision was made on to the order it made.",
             buckets=LATENCY_BUCKETS,
             registry=reg,
         )
@@ -225,7 +225,8 @@ class RunnerMetrics:
     # -- strategy, orders, account ------------------------------------------------------------
 
     def decision(self, latency_s: float) -> None:
-        """The strategy decided (ran a callback) in ``latency_s`` seconds."""
+        """The strategy made an order ``latency_s`` seconds after the event it was made on
+        was received."""
         self._decisions.inc()
         self._latency.observe(latency_s)
 
