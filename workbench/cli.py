@@ -25,6 +25,7 @@ from workbench.backtest import sweep_command
 from workbench.console import commit_printer, wait_until
 from workbench.errors import BadStoreError, SimulatorError, UsageError, WorkbenchError
 from workbench.feeds.feed import Feed
+from workbench.runner import promote as promote_command
 from workbench.sim import command as sim_command
 from workbench.sim import synth_command
 from workbench.store import DEFAULT_DB, PeriodicExport, Store, export_parquet
@@ -362,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep_command.add_parser(sub)
     synth_command.add_parser(sub)
     validate_command.add_parser(sub)
+    promote_command.add_parser(sub)
     for command in sub.choices.values():
         command.formatter_class = DefaultsHelpFormatter
     return parser
@@ -384,6 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sweep": sweep_command.run,
         "synth": synth_command.run,
         "validate": validate_command.run,
+        "promote": promote_command.run,
     }
     try:
         return handlers[args.command](args)

@@ -2,7 +2,8 @@
 
     WorkbenchError        root: ``except WorkbenchError`` catches everything below
     ├── UsageError        the caller asked for something malformed (bad flag, unknown venue)
-    │   └── DepthError    a book depth the venue does not offer (also a ValueError)
+    │   ├── DepthError    a book depth the venue does not offer (also a ValueError)
+    │   └── ArtifactError a promoted artifact missing, corrupt or changed (runner/artifact.py)
     ├── ProtocolError     a message did not follow its venue protocol (it gets quarantined)
     ├── FeedError         a feed cannot reach or keep its source (network, HTTP status)
     ├── StoreError        the database cannot be opened, written or read
@@ -10,7 +11,8 @@
     │   ├── JournalLockedError  another runner holds the runner's journal (runner/journal.py)
     │   └── DuplicateOrderError an order id already journaled: sending it would send it twice
     ├── SimulatorError    the embedded exchange simulator was misconfigured
-    └── StrategyError     a strategy's own code raised; the run stopped cleanly
+    ├── StrategyError     a strategy's own code raised; the run stopped cleanly
+    └── PromotionRefused  validation failed and promotion was not forced; nothing written
 
 ``ProtocolError`` never escapes a feed thread: the feed quarantines the raw message with the
 error's text as the reason and keeps going.
