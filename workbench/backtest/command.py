@@ -101,10 +101,15 @@ def fills_of(args: argparse.Namespace) -> BarFills:
 
 
 def bars_of(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """The bars ``--db`` holds for the arguments, and with ``--exclude-quality`` the windows
-    to keep out of trading; after refusing an existing ``--out``."""
+    """:func:`read_bars`, after refusing an existing ``--out``."""
     if args.out.exists():
         raise UsageError(f"{args.out} exists; name a new --out directory (or remove it)")
+    return read_bars(args)
+
+
+def read_bars(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The bars ``--db`` holds for the arguments, and with ``--exclude-quality`` the windows
+    to keep out of trading."""
     if not args.db.exists():
         raise UsageError(f"{args.db} does not exist")
     with Store.open(args.db, read_only=True, create=False) as store:

@@ -35,16 +35,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from workbench.backtest import backtest
-from workbench.backtest.command import (
-    add_run_arguments,
-    fills_of,
-    load_bars,
-    parse_pair,
-    quality_windows_of,
-)
+from workbench.backtest.command import add_run_arguments, fills_of, parse_pair, read_bars
 from workbench.errors import StrategyError, UsageError
 from workbench.runner.artifact import (
     Artifact,
@@ -54,9 +46,8 @@ from workbench.runner.artifact import (
     read_report,
     write_artifact,
 )
-from workbench.store import Store
 from workbench.strategy.registry import find_strategy
-from workbench.validation.command import thresholds_of_args
+from workbench.validation.command import add_gate_arguments, thresholds_of_args
 
 if TYPE_CHECKING:
     from workbench.backtest import BacktestResult, SweepResult
@@ -121,15 +112,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="a workbench validate report.json (or its directory) on this very backtest, "
         "instead of running the gate again",
     )
-    p.add_argument("--config", type=Path, metavar="FILE", help="thresholds from a TOML file")
-    p.add_argument(
-        "--threshold",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a threshold (after --config), e.g. alpha=0.01 (see workbench validate --help)",
-    )
-    p.add_argument("--n-jobs", type=int, default=1, help="workers for the out-of-sample sweeps")
+    add_gate_arguments(p, listed="see workbench validate --help")
     p.add_argument(
         "--force",
         action="store_true",
@@ -148,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     limits = thresholds_of_args(args)
     report_json = None if args.report is None else _read_report(args.report)
     find_strategy(args.strategy)  # an unknown strategy before the database is read
-    bars, exclude = _bars(args)
+    bars, exclude = read_bars(args)
     try:
         result = backtest(
             args.strategy,
@@ -172,17 +155,6 @@ def run(args: argparse.Namespace) -> int:
         raise
     print(f"promoted {artifact.summary()}")
     return 0
-
-
-def _bars(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """What ``bars_of`` reads, without its check of an ``--out`` (promote has none)."""
-    if not args.db.exists():
-        raise UsageError(f"{args.db} does not exist")
-    with Store.open(args.db, read_only=True, create=False) as store:
-        bars = load_bars(store, args.symbol, args.interval, args.exchange, args.start, args.end)
-        if not args.exclude_quality:
-            return bars, None
-        return bars, quality_windows_of(store, str(bars["exchange"].iloc[0]), args.symbol)
 
 
 def _read_report(path: Path) -> str:

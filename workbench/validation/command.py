@@ -48,16 +48,22 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--sweep", type=Path, metavar="DIR", help="a workbench sweep directory: its best trial"
     )
+    add_gate_arguments(p, listed="see the list below")
+    p.add_argument("--out", type=Path, required=True, help="output directory (must not exist)")
+
+
+def add_gate_arguments(p: argparse.ArgumentParser, *, listed: str) -> None:
+    """``--config``, ``--threshold`` and ``--n-jobs``: what running the gate takes
+    (``listed``: where the help says the thresholds are listed)."""
     p.add_argument("--config", type=Path, metavar="FILE", help="thresholds from a TOML file")
     p.add_argument(
         "--threshold",
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="a threshold (after --config), e.g. alpha=0.01; see the list below",
+        help=f"a threshold (after --config), e.g. alpha=0.01; {listed}",
     )
     p.add_argument("--n-jobs", type=int, default=1, help="workers for the out-of-sample sweeps")
-    p.add_argument("--out", type=Path, required=True, help="output directory (must not exist)")
 
 
 def run(args: argparse.Namespace) -> int:
